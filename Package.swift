@@ -1,0 +1,40 @@
+// swift-tools-version:6.0
+// pvmh — a protected-VM lifecycle harness. No package dependencies: it must
+// build on an offline board with only a Swift toolchain (6.2 or 6.3).
+import PackageDescription
+
+let package = Package(
+    name: "pvmh",
+    products: [
+        .executable(name: "pvmh", targets: ["pvmh"]),
+    ],
+    targets: [
+        // uapi definitions Debian 12's headers lack, non-variadic ioctl
+        // wrappers returning -errno, and the few signal-handling pieces that
+        // must be async-signal-safe C.
+        .target(name: "CKVM"),
+        // Typed Swift over /dev/kvm.
+        .target(name: "KVM", dependencies: ["CKVM"]),
+        // The range-based ownership ledger (pure Swift).
+        .target(name: "Ownership"),
+        // ELF64 loader and the built-in guest images (pure Swift).
+        .target(name: "GuestImage"),
+        // A64 instruction decoder and interpreter (pure Swift).
+        .target(name: "A64"),
+        // Platform protocol, lifecycle, teardown plans, journal.
+        .target(name: "Lifecycle", dependencies: ["CKVM", "Ownership", "GuestImage"]),
+        // Platform implementations (real KVM).
+        .target(name: "Platforms", dependencies: ["KVM", "CKVM", "Lifecycle", "Ownership", "GuestImage"]),
+        // The command line: parsing, commands and everything formatted for humans.
+        .target(name: "PVMHCommand", dependencies: ["Platforms", "Lifecycle", "KVM", "Ownership", "GuestImage"]),
+        .executableTarget(name: "pvmh", dependencies: ["PVMHCommand"]),
+
+        .testTarget(name: "KVMTests", dependencies: ["KVM", "CKVM"]),
+        .testTarget(name: "OwnershipTests", dependencies: ["Ownership"]),
+        .testTarget(name: "GuestImageTests", dependencies: ["GuestImage"]),
+        .testTarget(name: "A64Tests", dependencies: ["A64"]),
+        .testTarget(name: "LifecycleTests", dependencies: ["Lifecycle", "Platforms", "KVM", "Ownership", "GuestImage"]),
+        .testTarget(name: "PVMHTests", dependencies: ["PVMHCommand", "pvmh"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

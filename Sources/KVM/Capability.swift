@@ -1,0 +1,97 @@
+/// A KVM capability number (`KVM_CAP_*`). Unknown values round-trip and print
+/// as numbers, so `pvmh probe` never hides what the kernel said.
+public struct Capability: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: Int32
+    public init(rawValue: Int32) { self.rawValue = rawValue }
+
+    public static let userMemory = Capability(rawValue: 3)
+    public static let syncMMU = Capability(rawValue: 16)
+    public static let immediateExit = Capability(rawValue: 136)
+    public static let armVMIPASize = Capability(rawValue: 165)
+    public static let exitHypercall = Capability(rawValue: 201)
+    public static let userMemory2 = Capability(rawValue: 231)
+    public static let memoryFaultInfo = Capability(rawValue: 232)
+    public static let memoryAttributes = Capability(rawValue: 233)
+    public static let guestMemfd = Capability(rawValue: 234)
+    public static let vmTypes = Capability(rawValue: 235)
+    public static let guestMemfdFlags = Capability(rawValue: 244)
+
+    static let names: [Int32: String] = [
+        3: "KVM_CAP_USER_MEMORY", 16: "KVM_CAP_SYNC_MMU", 136: "KVM_CAP_IMMEDIATE_EXIT",
+        165: "KVM_CAP_ARM_VM_IPA_SIZE", 201: "KVM_CAP_EXIT_HYPERCALL", 231: "KVM_CAP_USER_MEMORY2",
+        232: "KVM_CAP_MEMORY_FAULT_INFO", 233: "KVM_CAP_MEMORY_ATTRIBUTES", 234: "KVM_CAP_GUEST_MEMFD",
+        235: "KVM_CAP_VM_TYPES", 244: "KVM_CAP_GUEST_MEMFD_FLAGS",
+    ]
+
+    /// The capabilities `pvmh probe` reports, in order.
+    public static let reported: [Capability] = [
+        .userMemory2, .guestMemfd, .guestMemfdFlags, .memoryAttributes, .memoryFaultInfo,
+        .vmTypes, .exitHypercall, .immediateExit, .syncMMU,
+    ]
+
+    public var name: String { Capability.names[rawValue] ?? "KVM_CAP_\(rawValue)" }
+    public var description: String { name }
+}
+
+/// A `KVM_CREATE_VM` machine type. Unknown values round-trip.
+public struct VMType: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: UInt
+    public init(rawValue: UInt) { self.rawValue = rawValue }
+
+    public static let `default` = VMType(rawValue: 0)
+    /// x86: `KVM_X86_SW_PROTECTED_VM`.
+    public static let x86SoftwareProtected = VMType(rawValue: 1)
+    public static let x86SEV = VMType(rawValue: 2)
+    public static let x86SEVES = VMType(rawValue: 3)
+    public static let x86SNP = VMType(rawValue: 4)
+    public static let x86TDX = VMType(rawValue: 5)
+    /// arm64: `KVM_VM_TYPE_ARM_PROTECTED` (IPA size in bits 7:0 may be or-ed in).
+    public static let armProtected = VMType(rawValue: 0x8000_0000)
+
+    /// x86 `KVM_CAP_VM_TYPES` bit numbers and names.
+    public static let x86Names: [UInt: String] = [
+        0: "KVM_X86_DEFAULT_VM", 1: "KVM_X86_SW_PROTECTED_VM", 2: "KVM_X86_SEV_VM",
+        3: "KVM_X86_SEV_ES_VM", 4: "KVM_X86_SNP_VM", 5: "KVM_X86_TDX_VM",
+    ]
+
+    /// Decodes the `KVM_CAP_VM_TYPES` bitmap.
+    public static func fromBitmap(_ bitmap: Int) -> [VMType] {
+        (0..<UInt(Int.bitWidth - 1)).filter { bitmap & (1 << Int($0)) != 0 }.map { VMType(rawValue: $0) }
+    }
+
+    public var description: String {
+        if self == .armProtected { return "KVM_VM_TYPE_ARM_PROTECTED" }
+        #if arch(x86_64)
+        return VMType.x86Names[rawValue] ?? "vm type \(rawValue)"
+        #else
+        return rawValue == 0 ? "default" : "vm type 0x\(String(rawValue, radix: 16))"
+        #endif
+    }
+}
+
+/// `GUEST_MEMFD_FLAG_*`.
+public struct GuestMemfdFlags: OptionSet, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: UInt64
+    public init(rawValue: UInt64) { self.rawValue = rawValue }
+
+    /// The fd may be mmap()ed (MAP_SHARED only).
+    public static let mmap = GuestMemfdFlags(rawValue: 0x1)
+    /// Memory starts shared: the host may fault it in.
+    public static let initShared = GuestMemfdFlags(rawValue: 0x2)
+
+    public var description: String {
+        var parts: [String] = []
+        if contains(.mmap) { parts.append("MMAP") }
+        if contains(.initShared) { parts.append("INIT_SHARED") }
+        let rest = rawValue & ~(GuestMemfdFlags.mmap.rawValue | GuestMemfdFlags.initShared.rawValue)
+        if rest != 0 { parts.append("0x\(String(rest, radix: 16))") }
+        return parts.isEmpty ? "none" : parts.joined(separator: "|")
+    }
+}
+
+/// `KVM_MEMORY_ATTRIBUTE_*`.
+public struct MemoryAttributes: OptionSet, Hashable, Sendable {
+    public let rawValue: UInt64
+    public init(rawValue: UInt64) { self.rawValue = rawValue }
+    public static let `private` = MemoryAttributes(rawValue: 0x8)
+}

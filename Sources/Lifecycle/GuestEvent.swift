@@ -1,0 +1,115 @@
+import Ownership
+
+/// A guest's request to change who owns its memory, as decoded by a platform
+/// from its transport (x86 `KVM_HC_MAP_GPA_RANGE` or doorbell, arm64 pKVM
+/// `MEM_SHARE`/`MEM_UNSHARE`).
+public struct MemoryRequest: Equatable, Sendable {
+    public enum Operation: String, Sendable {
+        /// private → shared (the host may now read and write the pages).
+        case share
+        /// shared → private.
+        case unshare
+    }
+    public var operation: Operation
+    public var gpa: UInt64
+    public var pages: UInt64
+    /// How the request arrived, for the journal ("vmcall", "doorbell", "hvc").
+    public var transport: String
+
+    public init(operation: Operation, gpa: UInt64, pages: UInt64, transport: String) {
+        self.operation = operation
+        self.gpa = gpa
+        self.pages = pages
+        self.transport = transport
+    }
+}
+
+/// Why a memory request was refused; the platform turns it into the error
+/// code its guests expect (x86: -KVM_EINVAL, pKVM: SMCCC INVALID_PARAMETER).
+public enum MemoryRequestRejection: Error, Equatable, Sendable, CustomStringConvertible {
+    case unaligned(gpa: UInt64)
+    case emptyRange
+    case ledger(LedgerError)
+
+    public var description: String {
+        switch self {
+        case .unaligned(let gpa): "gpa 0x\(String(gpa, radix: 16)) is not page aligned"
+        case .emptyRange: "the request covers no pages"
+        case .ledger(let error): error.description
+        }
+    }
+}
+
+/// What the guest reports on the harness port.
+public enum HarnessReport: Equatable, Sendable {
+    /// A message the guest left in shared memory for the host to read.
+    case message(gpa: UInt64, length: UInt64)
+    /// The guest's own check of an answer it got.
+    case check(id: UInt64, passed: Bool, value: Int64)
+    /// The guest finished its programme with this status (0 = success).
+    case done(status: UInt64)
+    /// Something the harness does not know.
+    case unknown(code: UInt64, arguments: [UInt64])
+}
+
+/// Why a vCPU stopped running the guest.
+public enum VCPUStopReason: Equatable, Sendable, CustomStringConvertible {
+    /// x86 HLT with interrupts off: the guest is done.
+    case halted
+    /// PSCI SYSTEM_OFF / system event shutdown.
+    case poweredOff
+    case reset
+    /// Triple fault or KVM_EXIT_SHUTDOWN.
+    case shutdown
+    /// The VMM asked it to stop (teardown, signal, timeout).
+    case stopRequested
+    /// Something went wrong: an exit the harness cannot handle, a failed ioctl, a fault.
+    case failed(String)
+
+    public var description: String {
+        switch self {
+        case .halted: "halted"
+        case .poweredOff: "powered off"
+        case .reset: "reset requested"
+        case .shutdown: "shutdown (triple fault)"
+        case .stopRequested: "stopped by the VMM"
+        case .failed(let why): "failed: \(why)"
+        }
+    }
+
+    /// Whether the guest ended the way a finished guest ends.
+    public var isCleanStop: Bool {
+        switch self {
+        case .halted, .poweredOff: true
+        default: false
+        }
+    }
+}
+
+/// What a platform's vCPU run loop hands the lifecycle core. Everything
+/// architecture specific (ports, HVC numbers, register conventions) stays in
+/// the platform; the core only sees these.
+public enum GuestEvent: Equatable, Sendable {
+    case console([UInt8])
+    case memoryRequest(MemoryRequest)
+    case report(HarnessReport)
+    case stopped(VCPUStopReason)
+}
+
+/// The core's answer to a `GuestEvent`, which the platform completes before
+/// re-entering the guest.
+public enum GuestReply: Equatable, Sendable {
+    /// Nothing to hand back: resume.
+    case resume
+    /// The result of a memory request.
+    case memoryResult(Result<Void, MemoryRequestRejection>)
+
+    public static func == (lhs: GuestReply, rhs: GuestReply) -> Bool {
+        switch (lhs, rhs) {
+        case (.resume, .resume): true
+        case (.memoryResult(.success), .memoryResult(.success)): true
+        case (.memoryResult(.failure(let a)), .memoryResult(.failure(let b))): a == b
+        default: false
+        }
+    }
+}

@@ -1,0 +1,110 @@
+import GuestImage
+import Ownership
+
+/// Guest RAM: one contiguous GPA range.
+public struct GuestRAM: Equatable, Sendable {
+    public var base: UInt64
+    public var size: UInt64
+    public var pageSize: UInt64
+
+    public init(base: UInt64 = 0, size: UInt64, pageSize: UInt64 = 4096) {
+        self.base = base
+        self.size = size
+        self.pageSize = pageSize
+    }
+
+    public var gfns: GFNRange { GFNRange(start: base / pageSize, count: size / pageSize) }
+    public func contains(gpa: UInt64) -> Bool { gpa >= base && gpa - base < size }
+}
+
+/// What a host read of guest memory did.
+public enum HostAccess: Equatable, Sendable, CustomStringConvertible {
+    case readable(UInt8)
+    /// The read faulted: signal number and si_code (SIGSEGV/SEGV_ACCERR on a
+    /// protected page).
+    case faulted(signal: Int32, code: Int32)
+    /// The platform has no host view of this page.
+    case unmapped
+
+    public var description: String {
+        switch self {
+        case .readable(let byte): "readable (0x\(String(byte, radix: 16)))"
+        case .faulted(let signal, let code): signal == 11 ? "faulted (SIGSEGV, si_code \(code))" : "faulted (signal \(signal), si_code \(code))"
+        case .unmapped: "not mapped"
+        }
+    }
+}
+
+/// A named platform and what it enforces, for probe output and the journal.
+public struct PlatformDescription: Equatable, Sendable {
+    /// Short id used on the command line and in the journal, e.g. `x86_64-gmem`.
+    public var id: String
+    /// Human name, e.g. "x86_64 KVM + guest_memfd".
+    public var name: String
+    /// Where private memory lives.
+    public var privateMemory: String
+    /// How share/unshare reaches the VMM.
+    public var transport: String
+    /// Who enforces host isolation.
+    public var enforcement: String
+
+    public init(id: String, name: String, privateMemory: String, transport: String, enforcement: String) {
+        self.id = id
+        self.name = name
+        self.privateMemory = privateMemory
+        self.transport = transport
+        self.enforcement = enforcement
+    }
+}
+
+/// One hypervisor the lifecycle can run on. The lifecycle core calls these in
+/// the order the protected-VM lifecycle defines; each implementation says in
+/// its description what the kernel enforces and what it emulates.
+///
+/// Threading: `run(vcpu:)`/`complete(vcpu:reply:)` are called only from that
+/// vCPU's thread; `requestStop(vcpu:)` from any thread; everything else from
+/// the lifecycle's thread while no vCPU runs, except `reflect` and
+/// `readHostMemory`, which vCPU threads call under the lifecycle's ledger lock.
+public protocol Platform: AnyObject, Sendable {
+    var description: PlatformDescription { get }
+    var architecture: GuestArchitecture { get }
+
+    /// Creates the VM and its guest RAM (not yet private).
+    func create(ram: GuestRAM, journal: Journal) throws(LifecycleError)
+    /// Makes all of guest RAM private in one step. Returns how, for the journal.
+    func makeAllPrivate(_ ram: GuestRAM) throws(LifecycleError) -> String
+    /// Places the image in guest memory the way the platform's launch path
+    /// does (not through the host view, which is protected by now).
+    func load(_ image: ELFImage) throws(LifecycleError)
+    /// Creates `count` vCPUs with the boot state for `entry`.
+    func createVCPUs(count: Int, entry: UInt64) throws(LifecycleError)
+    var vcpuCount: Int { get }
+
+    /// Runs vCPU `vcpu` until an event the core must see.
+    func run(vcpu: Int) -> GuestEvent
+    /// Completes the event `run` returned before the next `run`.
+    func complete(vcpu: Int, reply: GuestReply)
+    /// Makes the vCPU's current or next `run` return `.stopped(.stopRequested)`
+    /// promptly. Safe from any thread; the caller also signals the vCPU thread.
+    func requestStop(vcpu: Int)
+
+    /// Reflects a ledger transition into what the platform enforces
+    /// (attributes ioctl, mprotect of the host view, or nothing where the
+    /// hypervisor already did it).
+    func reflect(_ operation: MemoryRequest.Operation, _ range: GFNRange) throws(LifecycleError)
+    /// Reads guest memory through the host's own view. The caller has checked
+    /// the ledger says the host may.
+    func readHostMemory(gpa: UInt64, length: Int) throws(LifecycleError) -> [UInt8]
+    /// Probes what a host read of one byte does, without crashing the VMM.
+    func probeHostRead(gpa: UInt64) -> HostAccess
+
+    // Teardown steps, in the safe order. Each may assume the previous ones ran.
+    /// Gives every page back to the host: private contents discarded (read as zero).
+    func reclaim(_ reclaim: Reclaim) throws(LifecycleError)
+    /// Unbinds guest memory from the VM (deletes the memslots).
+    func unbind() throws(LifecycleError)
+    /// Releases guest memory (closes guest_memfd, unmaps).
+    func release() throws(LifecycleError)
+    /// Destroys vCPUs and the VM.
+    func destroy() throws(LifecycleError)
+}

@@ -1,0 +1,109 @@
+import Ownership
+
+/// What the user asked for. Validated before any VM exists.
+public struct RunOptions: Sendable {
+    public var ram: GuestRAM
+    public var vcpus: Int
+    /// Seconds the guest may run before the VMM stops it.
+    public var timeoutSeconds: Double
+    public var plan: TeardownPlan
+    /// Install SIGINT/SIGTERM handlers for the run (the CLI does; tests don't).
+    public var handleSignals: Bool
+    /// How long to wait for a vCPU thread to stop before failing loudly.
+    public var vcpuStopTimeoutNanoseconds: UInt64
+
+    public init(ram: GuestRAM, vcpus: Int = 1, timeoutSeconds: Double = 30, plan: TeardownPlan = .safe,
+                handleSignals: Bool = false, vcpuStopTimeoutNanoseconds: UInt64 = 2_000_000_000) {
+        self.ram = ram
+        self.vcpus = vcpus
+        self.timeoutSeconds = timeoutSeconds
+        self.plan = plan
+        self.handleSignals = handleSignals
+        self.vcpuStopTimeoutNanoseconds = vcpuStopTimeoutNanoseconds
+    }
+}
+
+/// Something the run tells its observer as it happens (the CLI prints these).
+public enum RunNotice: Sendable {
+    case phase(String)
+    case consoleLine(vcpu: Int, String)
+    case sharedMessage(gpa: UInt64, String)
+    case memory(MemoryRequest, Result<Void, MemoryRequestRejection>)
+    case check(id: UInt64, passed: Bool, value: Int64)
+    case teardown(TeardownRecord)
+    case warning(String)
+}
+
+/// One executed teardown step.
+public struct TeardownRecord: Sendable, Equatable {
+    public var step: TeardownStep
+    public var durationNanoseconds: UInt64
+    public var error: String?
+    /// Hazard of running it in this position (unsafe plans only).
+    public var hazard: String?
+    /// What the step did, for humans ("discarded 510 private pages").
+    public var detail: String
+}
+
+/// Everything a run found out: the verdict is computed from it.
+public struct RunReport: Sendable {
+    public var platform: PlatformDescription
+    public var guestName: String
+    public var stopReasons: [Int: VCPUStopReason] = [:]
+    public var guestStatus: UInt64?
+    public var checks: [(id: UInt64, passed: Bool, value: Int64)] = []
+    public var messages: [String] = []
+    public var consoleLines: [String] = []
+    public var memoryRequests = 0
+    public var rejectedRequests = 0
+    /// Things that must not happen (guest asked the host to read private memory, a
+    /// reclaimed page that is not zero, …).
+    public var violations: [String] = []
+    public var teardown: [TeardownRecord] = []
+    public var leakedDescriptors: [String] = []
+    public var phases: [(String, PageCounts)] = []
+    public var interruptedBy: Int32?
+    public var timedOut = false
+    public var error: LifecycleError?
+    /// Pages verified to read zero after reclaim.
+    public var verifiedZeroPages = 0
+
+    public init(platform: PlatformDescription, guestName: String) {
+        self.platform = platform
+        self.guestName = guestName
+    }
+
+    /// Reasons the run failed; empty means it passed.
+    public var failures: [String] {
+        var out: [String] = []
+        if let error { out.append(error.description) }
+        if let signal = interruptedBy { out.append("interrupted by \(StopSignals.name(signal))") }
+        if timedOut { out.append("the guest did not stop before the timeout") }
+        for (vcpu, reason) in stopReasons.sorted(by: { $0.key < $1.key }) where !reason.isCleanStop {
+            if case .stopRequested = reason, timedOut || interruptedBy != nil || error != nil { continue }
+            out.append("vCPU \(vcpu) \(reason)")
+        }
+        if error == nil && interruptedBy == nil && !timedOut {
+            if guestStatus == nil { out.append("the guest never reported that it was done") }
+            if let status = guestStatus, status != 0 { out.append("the guest reported status \(status)") }
+        }
+        for check in checks where !check.passed { out.append("guest check \(check.id) failed (got \(check.value))") }
+        out += violations
+        for record in teardown where record.error != nil {
+            out.append("teardown step \(record.step.rawValue) failed: \(record.error!)")
+        }
+        if !leakedDescriptors.isEmpty { out.append("fds left open after teardown: \(leakedDescriptors.joined(separator: ", "))") }
+        if let last = phases.last, last.1.private != 0 || last.1.shared != 0 {
+            out.append("the ledger still holds \(last.1.private) private and \(last.1.shared) shared pages after teardown")
+        }
+        return out
+    }
+
+    public var passed: Bool { failures.isEmpty }
+
+    /// 0 passed, 2 bad input, 1 anything else.
+    public var exitCode: Int32 {
+        if let error, error.exitCode == 2 { return 2 }
+        return passed ? 0 : 1
+    }
+}

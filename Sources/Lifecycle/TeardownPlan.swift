@@ -1,0 +1,64 @@
+/// One step of tearing a protected VM down. The journal names them
+/// `teardown.<rawValue>`.
+public enum TeardownStep: String, CaseIterable, Sendable {
+    /// Stop every vCPU (immediate_exit + kick) and join its thread.
+    case stopVCPUs = "stop-vcpus"
+    /// Every guest page back to host ownership; private contents discarded.
+    case reclaim
+    /// Delete the memslots (guest_memfd unbind).
+    case unbind
+    /// Close guest_memfd and unmap guest memory.
+    case release
+    /// Close the vCPU and VM fds.
+    case destroy
+
+    /// Steps that must have run before this one for the order to be safe, and why.
+    public var safetyRequirements: [(TeardownStep, String)] {
+        switch self {
+        case .stopVCPUs: []
+        case .reclaim: [(.stopVCPUs, "a running vCPU could touch memory being reclaimed")]
+        case .unbind: [(.reclaim, "unbinding first hands pages the hypervisor still owns back to the host allocator")]
+        case .release: [(.unbind, "memory must not be released while a memslot still maps it"),
+                        (.reclaim, "releasing unreclaimed memory frees pages the hypervisor still owns")]
+        case .destroy: [(.release, "the VM outlives guest_memfd, which holds a reference on it")]
+        }
+    }
+}
+
+/// Teardown as data: an ordered list of steps. The default is the safe order;
+/// other orders exist only for the regression suite, and the executor names
+/// the hazard of each out-of-order step in the journal.
+public struct TeardownPlan: Equatable, Sendable, CustomStringConvertible {
+    public var steps: [TeardownStep]
+
+    /// stop vCPUs → reclaim → unbind → release → destroy.
+    public static let safe = TeardownPlan(unchecked: [.stopVCPUs, .reclaim, .unbind, .release, .destroy])
+
+    public init(steps: [TeardownStep]) throws(LifecycleError) {
+        guard Set(steps).count == TeardownStep.allCases.count, steps.count == TeardownStep.allCases.count else {
+            throw .badInput("a teardown plan must list each of \(TeardownStep.allCases.map(\.rawValue).joined(separator: ", ")) exactly once")
+        }
+        self.steps = steps
+    }
+
+    private init(unchecked steps: [TeardownStep]) {
+        self.steps = steps
+    }
+
+    /// The hazards this order creates: (step, requirement it breaks, why).
+    public var hazards: [(step: TeardownStep, missing: TeardownStep, why: String)] {
+        var done = Set<TeardownStep>()
+        var found: [(TeardownStep, TeardownStep, String)] = []
+        for step in steps {
+            for (required, why) in step.safetyRequirements where !done.contains(required) {
+                found.append((step, required, why))
+            }
+            done.insert(step)
+        }
+        return found
+    }
+
+    public var isSafe: Bool { hazards.isEmpty }
+
+    public var description: String { steps.map(\.rawValue).joined(separator: " → ") }
+}

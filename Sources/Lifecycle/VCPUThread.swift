@@ -1,0 +1,139 @@
+import CKVM
+import Glibc
+
+/// The signal that kicks a vCPU thread out of KVM_RUN (with immediate_exit
+/// set first, so a kick that lands before KVM_RUN is not lost).
+public let vcpuKickSignal = SIGUSR1
+
+/// A dedicated thread running one vCPU's loop. It can be joined with a
+/// timeout that fails loudly instead of hanging the VMM.
+public final class VCPUThread: @unchecked Sendable {
+    private final class Body: @unchecked Sendable {
+        let run: () -> Void
+        let thread: VCPUThread
+        init(run: @escaping () -> Void, thread: VCPUThread) {
+            self.run = run
+            self.thread = thread
+        }
+    }
+
+    public let index: Int
+    private var handle = pthread_t()
+    private var lock = pthread_mutex_t()
+    private var finishedCondition = pthread_cond_t()
+    private var finishedFlag = false
+    private var joined = false
+
+    /// Starts `body` on a new thread with the kick signal unblocked.
+    public init(index: Int, body: @escaping @Sendable () -> Void) throws(LifecycleError) {
+        self.index = index
+        pthread_mutex_init(&lock, nil)
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(&finishedCondition, &attributes)
+        pthread_condattr_destroy(&attributes)
+        _ = ckvm_install_kick_handler(vcpuKickSignal)
+        let box = Unmanaged.passRetained(Body(run: body, thread: self))
+        let result = pthread_create(&handle, nil, { raw in
+            let box = Unmanaged<VCPUThread.Body>.fromOpaque(raw!).takeRetainedValue()
+            _ = ckvm_unblock_signal(vcpuKickSignal)
+            box.run()
+            box.thread.markFinished()
+            return nil
+        }, box.toOpaque())
+        if result != 0 {
+            box.release()
+            throw .platform("pthread_create for vCPU \(index) failed: \(String(cString: strerror(result))); lower --vcpus or raise the thread limit")
+        }
+    }
+
+    deinit {
+        pthread_cond_destroy(&finishedCondition)
+        pthread_mutex_destroy(&lock)
+    }
+
+    private func markFinished() {
+        pthread_mutex_lock(&lock)
+        finishedFlag = true
+        pthread_cond_broadcast(&finishedCondition)
+        pthread_mutex_unlock(&lock)
+    }
+
+    public var isFinished: Bool {
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        return finishedFlag
+    }
+
+    /// Sends the kick signal (the caller has set immediate_exit).
+    public func kick() {
+        pthread_mutex_lock(&lock)
+        let alive = !finishedFlag
+        pthread_mutex_unlock(&lock)
+        if alive { _ = ckvm_kick_thread(UInt(handle), vcpuKickSignal) }
+    }
+
+    /// Waits up to `timeoutNanoseconds` for the loop to finish, then joins.
+    /// Returns false if it did not finish in time (the thread is left
+    /// running, and the caller reports it).
+    public func join(timeoutNanoseconds: UInt64) -> Bool {
+        let deadline = monotonicNanoseconds() + timeoutNanoseconds
+        var ts = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
+        pthread_mutex_lock(&lock)
+        while !finishedFlag {
+            if pthread_cond_timedwait(&finishedCondition, &lock, &ts) == ETIMEDOUT { break }
+        }
+        let finished = finishedFlag
+        pthread_mutex_unlock(&lock)
+        guard finished else { return false }
+        if !joined {
+            pthread_join(handle, nil)
+            joined = true
+        }
+        return true
+    }
+}
+
+/// A latch the lifecycle thread waits on: vCPU threads and the SIGINT/SIGTERM
+/// handler signal it (an eventfd, so a signal handler can too).
+public final class StopLatch: @unchecked Sendable {
+    public let fd: Int32
+
+    public init() throws(LifecycleError) {
+        let result = ckvm_eventfd()
+        if result < 0 { throw .platform("eventfd failed: \(String(cString: strerror(-result))); raise the open-file limit") }
+        fd = result
+    }
+
+    deinit { _ = ckvm_close(fd) }
+
+    public func signal() { _ = ckvm_eventfd_signal(fd) }
+
+    /// Waits until signalled or `timeoutMilliseconds` passes (-1: forever).
+    /// Returns true when signalled.
+    public func wait(timeoutMilliseconds: Int32) -> Bool {
+        ckvm_eventfd_wait(fd, timeoutMilliseconds) > 0
+    }
+}
+
+/// SIGINT/SIGTERM while a VM exists: recorded and turned into an orderly
+/// teardown (once), not process death.
+public enum StopSignals {
+    public static func install(latch: StopLatch) { _ = ckvm_install_stop_handlers(latch.fd) }
+    public static func restore() { ckvm_restore_stop_handlers() }
+    /// The signal that asked us to stop, if any.
+    public static var received: Int32? {
+        let value = ckvm_stop_signal()
+        return value == 0 ? nil : value
+    }
+    public static var count: Int { Int(ckvm_stop_signal_count()) }
+
+    public static func name(_ signal: Int32) -> String {
+        switch signal {
+        case SIGINT: "SIGINT"
+        case SIGTERM: "SIGTERM"
+        default: "signal \(signal)"
+        }
+    }
+}

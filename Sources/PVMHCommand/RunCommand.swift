@@ -1,0 +1,187 @@
+import Glibc
+import GuestImage
+import Lifecycle
+import Platforms
+
+/// `pvmh run [GUEST]`: boot a guest with all memory private, answer its
+/// share/unshare requests, tear down in the safe order, print the verdict.
+enum RunCommand {
+    static let help = """
+    usage: pvmh run [GUEST] [--platform auto|kvm] [--memory SIZE] [--journal FILE]
+                    [--timeout SECONDS] [--transport auto|vmcall|doorbell] [--kvm PATH]
+
+    Boots GUEST — a built-in guest name (see `pvmh guest list`; default: the
+    demo guest for this architecture) or an ELF64 file — on the chosen
+    platform. All guest memory is private from creation; the guest's
+    share/unshare requests are checked against the ownership ledger; the VM
+    is torn down in the safe order (stop vCPUs → reclaim → unbind → release →
+    destroy), also on errors, timeouts and Ctrl-C.
+
+      --platform P     auto (default) or kvm: the KVM platform `pvmh probe` selects
+      --memory SIZE    guest RAM, e.g. 4M, 64MiB, 1G (default 4M; page aligned)
+      --journal FILE   write every event as JSON Lines to FILE
+      --timeout S      stop a guest that runs longer than S seconds (default 30)
+      --transport T    x86 share/unshare transport: auto (probe, default), vmcall, doorbell
+      --kvm PATH       the KVM device (default /dev/kvm)
+
+    Output: the guest console (guest|), each share/unshare and its answer,
+    the message the guest left in shared memory, page ownership per phase,
+    the teardown steps with timings, and a verdict. Exit 0 when the guest
+    finished cleanly, every check passed and nothing leaked; 1 otherwise;
+    2 for bad usage or a bad guest image.
+    """
+
+    struct Options {
+        var guestName = "default"
+        var image: ELFImage
+        var platform: PlatformRequest = .auto
+        var memory: UInt64 = 4 << 20
+        var journalPath: String?
+        var timeout: Double = 30
+        var transport: HypercallTransport?
+        var kvmPath = "/dev/kvm"
+    }
+
+    static let minimumMemory: UInt64 = 2 << 20
+
+    static func maximumMemory() -> UInt64 {
+        let pages = sysconf(Int32(_SC_PHYS_PAGES)), size = sysconf(Int32(_SC_PAGESIZE))
+        guard pages > 0, size > 0 else { return 1 << 40 }
+        return UInt64(pages) * UInt64(size)
+    }
+
+    /// Everything the user typed, validated before any VM exists.
+    static func parse(_ args: [String]) throws(UsageError) -> Options {
+        var arguments = Arguments(args, command: "run")
+        let platformText = try arguments.option("--platform") ?? "auto"
+        guard let platform = PlatformRequest(rawValue: platformText) else {
+            throw UsageError("--platform \(platformText) is not a platform; use auto or kvm (`pvmh probe` lists what this host supports)")
+        }
+        let memoryText = try arguments.option("--memory")
+        let journal = try arguments.option("--journal")
+        let timeoutText = try arguments.option("--timeout")
+        let transportText = try arguments.option("--transport") ?? "auto"
+        let kvmPath = try arguments.option("--kvm") ?? "/dev/kvm"
+        let transport: HypercallTransport?
+        if transportText == "auto" {
+            transport = nil
+        } else if let value = HypercallTransport(rawValue: transportText) {
+            transport = value
+        } else {
+            throw UsageError("--transport \(transportText) is not a transport; use auto, vmcall or doorbell")
+        }
+        let positionals = try arguments.positionals(max: 1)
+        let memory = try memoryText.map { text throws(UsageError) in
+            try ValueParser.memorySize(text, minimum: minimumMemory, maximum: maximumMemory())
+        } ?? (4 << 20)
+        let timeout = try timeoutText.map { text throws(UsageError) in try ValueParser.seconds(text) } ?? 30
+
+        let architecture = GuestArchitecture.host
+        let (name, image) = try loadGuest(positionals.first, architecture: architecture)
+        do {
+            try image.validate(placement: 0, ramSize: memory, mmio: [])
+        } catch {
+            throw UsageError("guest \(name) does not fit this VM: \(error)")
+        }
+        return Options(guestName: name, image: image, platform: platform, memory: memory, journalPath: journal,
+                       timeout: timeout, transport: transport, kvmPath: kvmPath)
+    }
+
+    static func loadGuest(_ argument: String?, architecture: GuestArchitecture) throws(UsageError) -> (String, ELFImage) {
+        if argument == nil || BuiltinGuest.named(argument!) != nil {
+            guard let guest = argument.flatMap(BuiltinGuest.named) ?? BuiltinGuest.defaultGuest(for: architecture) else {
+                throw UsageError("there is no built-in guest for \(architecture); give an ELF file")
+            }
+            guard guest.architecture == architecture else {
+                throw UsageError("guest \(guest.name) is for \(guest.architecture), but the KVM platforms here run \(architecture) guests")
+            }
+            do {
+                return (guest.name, try guest.image())
+            } catch {
+                throw UsageError("built-in guest \(guest.name) is corrupt: \(error); rebuild with Guests/build --generate")
+            }
+        }
+        let path = argument!
+        let bytes = try GuestFile.read(path)
+        do {
+            return (path, try ELFImage(bytes: bytes, expecting: architecture))
+        } catch {
+            throw UsageError("\(path): \(error)")
+        }
+    }
+
+    static func main(_ args: [String], output: Output) throws(UsageError) -> Int32 {
+        let options = try parse(args)
+        let journal: Journal
+        do {
+            journal = try Journal(path: options.journalPath)
+        } catch {
+            throw UsageError(error.description)
+        }
+        let probe = HostProbe.gather(kvmPath: options.kvmPath, probeTransport: false)
+        let platform: Platform
+        do {
+            platform = try PlatformSelection.make(options.platform, probe: probe, kvmPath: options.kvmPath, transport: options.transport)
+        } catch {
+            output.error("pvmh: \(error.description)")
+            journal.record("error", [("message", .string(error.description))])
+            journal.close()
+            return 1
+        }
+        output.line("pvmh: platform \(platform.description.id) (\(platform.description.name))")
+        #if arch(x86_64)
+        if let x86 = platform as? X86GuestMemfdPlatform {
+            output.line("pvmh: share/unshare transport \(x86.transport.rawValue): \(x86.transportReason)")
+        }
+        #endif
+        output.line("pvmh: guest \(options.guestName), \(Format.bytes(options.memory)) RAM, 1 vCPU, entry \(Format.hex(options.image.entry))")
+
+        let runOptions = RunOptions(ram: GuestRAM(size: options.memory), vcpus: 1, timeoutSeconds: options.timeout,
+                                    plan: .safe, handleSignals: true)
+        let lifecycle = ProtectedVMLifecycle(platform: platform, journal: journal, options: runOptions,
+                                             guestName: options.guestName) { notice in
+            RunPresenter.show(notice, output: output)
+        }
+        let report = lifecycle.run(image: options.image)
+        RunPresenter.summary(report, output: output)
+        return report.exitCode
+    }
+}
+
+extension GuestArchitecture {
+    /// The architecture pvmh was built for (the one KVM platforms run).
+    static var host: GuestArchitecture {
+        #if arch(x86_64)
+        .x86_64
+        #else
+        .aarch64
+        #endif
+    }
+}
+
+/// Reads a guest image file with one clear sentence per failure.
+enum GuestFile {
+    static let maximumSize = 64 << 20
+
+    static func read(_ path: String) throws(UsageError) -> [UInt8] {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            let error = errno
+            let hint = error == ENOENT ? "no such file and no built-in guest of that name (`pvmh guest list`)" : String(cString: strerror(error))
+            throw UsageError("cannot read guest \(path): \(hint)")
+        }
+        if info.st_mode & S_IFMT == S_IFDIR { throw UsageError("guest \(path) is a directory; give an ELF file") }
+        guard info.st_size > 0 else { throw UsageError("guest \(path) is empty; give an ELF64 executable") }
+        guard info.st_size <= maximumSize else {
+            throw UsageError("guest \(path) is \(info.st_size) bytes, more than the \(maximumSize >> 20) MiB pvmh accepts for an image")
+        }
+        guard let file = fopen(path, "re") else {
+            throw UsageError("cannot open guest \(path): \(String(cString: strerror(errno))); check its permissions")
+        }
+        defer { fclose(file) }
+        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
+        let count = bytes.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
+        guard count == bytes.count else { throw UsageError("reading guest \(path) stopped after \(count) of \(bytes.count) bytes") }
+        return bytes
+    }
+}

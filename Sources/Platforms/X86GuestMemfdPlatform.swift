@@ -1,0 +1,376 @@
+#if arch(x86_64)
+import CKVM
+import GuestImage
+import Glibc
+import KVM
+import Lifecycle
+import Ownership
+
+/// "x86_64 KVM + guest_memfd": guest RAM is a guest_memfd (`MMAP|INIT_SHARED`)
+/// bound to one memslot. KVM reaches it through one mapping (the memslot's
+/// `userspace_addr`); every VMM access goes through a second mapping of the
+/// same fd, the host view, whose private ranges are `PROT_NONE` — so a host
+/// bug that touches private memory faults, as it would under pKVM. Where the
+/// kernel offers `KVM_SET_MEMORY_ATTRIBUTES`, private ranges are also marked
+/// private in KVM.
+public final class X86GuestMemfdPlatform: Platform, @unchecked Sendable {
+    public let transport: HypercallTransport
+    public let transportReason: String
+    public var architecture: GuestArchitecture { .x86_64 }
+
+    private let system: KVMSystem
+    private var vm: VirtualMachine?
+    private var guestMemfd: GuestMemfd?
+    private var kvmView: HostMapping?
+    private var hostView: HostMapping?
+    private var slot: MemorySlot?
+    private var vcpus: [VCPU] = []
+    private var pending: [PendingExit] = []
+    private var stopFlags: [UnsafeMutablePointer<UInt8>] = []
+    private var ram = GuestRAM(size: 0)
+    private var useAttributes = false
+    private var journal: Journal?
+
+    private enum PendingExit {
+        case none
+        case hypercall
+        case doorbell(kvm_regs)
+        case portIn(PortIO)
+    }
+
+    public var description: PlatformDescription {
+        PlatformDescription(
+            id: "x86_64-gmem", name: "x86_64 KVM + guest_memfd",
+            privateMemory: "guest_memfd MMAP|INIT_SHARED, all private in the ledger at creation",
+            transport: transport == .vmcall ? "KVM_HC_MAP_GPA_RANGE via KVM_EXIT_HYPERCALL" : "port-I/O doorbell 0xE4 (vmcall does not complete here)",
+            enforcement: useAttributes ? "KVM memory attributes + the VMM (host view PROT_NONE)" : "the VMM: private ranges of the host view are PROT_NONE")
+    }
+
+    public init(system: KVMSystem, transport: HypercallTransport, transportReason: String) {
+        self.system = system
+        self.transport = transport
+        self.transportReason = transportReason
+    }
+
+    deinit {
+        for flag in stopFlags { flag.deallocate() }
+    }
+
+    private func wrap<T>(_ body: () throws(KVMError) -> T) throws(LifecycleError) -> T {
+        do {
+            return try body()
+        } catch {
+            throw .platform(error.description)
+        }
+    }
+
+    // MARK: Creation
+
+    public func create(ram: GuestRAM, journal: Journal) throws(LifecycleError) {
+        self.ram = ram
+        self.journal = journal
+        let flags: GuestMemfdFlags = [.mmap, .initShared]
+        let supported = GuestMemfdFlags(rawValue: UInt64((try? system.check(.guestMemfdFlags)) ?? 0))
+        guard (try? system.check(.guestMemfd)) ?? 0 > 0 else {
+            throw .platformUnavailable("this kernel has no guest_memfd (KVM_CAP_GUEST_MEMFD is 0); it needs Linux 6.8+, or use --platform model")
+        }
+        guard supported.isSuperset(of: flags) else {
+            throw .platformUnavailable("guest_memfd here accepts \(supported), but this platform needs MMAP|INIT_SHARED (Linux 6.18+); use --platform model")
+        }
+        let vm = try wrap { () throws(KVMError) in try system.createVM(type: .default) }
+        self.vm = vm
+        journal.record("create.vm", [("type", .string(VMType.default.description)), ("fd", .int(Int64(vm.fd.rawValue)))])
+
+        let gmem = try wrap { () throws(KVMError) in try vm.createGuestMemfd(size: ram.size, flags: flags) }
+        guestMemfd = gmem
+        let kvmView = try wrap { () throws(KVMError) in try gmem.map(length: ram.size, protection: [.read, .write], what: "guest_memfd (KVM's view)") }
+        self.kvmView = kvmView
+        hostView = try wrap { () throws(KVMError) in try gmem.map(length: ram.size, protection: [.read, .write], what: "guest_memfd (host view)") }
+        let slot = MemorySlot(slot: 0, flags: .guestMemfd, guestPhysicalAddress: ram.base, size: ram.size,
+                              userspaceAddress: UInt64(UInt(bitPattern: kvmView.address())),
+                              guestMemfd: gmem.fd.rawValue, guestMemfdOffset: 0)
+        try wrap { () throws(KVMError) in try vm.setMemoryRegion(slot) }
+        self.slot = slot
+        journal.record("create.memory", [
+            ("bytes", .uint(ram.size)), ("gmem_flags", .string(flags.description)), ("slot", .int(0)),
+            ("gpa", .uint(ram.base)),
+        ])
+        if transport == .vmcall {
+            try wrap { () throws(KVMError) in try vm.enable(.exitHypercall, arguments: [1 << X86GuestProtocol.mapGPARange]) }
+        }
+        let attributes = (try? vm.check(.memoryAttributes)) ?? 0
+        useAttributes = attributes & Int(MemoryAttributes.private.rawValue) != 0
+    }
+
+    public func makeAllPrivate(_ ram: GuestRAM) throws(LifecycleError) -> String {
+        guard let vm, let hostView else { throw .invalidState("makeAllPrivate before create") }
+        var how: [String] = []
+        if useAttributes {
+            try wrap { () throws(KVMError) in try vm.setMemoryAttributes(address: ram.base, size: ram.size, attributes: .private) }
+            how.append("KVM_SET_MEMORY_ATTRIBUTES(PRIVATE)")
+        }
+        try wrap { () throws(KVMError) in try hostView.protect(offset: 0, length: Int(ram.size), .none) }
+        how.append("host view PROT_NONE")
+        return how.joined(separator: " + ")
+    }
+
+    public func load(_ image: ELFImage) throws(LifecycleError) {
+        guard let kvmView else { throw .invalidState("load before create") }
+        // Like a launch-time populate (SNP_LAUNCH_UPDATE, TDX init memory):
+        // the image goes in through KVM's mapping, never the host view.
+        // guest_memfd pages start zeroed, so the bss tail needs no writes.
+        for segment in image.segments {
+            let offset = segment.guestPhysicalAddress - ram.base
+            guard segment.guestPhysicalAddress >= ram.base, offset + segment.memorySize <= ram.size else {
+                throw .badInput("segment at gpa 0x\(String(segment.guestPhysicalAddress, radix: 16)) does not fit in guest RAM; give the guest more --memory")
+            }
+            segment.fileBytes.withUnsafeBytes { bytes in
+                if let base = bytes.baseAddress {
+                    kvmView.address(at: Int(offset)).copyMemory(from: base, byteCount: bytes.count)
+                }
+            }
+        }
+    }
+
+    public func createVCPUs(count: Int, entry: UInt64) throws(LifecycleError) {
+        guard let vm else { throw .invalidState("createVCPUs before create") }
+        let cpuid = try wrap { () throws(KVMError) in try system.supportedCPUID() }
+        for index in 0..<count {
+            let vcpu = try wrap { () throws(KVMError) in try vm.createVCPU(id: index) }
+            try wrap { () throws(KVMError) in try vcpu.setCPUID(cpuid) }
+            vcpus.append(vcpu)
+            pending.append(.none)
+            let flag = UnsafeMutablePointer<UInt8>.allocate(capacity: 1)
+            flag.initialize(to: 0)
+            stopFlags.append(flag)
+            try wrap { () throws(KVMError) in
+                try vcpu.setFlatProtectedMode(entry: entry, arguments: [transport.guestSelector, ram.size & 0xFFFF_FFFF])
+            }
+        }
+    }
+
+    public var vcpuCount: Int { vcpus.count }
+
+    // MARK: Running
+
+    public func requestStop(vcpu index: Int) {
+        guard index < vcpus.count else { return }
+        ckvm_store_u8_volatile(stopFlags[index], 1)
+        vcpus[index].requestImmediateExit()
+    }
+
+    private func stopRequested(_ index: Int) -> Bool {
+        ckvm_load_u8_volatile(stopFlags[index]) != 0
+    }
+
+    public func run(vcpu index: Int) -> GuestEvent {
+        let vcpu = vcpus[index]
+        while true {
+            if stopRequested(index) { return .stopped(.stopRequested) }
+            let exit: VCPUExit
+            do {
+                exit = try vcpu.runOnce()
+            } catch {
+                return .stopped(.failed(error.description))
+            }
+            if let event = translate(exit, vcpu: vcpu, index: index) { return event }
+        }
+    }
+
+    /// Turns a KVM exit into a lifecycle event; nil means "handled, run again".
+    private func translate(_ exit: VCPUExit, vcpu: VCPU, index: Int) -> GuestEvent? {
+        switch exit {
+        case .io(let io):
+            return translatePortIO(io, vcpu: vcpu, index: index)
+        case .hypercall(let call):
+            guard call.nr == X86GuestProtocol.mapGPARange else {
+                vcpu.setHypercallReturn(UInt64(bitPattern: X86GuestProtocol.unknownHypercall))
+                journal?.record("hypercall.unknown", [("vcpu", .int(Int64(index))), ("nr", .uint(call.nr))])
+                return nil
+            }
+            pending[index] = .hypercall
+            return .memoryRequest(X86GuestMemfdPlatform.memoryRequest(gpa: call.args[0], pages: call.args[1], attributes: call.args[2], transport: "vmcall"))
+        case .hlt:
+            return .stopped(.halted)
+        case .shutdown:
+            return .stopped(.shutdown)
+        case .systemEvent(let event):
+            return .stopped(event.type == .reset ? .reset : .poweredOff)
+        case .interrupted:
+            return stopRequested(index) ? .stopped(.stopRequested) : nil
+        case .mmio(let access):
+            return .stopped(.failed("the guest \(access.isWrite ? "wrote" : "read") \(access.length) bytes at gpa 0x\(String(access.address, radix: 16)), where nothing is mapped (KVM_EXIT_MMIO)"))
+        case .memoryFault(let fault):
+            return .stopped(.failed("KVM_EXIT_MEMORY_FAULT at gpa 0x\(String(fault.gpa, radix: 16)) size \(fault.size) (\(fault.isPrivate ? "private" : "shared") access)"))
+        case .internalError(let suberror, let data):
+            return .stopped(.failed("KVM_EXIT_INTERNAL_ERROR suberror \(suberror) data \(data.map { "0x" + String($0, radix: 16) })"))
+        case .failEntry(let reason, let cpu):
+            return .stopped(.failed("KVM_EXIT_FAIL_ENTRY reason 0x\(String(reason, radix: 16)) on cpu \(cpu)"))
+        case .unsupported(let reason):
+            return .stopped(.failed(reason))
+        }
+    }
+
+    private func translatePortIO(_ io: PortIO, vcpu: VCPU, index: Int) -> GuestEvent? {
+        if io.direction == .in {
+            // No device answers reads: all ones, as on a bus with nothing there.
+            vcpu.completePortIn(io, value: 0xFFFF_FFFF)
+            return nil
+        }
+        switch io.port {
+        case X86GuestProtocol.consolePort:
+            return .console(io.data)
+        case X86GuestProtocol.doorbellPort, X86GuestProtocol.reportPort:
+            let regs: kvm_regs
+            do {
+                regs = try vcpu.registers()
+            } catch {
+                return .stopped(.failed(error.description))
+            }
+            if io.port == X86GuestProtocol.doorbellPort {
+                guard regs.rax == X86GuestProtocol.mapGPARange else {
+                    var reply = regs
+                    reply.rax = UInt64(bitPattern: X86GuestProtocol.unknownHypercall)
+                    _ = try? vcpu.setRegisters(reply)
+                    return nil
+                }
+                pending[index] = .doorbell(regs)
+                return .memoryRequest(X86GuestMemfdPlatform.memoryRequest(gpa: regs.rbx, pages: regs.rcx, attributes: regs.rdx, transport: "doorbell"))
+            }
+            return .report(X86GuestMemfdPlatform.report(code: regs.rax & 0xFFFF_FFFF, rbx: regs.rbx, rcx: regs.rcx, rdx: regs.rdx))
+        default:
+            journal?.record("io.unhandled", [("vcpu", .int(Int64(index))), ("port", .uint(UInt64(io.port)))])
+            return nil
+        }
+    }
+
+    /// Decodes `KVM_HC_MAP_GPA_RANGE` arguments (a0 gpa, a1 pages, a2 attributes).
+    public static func memoryRequest(gpa: UInt64, pages: UInt64, attributes: UInt64, transport: String) -> MemoryRequest {
+        let sizeShift: UInt64 = switch attributes & X86GuestProtocol.pageSizeMask {
+        case 1: 9    // 2 MiB = 512 pages
+        case 2: 18   // 1 GiB
+        default: 0
+        }
+        let (scaled, overflow) = pages.multipliedReportingOverflow(by: 1 << sizeShift)
+        return MemoryRequest(operation: attributes & X86GuestProtocol.attributePrivate != 0 ? .unshare : .share,
+                             gpa: gpa, pages: overflow ? UInt64.max : scaled, transport: transport)
+    }
+
+    /// Decodes a harness report (EAX code, RBX/RCX/RDX arguments).
+    public static func report(code: UInt64, rbx: UInt64, rcx: UInt64, rdx: UInt64) -> HarnessReport {
+        switch X86GuestProtocol.Report(rawValue: code) {
+        case .message: .message(gpa: rbx, length: rcx)
+        case .check: .check(id: rbx, passed: rcx == 1, value: Int64(bitPattern: rdx))
+        case .done: .done(status: rbx)
+        case nil: .unknown(code: code, arguments: [rbx, rcx, rdx])
+        }
+    }
+
+    public func complete(vcpu index: Int, reply: GuestReply) {
+        let vcpu = vcpus[index]
+        let state = pending[index]
+        pending[index] = .none
+        guard case .memoryResult(let result) = reply else { return }
+        let value: Int64 = switch result {
+        case .success: 0
+        case .failure: X86GuestProtocol.rejected
+        }
+        switch state {
+        case .hypercall:
+            vcpu.setHypercallReturn(UInt64(bitPattern: value))
+        case .doorbell(var regs):
+            regs.rax = UInt64(bitPattern: value)
+            _ = try? vcpu.setRegisters(regs)
+        case .none, .portIn:
+            break
+        }
+    }
+
+    // MARK: Enforcement
+
+    public func reflect(_ operation: MemoryRequest.Operation, _ range: GFNRange) throws(LifecycleError) {
+        guard let vm, let hostView else { throw .invalidState("reflect before create") }
+        let offset = Int(range.start * ram.pageSize - ram.base)
+        let length = Int(range.count * ram.pageSize)
+        if useAttributes {
+            try wrap { () throws(KVMError) in
+                try vm.setMemoryAttributes(address: ram.base + UInt64(offset), size: UInt64(length),
+                                           attributes: operation == .share ? [] : .private)
+            }
+        }
+        try wrap { () throws(KVMError) in try hostView.protect(offset: offset, length: length, operation == .share ? [.read, .write] : .none) }
+    }
+
+    public func readHostMemory(gpa: UInt64, length: Int) throws(LifecycleError) -> [UInt8] {
+        guard let hostView, hostView.isMapped else { throw .invalidState("the host view of guest memory is not mapped") }
+        guard ram.contains(gpa: gpa), gpa - ram.base + UInt64(length) <= ram.size else {
+            throw .platform("gpa 0x\(String(gpa, radix: 16))+\(length) is outside guest RAM")
+        }
+        let source = UnsafeRawBufferPointer(start: hostView.address(at: Int(gpa - ram.base)), count: length)
+        return Array(source)
+    }
+
+    public func probeHostRead(gpa: UInt64) -> HostAccess {
+        guard let hostView, hostView.isMapped, ram.contains(gpa: gpa) else { return .unmapped }
+        var value: UInt8 = 0
+        var code: Int32 = 0
+        let result = ckvm_probe_read_in_child(hostView.address(at: Int(gpa - ram.base)), &value, &code)
+        if result == 0 { return .readable(value) }
+        return .faulted(signal: result, code: code)
+    }
+
+    // MARK: Teardown
+
+    public func reclaim(_ reclaim: Reclaim) throws(LifecycleError) {
+        guard let guestMemfd, let hostView else { throw .invalidState("reclaim after release") }
+        // Private contents are discarded by punching holes (the kernel frees
+        // the pages; later reads see zeros), never by a userspace memset.
+        for range in reclaim.formerlyPrivate {
+            try wrap { () throws(KVMError) in
+                try guestMemfd.punchHole(offset: range.start * ram.pageSize - ram.base, length: range.count * ram.pageSize)
+            }
+        }
+        if useAttributes, let vm {
+            try wrap { () throws(KVMError) in try vm.setMemoryAttributes(address: ram.base, size: ram.size, attributes: []) }
+        }
+        try wrap { () throws(KVMError) in try hostView.protect(offset: 0, length: Int(ram.size), [.read, .write]) }
+    }
+
+    public func unbind() throws(LifecycleError) {
+        guard let vm, let slot else { throw .invalidState("unbind: no memslot") }
+        try wrap { () throws(KVMError) in try vm.setMemoryRegion(slot.deletion) }
+        self.slot = nil
+    }
+
+    public func release() throws(LifecycleError) {
+        var errors: [String] = []
+        for mapping in [kvmView, hostView].compactMap({ $0 }) where mapping.isMapped {
+            do { try mapping.unmap() } catch { errors.append(error.description) }
+        }
+        if let guestMemfd, guestMemfd.fd.isOpen {
+            do { try guestMemfd.fd.close() } catch { errors.append(error.description) }
+        }
+        kvmView = nil
+        hostView = nil
+        guestMemfd = nil
+        if !errors.isEmpty { throw .teardown(errors.joined(separator: "; ")) }
+    }
+
+    public func destroy() throws(LifecycleError) {
+        var errors: [String] = []
+        for vcpu in vcpus {
+            if vcpu.run.isMapped { do { try vcpu.run.unmap() } catch { errors.append(error.description) } }
+            if vcpu.fd.isOpen { do { try vcpu.fd.close() } catch { errors.append(error.description) } }
+        }
+        if let vm, vm.fd.isOpen {
+            do { try vm.fd.close() } catch { errors.append(error.description) }
+        }
+        vm = nil
+        if system.fd.isOpen {
+            do { try system.fd.close() } catch { errors.append(error.description) }
+        }
+        if !errors.isEmpty { throw .teardown(errors.joined(separator: "; ")) }
+    }
+}
+
+#endif

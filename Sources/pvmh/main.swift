@@ -1,0 +1,4 @@
+import Glibc
+import PVMHCommand
+
+exit(PVMH.main(arguments: Array(CommandLine.arguments.dropFirst())))
