@@ -107,4 +107,8 @@ public protocol Platform: AnyObject, Sendable {
     func release() throws(LifecycleError)
     /// Destroys vCPUs and the VM.
     func destroy() throws(LifecycleError)
+
+    /// The fds and mappings this platform still holds, by name ("kvm-vm",
+    /// "guest_memfd (host view)"); empty once teardown is complete.
+    var openResources: [String] { get }
 }

@@ -11,15 +11,21 @@ public struct RunOptions: Sendable {
     public var handleSignals: Bool
     /// How long to wait for a vCPU thread to stop before failing loudly.
     public var vcpuStopTimeoutNanoseconds: UInt64
+    /// Compare the process's KVM fds before and after the run. Exact only when
+    /// this run is the only VM in the process (the CLI); in-process tests that
+    /// run VMs concurrently turn it off and check their own platform instead.
+    public var auditDescriptors: Bool
 
     public init(ram: GuestRAM, vcpus: Int = 1, timeoutSeconds: Double = 30, plan: TeardownPlan = .safe,
-                handleSignals: Bool = false, vcpuStopTimeoutNanoseconds: UInt64 = 2_000_000_000) {
+                handleSignals: Bool = false, vcpuStopTimeoutNanoseconds: UInt64 = 2_000_000_000,
+                auditDescriptors: Bool = true) {
         self.ram = ram
         self.vcpus = vcpus
         self.timeoutSeconds = timeoutSeconds
         self.plan = plan
         self.handleSignals = handleSignals
         self.vcpuStopTimeoutNanoseconds = vcpuStopTimeoutNanoseconds
+        self.auditDescriptors = auditDescriptors
     }
 }
 

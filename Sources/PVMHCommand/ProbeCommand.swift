@@ -54,7 +54,7 @@ enum ProbeCommand {
         for platform in probe.platforms {
             output.line("  \(platform.available ? "yes" : "no ") \(Format.padded(platform.id, 20)) \(platform.name): \(platform.reason)")
         }
-        output.line("  yes \(Format.padded("model", 20)) pKVM model (software EL2 + A64 interpreter): not built yet in this version")
+        output.line("  no  \(Format.padded("model", 20)) pKVM model (software EL2 + A64 interpreter): not implemented yet in this version")
         output.line("run would use: \(probe.selected ?? "nothing") — \(probe.selectionReason)")
     }
 

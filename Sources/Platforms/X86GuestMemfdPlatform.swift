@@ -356,6 +356,19 @@ public final class X86GuestMemfdPlatform: Platform, @unchecked Sendable {
         if !errors.isEmpty { throw .teardown(errors.joined(separator: "; ")) }
     }
 
+    public var openResources: [String] {
+        var open: [String] = []
+        if system.fd.isOpen { open.append(system.fd.kind) }
+        if let vm, vm.fd.isOpen { open.append(vm.fd.kind) }
+        if let guestMemfd, guestMemfd.fd.isOpen { open.append(guestMemfd.fd.kind) }
+        for mapping in [kvmView, hostView].compactMap({ $0 }) where mapping.isMapped { open.append(mapping.what) }
+        for vcpu in vcpus {
+            if vcpu.fd.isOpen { open.append(vcpu.fd.kind) }
+            if vcpu.run.isMapped { open.append(vcpu.run.what) }
+        }
+        return open
+    }
+
     public func destroy() throws(LifecycleError) {
         var errors: [String] = []
         for vcpu in vcpus {

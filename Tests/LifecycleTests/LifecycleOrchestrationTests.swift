@@ -1,0 +1,113 @@
+import GuestImage
+import Lifecycle
+import Ownership
+import Testing
+
+/// The lifecycle's control flow with a scripted platform: no /dev/kvm needed.
+@Suite("Lifecycle orchestration (scripted platform)")
+struct LifecycleOrchestrationTests {
+    static let image = try! ELFImage(bytes: makeX86ELF(code: spinForever))
+    static let ram = GuestRAM(size: 4 << 20)
+
+    static let demoScript: [GuestEvent] = [
+        .console(Array("hello\n".utf8)),
+        .memoryRequest(MemoryRequest(operation: .share, gpa: 0x108000, pages: 1, transport: "script")),
+        .report(.message(gpa: 0x108000, length: 12)),
+        .memoryRequest(MemoryRequest(operation: .unshare, gpa: 0x108000, pages: 1, transport: "script")),
+        .memoryRequest(MemoryRequest(operation: .unshare, gpa: 0x108000, pages: 1, transport: "script")),
+        .report(.check(id: 1, passed: true, value: -22)),
+        .report(.done(status: 0)),
+        .stopped(.halted),
+    ]
+
+    func run(_ platform: FakePlatform, timeout: Double = 5) throws -> (RunReport, Journal) {
+        let journal = try Journal()
+        let lifecycle = ProtectedVMLifecycle(platform: platform, journal: journal,
+                                             options: RunOptions(ram: Self.ram, timeoutSeconds: timeout, auditDescriptors: false),
+                                             guestName: "scripted")
+        return (lifecycle.run(image: Self.image), journal)
+    }
+
+    @Test func cleanRunJournalsEveryStepInOrder() throws {
+        let platform = FakePlatform(script: Self.demoScript)
+        let (report, journal) = try run(platform)
+        #expect(report.passed, "\(report.failures)")
+        #expect(report.messages == ["fake message"])
+        #expect(report.consoleLines == ["hello"])
+        #expect(report.memoryRequests == 3)
+        #expect(report.rejectedRequests == 1)
+        #expect(platform.calls == ["create", "makeAllPrivate", "load", "createVCPUs", "reflect.share", "reflect.unshare",
+                                   "reclaim", "unbind", "release", "destroy"])
+        #expect(platform.replies == [.resume, .memoryResult(.success(())), .resume, .memoryResult(.success(())),
+                                     .memoryResult(.failure(.ledger(.notShared(gfn: 0x108, state: .private)))),
+                                     .resume, .resume])
+        let names = journal.events.map(\.name)
+        #expect(names.last == "summary")
+        #expect(names.filter { $0.hasPrefix("teardown.") } == TeardownPlan.safe.steps.map { "teardown.\($0.rawValue)" })
+        let privateEvent = try #require(journal.events(named: "memory.private").first)
+        #expect(privateEvent["pages"] == .uint(1024))
+        #expect(privateEvent["ranges"] == .int(1), "all of RAM is private in one step, as one range")
+        #expect(report.phases.map(\.0) == ["created", "ran", "reclaimed", "released"])
+        #expect(report.phases.first?.1.private == 1024)
+        #expect(report.phases.last?.1 == PageCounts())
+        let verify = journal.events(named: "verify.private")
+        #expect(verify.contains { $0["gfn"] == .uint(0x108) }, "the page the guest shared and took back is probed")
+    }
+
+    @Test func guestThatNeverStopsIsStoppedAtTheTimeoutAndTornDown() throws {
+        let platform = FakePlatform(script: [])
+        let (report, _) = try run(platform, timeout: 0.2)
+        #expect(report.timedOut)
+        #expect(!report.passed)
+        #expect(report.exitCode == 1)
+        #expect(report.stopReasons[0] == .stopRequested)
+        #expect(platform.calls.suffix(5) == ["requestStop", "reclaim", "unbind", "release", "destroy"])
+        #expect(report.failures.contains("the guest did not stop before the timeout"))
+    }
+
+    @Test("teardown runs after a failure in any boot step", arguments: [FakePlatform.Failure.create, .load])
+    func teardownAfterBootFailure(_ failure: FakePlatform.Failure) throws {
+        let platform = FakePlatform(script: [], failure: failure)
+        let (report, journal) = try run(platform)
+        #expect(report.error != nil)
+        #expect(report.exitCode == 1)
+        #expect(journal.events.filter { $0.name.hasPrefix("teardown.") }.count == 5)
+        #expect(journal.events.last?.name == "summary")
+    }
+
+    @Test func failingTeardownStepIsReportedAndLaterStepsStillRun() throws {
+        let platform = FakePlatform(script: [.report(.done(status: 0)), .stopped(.halted)], failure: .reclaim)
+        let (report, _) = try run(platform)
+        #expect(!report.passed)
+        #expect(report.failures.contains { $0.contains("teardown step reclaim failed") && $0.contains("EIO") })
+        #expect(platform.calls.suffix(3) == ["unbind", "release", "destroy"])
+    }
+
+    @Test func guestAskingTheHostToReadPrivateMemoryIsRefusedAndReported() throws {
+        let platform = FakePlatform(script: [.report(.message(gpa: 0x2000, length: 8)), .report(.done(status: 0)), .stopped(.halted)])
+        let (report, _) = try run(platform)
+        #expect(report.messages.isEmpty)
+        #expect(report.violations.contains { $0.contains("gfn 0x2") && $0.contains("private") })
+        #expect(!report.passed)
+    }
+
+    @Test func failedGuestCheckAndNonZeroStatusFailTheRun() throws {
+        let platform = FakePlatform(script: [.report(.check(id: 4, passed: false, value: 0)), .report(.done(status: 1)), .stopped(.halted)])
+        let (report, _) = try run(platform)
+        #expect(report.failures.contains("guest check 4 failed (got 0)"))
+        #expect(report.failures.contains("the guest reported status 1"))
+    }
+
+    @Test func vCPUFailureEndsTheRunWithItsReason() throws {
+        let platform = FakePlatform(script: [.stopped(.failed("KVM_EXIT_INTERNAL_ERROR suberror 1"))])
+        let (report, _) = try run(platform)
+        #expect(report.failures.contains { $0.contains("KVM_EXIT_INTERNAL_ERROR") })
+    }
+
+    @Test func longConsoleLinesAreSplitNotAccumulatedForever() throws {
+        let platform = FakePlatform(script: [.console([UInt8](repeating: 0x41, count: 10_000)), .report(.done(status: 0)), .stopped(.halted)])
+        let (report, _) = try run(platform)
+        #expect(report.consoleLines.count == 3)
+        #expect(report.consoleLines.map(\.count) == [4096, 4096, 1808])
+    }
+}
