@@ -23,16 +23,20 @@ let package = Package(
         .target(name: "A64"),
         // Platform protocol, lifecycle, teardown plans, journal.
         .target(name: "Lifecycle", dependencies: ["CKVM", "Ownership", "GuestImage"]),
+        // The pKVM model: a software EL2 with pKVM's ownership state machine
+        // and the A64 interpreter as its vCPU, so arm64 guests run anywhere.
+        .target(name: "PKVMModel", dependencies: ["A64", "Lifecycle", "Ownership", "GuestImage"]),
         // Platform implementations (real KVM).
         .target(name: "Platforms", dependencies: ["KVM", "CKVM", "Lifecycle", "Ownership", "GuestImage"]),
         // The command line: parsing, commands and everything formatted for humans.
-        .target(name: "PVMHCommand", dependencies: ["Platforms", "Lifecycle", "KVM", "Ownership", "GuestImage"]),
+        .target(name: "PVMHCommand", dependencies: ["Platforms", "PKVMModel", "Lifecycle", "KVM", "Ownership", "GuestImage"]),
         .executableTarget(name: "pvmh", dependencies: ["PVMHCommand"]),
 
         .testTarget(name: "KVMTests", dependencies: ["KVM", "CKVM"]),
         .testTarget(name: "OwnershipTests", dependencies: ["Ownership"]),
         .testTarget(name: "GuestImageTests", dependencies: ["GuestImage"]),
         .testTarget(name: "A64Tests", dependencies: ["A64"]),
+        .testTarget(name: "ModelTests", dependencies: ["PKVMModel", "A64", "Lifecycle", "Ownership", "GuestImage"]),
         .testTarget(name: "LifecycleTests", dependencies: ["Lifecycle", "Platforms", "KVM", "Ownership", "GuestImage"]),
         .testTarget(name: "PVMHTests", dependencies: ["PVMHCommand", "pvmh"]),
     ],

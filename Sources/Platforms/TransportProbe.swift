@@ -63,7 +63,7 @@ public enum TransportProbe {
             case .success(.hypercall(let call)) where call.nr == X86GuestProtocol.mapGPARange:
                 return Result(transport: .vmcall, reason: "a probe guest's vmcall arrived as KVM_EXIT_HYPERCALL")
             case .success(.interrupted):
-                return Result(transport: .doorbell, reason: "a probe guest's vmcall did not complete within \(watchdogMilliseconds) ms (KVM spins at the instruction, as on nested kvm_pvm)")
+                return Result(transport: .doorbell, reason: "a probe guest's vmcall did not complete within \(watchdogMilliseconds) ms and the vCPU had to be kicked out (nested KVM such as kvm_pvm spins at vmcall)")
             case .success(let other):
                 return Result(transport: .doorbell, reason: "a probe guest's vmcall ended in \(other) instead of KVM_EXIT_HYPERCALL")
             case .failure(let error):

@@ -1,0 +1,60 @@
+/// How the built-in arm64 guests talk to the host (Docs/guests.md). The same
+/// image runs on the pKVM model, on arm64 KVM/pKVM, and under QEMU's `virt`
+/// machine, so every address is one QEMU `virt` also decodes harmlessly.
+public enum ARM64GuestProtocol {
+    /// Guest RAM starts where QEMU `virt` puts it.
+    public static let ramBase: UInt64 = 0x4000_0000
+    /// Images link here (QEMU may put a DTB at the start of RAM).
+    public static let imageBase: UInt64 = 0x4008_0000
+    /// PL011 UART data register (QEMU `virt`). FR is at +0x18.
+    public static let uartBase: UInt64 = 0x0900_0000
+    public static let uartFlagOffset: UInt64 = 0x18
+    /// The harness window: QEMU `virt`'s last virtio-mmio transport, which
+    /// ignores writes when no device backs it. 64-bit registers: the guest
+    /// writes ARG0..ARG2, then REPORT with the event code.
+    public static let harnessBase: UInt64 = 0x0A00_3E00
+    public static let harnessSize: UInt64 = 0x200
+    public static let reportOffset: UInt64 = 0x00
+    public static let argumentOffsets: [UInt64] = [0x08, 0x10, 0x18]
+
+    /// Event codes written to REPORT. 1–3 as on x86; 4/5 are the guest's
+    /// claims of a successful share/unshare, which a VMM that cannot see EL2
+    /// (real pKVM) verifies by probing host access.
+    public enum Report: UInt64, Sendable {
+        case message = 1    // ARG0 = IPA, ARG1 = length
+        case check = 2      // ARG0 = id, ARG1 = 1 pass / 0 fail, ARG2 = value got
+        case done = 3       // ARG0 = status (0 = every check passed)
+        case shared = 4     // ARG0 = IPA
+        case unshared = 5   // ARG0 = IPA
+    }
+}
+
+/// SMCCC function ids a pKVM guest uses (kvm-abi.md).
+public enum SMCCCFunction {
+    public static let kvmFeatures: UInt64 = 0x8600_0000
+    public static let hypMeminfo: UInt64 = 0xC600_0002
+    public static let memShare: UInt64 = 0xC600_0003
+    public static let memUnshare: UInt64 = 0xC600_0004
+    public static let mmioGuard: UInt64 = 0xC600_0007
+    public static let psciVersion: UInt64 = 0x8400_0000
+    public static let psciCPUOff: UInt64 = 0x8400_0002
+    public static let psciCPUOn: UInt64 = 0xC400_0003
+    public static let psciSystemOff: UInt64 = 0x8400_0008
+    public static let psciSystemReset: UInt64 = 0x8400_0009
+    public static let psciFeatures: UInt64 = 0x8400_000A
+
+    /// `KVM_FUNC_FEATURES` bits a protected VM sees: FEATURES, HYP_MEMINFO,
+    /// MEM_SHARE, MEM_UNSHARE.
+    public static let protectedVMFeatures: UInt64 = 1 << 0 | 1 << 2 | 1 << 3 | 1 << 4
+}
+
+/// SMCCC / PSCI return values.
+public enum SMCCCReturn {
+    public static let success: Int64 = 0
+    public static let notSupported: Int64 = -1
+    public static let invalidParameter: Int64 = -2  // PSCI INVALID_PARAMS
+    /// pKVM's answer to a bad MEMINFO/MEM_SHARE/MEM_UNSHARE (SMCCC_RET_INVALID_PARAMETER).
+    public static let pkvmInvalidParameter: Int64 = -3
+    public static let denied: Int64 = -3
+    public static let alreadyOn: Int64 = -4
+}

@@ -1,0 +1,1 @@
+// The pKVM model (in progress).
