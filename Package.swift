@@ -32,12 +32,14 @@ let package = Package(
         .target(name: "PVMHCommand", dependencies: ["Platforms", "PKVMModel", "Lifecycle", "KVM", "Ownership", "GuestImage"]),
         .executableTarget(name: "pvmh", dependencies: ["PVMHCommand"]),
 
+        // Helpers shared by the test targets (ELF images made in memory, the KVM gate).
+        .target(name: "PVMHTestSupport", dependencies: ["KVM"], path: "Tests/Support"),
         .testTarget(name: "KVMTests", dependencies: ["KVM", "CKVM"]),
         .testTarget(name: "OwnershipTests", dependencies: ["Ownership"]),
         .testTarget(name: "GuestImageTests", dependencies: ["GuestImage"]),
         .testTarget(name: "A64Tests", dependencies: ["A64"]),
-        .testTarget(name: "ModelTests", dependencies: ["PKVMModel", "A64", "Lifecycle", "Ownership", "GuestImage"]),
-        .testTarget(name: "LifecycleTests", dependencies: ["Lifecycle", "Platforms", "KVM", "Ownership", "GuestImage"]),
+        .testTarget(name: "ModelTests", dependencies: ["PKVMModel", "A64", "Lifecycle", "Ownership", "GuestImage", "PVMHTestSupport"]),
+        .testTarget(name: "LifecycleTests", dependencies: ["Lifecycle", "Platforms", "KVM", "Ownership", "GuestImage", "PVMHTestSupport"]),
         .testTarget(name: "PVMHTests", dependencies: ["PVMHCommand", "pvmh"]),
     ],
     swiftLanguageModes: [.v6]

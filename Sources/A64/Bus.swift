@@ -23,6 +23,7 @@ public struct A64BusFault: Error, Equatable, Sendable, CustomStringConvertible {
     /// The address the access was made to.
     public var address: UInt64
 
+    /// A fault for an access to `address`.
     public init(address: UInt64) {
         self.address = address
     }
@@ -69,6 +70,7 @@ public struct A64MMIOAccess: Equatable, Sendable, CustomStringConvertible {
     /// The address of the load or store instruction.
     public var pc: UInt64
 
+    /// Describes an access; the CPU builds these, tests compare against them.
     public init(address: UInt64, size: Int, isWrite: Bool, value: UInt64, register: Int, signExtend: Bool, is64BitRegister: Bool, pc: UInt64) {
         self.address = address
         self.size = size

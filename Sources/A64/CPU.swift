@@ -8,18 +8,40 @@
 /// an ``A64Bus``. A new CPU starts as after reset into EL1h: PC 0, all
 /// registers 0, DAIF masked, no vector table.
 public final class A64CPU {
-    /// X0–X30, then the zero register (kept at 0), then the current SP.
+    /// X0–X30, then the zero register (kept at 0), the current SP, PC, NZCV
+    /// and the retired-instruction count.
     ///
     /// Keeping the live stack pointer in slot 32 lets every operand — XZR, SP
     /// or Xn, already resolved by the decoder — be one indexed load. A raw
-    /// buffer rather than an Array avoids uniqueness and exclusivity checks on
-    /// the hottest accesses of the interpreter.
+    /// buffer rather than stored properties or an Array keeps the hottest state
+    /// free of uniqueness checks and of the dynamic exclusivity checks Swift
+    /// applies to class properties accessed around calls into the bus.
     let registers: UnsafeMutablePointer<UInt64>
 
+    static let pcSlot = 33
+    static let nzcvSlot = 34
+    static let retiredSlot = 35
+    static let slotCount = 36
+
     /// The program counter.
-    public var pc: UInt64 = 0
+    public var pc: UInt64 {
+        @inline(__always) get { registers[Self.pcSlot] }
+        @inline(__always) set { registers[Self.pcSlot] = newValue }
+    }
+
     /// PSTATE.{N,Z,C,V} in their SPSR positions (bits 31:28).
-    public var nzcv: UInt64 = 0
+    public var nzcv: UInt64 {
+        @inline(__always) get { registers[Self.nzcvSlot] }
+        @inline(__always) set { registers[Self.nzcvSlot] = newValue }
+    }
+
+    /// Instructions executed so far (a load or store that stopped for MMIO
+    /// counts once per attempt); CNTVCT_EL0 reads this count.
+    public var instructionsRetired: UInt64 {
+        @inline(__always) get { registers[Self.retiredSlot] }
+        @inline(__always) set { registers[Self.retiredSlot] = newValue }
+    }
+
     /// PSTATE.{D,A,I,F} in their SPSR positions (bits 9:6).
     public var daif: UInt64 = 0x3C0
     /// PSTATE.EL: 0 or 1.
@@ -28,9 +50,6 @@ public final class A64CPU {
     public private(set) var spSel: Bool = true
     /// The EL1/EL0 system registers.
     public var system = A64SystemRegisterFile()
-    /// Instructions executed so far; CNTVCT_EL0 reads this count.
-    public var instructionsRetired: UInt64 = 0
-
     /// The banked copy of whichever stack pointer is not current.
     var savedSPEL0: UInt64 = 0
     var savedSPEL1: UInt64 = 0
@@ -40,10 +59,13 @@ public final class A64CPU {
     var exclusiveAddress: UInt64?
     /// The load or store waiting for the embedder to complete it as MMIO.
     var pendingMMIO: PendingMMIO?
+    /// Decoded instructions by PC, validated against the fetched word.
+    let decodeCache = DecodeCache()
 
+    /// A CPU in its reset state; set `pc`, `sp` and any registers before running.
     public init() {
-        registers = .allocate(capacity: 33)
-        registers.initialize(repeating: 0, count: 33)
+        registers = .allocate(capacity: Self.slotCount)
+        registers.initialize(repeating: 0, count: Self.slotCount)
     }
 
     deinit {

@@ -127,7 +127,7 @@ extension A64CPU {
             return .busFault(address: error.address, pc: pc, access: .read)
         }
         exclusiveAddress = address
-        write(rt, raw)
+        write(rt, Self.extendLoaded(raw, op: .load, size: size))
         pc &+= 4
         return nil
     }

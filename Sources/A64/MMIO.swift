@@ -6,9 +6,9 @@ extension A64CPU {
     /// applies any base writeback and advances the PC.
     ///
     /// - Throws: ``A64CPUError/noPendingMMIO(expected:)`` if the last stop was
-    ///   not an MMIO read.
+    ///   not an MMIO read, or the PC has moved since (the access was abandoned).
     public func completeMMIORead(_ value: UInt64) throws(A64CPUError) {
-        guard let pending = pendingMMIO, !pending.access.isWrite else {
+        guard let pending = pendingMMIO, !pending.access.isWrite, pending.access.pc == pc else {
             throw .noPendingMMIO(expected: "read")
         }
         pendingMMIO = nil
@@ -21,9 +21,9 @@ extension A64CPU {
     /// base writeback and advances the PC.
     ///
     /// - Throws: ``A64CPUError/noPendingMMIO(expected:)`` if the last stop was
-    ///   not an MMIO write.
+    ///   not an MMIO write, or the PC has moved since (the access was abandoned).
     public func completeMMIOWrite() throws(A64CPUError) {
-        guard let pending = pendingMMIO, pending.access.isWrite else {
+        guard let pending = pendingMMIO, pending.access.isWrite, pending.access.pc == pc else {
             throw .noPendingMMIO(expected: "write")
         }
         pendingMMIO = nil

@@ -30,7 +30,7 @@ extension A64CPU {
             return .busFault(address: error.address, pc: pc, access: .fetch)
         }
         instructionsRetired &+= 1
-        return execute(A64Decoder.decode(word), word: word, bus: bus)
+        return execute(decodeCache.instruction(at: pc, word: word), word: word, bus: bus)
     }
 
     /// Executes a decoded instruction located at the current PC.

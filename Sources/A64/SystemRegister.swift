@@ -4,8 +4,10 @@
 /// any register a guest names round-trips even when the interpreter does not
 /// model it; the execution of such an access stops as unsupported.
 public struct A64SystemRegister: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    /// `op0:op1:CRn:CRm:op2` packed as in bits 20:5 of MRS/MSR.
     public let rawValue: UInt16
 
+    /// Wraps a packed encoding.
     public init(rawValue: UInt16) { self.rawValue = rawValue }
 
     /// Builds the identifier from the five encoding fields.
@@ -13,12 +15,15 @@ public struct A64SystemRegister: RawRepresentable, Hashable, Sendable, CustomStr
         rawValue = (op0 & 3) << 14 | (op1 & 7) << 11 | (crn & 15) << 7 | (crm & 15) << 3 | (op2 & 7)
     }
 
+    // The five encoding fields.
     public var op0: UInt16 { rawValue >> 14 }
     public var op1: UInt16 { (rawValue >> 11) & 7 }
     public var crn: UInt16 { (rawValue >> 7) & 15 }
     public var crm: UInt16 { (rawValue >> 3) & 15 }
     public var op2: UInt16 { rawValue & 7 }
 
+    // Registers by their architectural names (SP_EL1 is listed so that a
+    // guest's access to it can be recognised and refused).
     public static let midrEL1 = Self(op0: 3, op1: 0, crn: 0, crm: 0, op2: 0)
     public static let mpidrEL1 = Self(op0: 3, op1: 0, crn: 0, crm: 0, op2: 5)
     public static let revidrEL1 = Self(op0: 3, op1: 0, crn: 0, crm: 0, op2: 6)
@@ -62,7 +67,8 @@ public struct A64SystemRegister: RawRepresentable, Hashable, Sendable, CustomStr
     public static let cntfrqEL0 = Self(op0: 3, op1: 3, crn: 14, crm: 0, op2: 0)
     public static let cntpctEL0 = Self(op0: 3, op1: 3, crn: 14, crm: 0, op2: 1)
     public static let cntvctEL0 = Self(op0: 3, op1: 3, crn: 14, crm: 0, op2: 2)
-    /// SP_EL1 is only accessible from EL2 and above, so a guest's access is UNDEFINED.
+    /// SP_EL1 is only accessible by name from EL2 and above, so a guest's
+    /// MRS/MSR of it is UNDEFINED.
     public static let spEL1 = Self(op0: 3, op1: 4, crn: 4, crm: 1, op2: 0)
 
     /// Architectural names for diagnostics; unnamed registers print as `S3_1_C2_C3_4`.

@@ -7,23 +7,39 @@
 public struct A64SystemRegisterFile: Sendable {
     /// SCTLR_EL1; the reset value sets the bits that are RES1 in ARMv8.0.
     public var sctlrEL1: UInt64 = 0x30D0_0800
+    /// CPACR_EL1; stored only (there is no FP/SIMD state to enable).
     public var cpacrEL1: UInt64 = 0
+    /// TTBR0_EL1; stored only, since translation is not modelled.
     public var ttbr0EL1: UInt64 = 0
+    /// TTBR1_EL1; stored only.
     public var ttbr1EL1: UInt64 = 0
+    /// TCR_EL1; stored only.
     public var tcrEL1: UInt64 = 0
+    /// MAIR_EL1; stored only.
     public var mairEL1: UInt64 = 0
+    /// AMAIR_EL1; stored only.
     public var amairEL1: UInt64 = 0
     /// VBAR_EL1; zero means "no vector table": exceptions then stop the run.
     public var vbarEL1: UInt64 = 0
+    /// ELR_EL1: the return address of the last exception taken to EL1.
     public var elrEL1: UInt64 = 0
+    /// SPSR_EL1: PSTATE saved by the last exception taken to EL1.
     public var spsrEL1: UInt64 = 0
+    /// ESR_EL1: the syndrome (EC, IL, ISS) of the last exception.
     public var esrEL1: UInt64 = 0
+    /// FAR_EL1: the faulting address of the last abort.
     public var farEL1: UInt64 = 0
+    /// PAR_EL1; stored only (AT is not modelled).
     public var parEL1: UInt64 = 0
+    /// CONTEXTIDR_EL1.
     public var contextidrEL1: UInt64 = 0
+    /// TPIDR_EL1: EL1 software thread ID.
     public var tpidrEL1: UInt64 = 0
+    /// TPIDR_EL0: EL0 read/write software thread ID.
     public var tpidrEL0: UInt64 = 0
+    /// TPIDRRO_EL0: read-only at EL0, writable here by the embedder.
     public var tpidrroEL0: UInt64 = 0
+    /// CNTKCTL_EL1; stored only (EL0 counter access is always allowed).
     public var cntkctlEL1: UInt64 = 0
     /// CNTFRQ_EL0 as firmware would have programmed it (QEMU `virt`'s 62.5 MHz).
     public var counterFrequency: UInt64 = 62_500_000
@@ -47,6 +63,8 @@ public struct A64SystemRegisterFile: Sendable {
         .idAA64MMFR0EL1: 0x0000_0000_0000_0001,
     ]
 
+    /// The reset state: everything zero except the RES1 bits of SCTLR_EL1
+    /// and the identification values above.
     public init() {}
 
     /// The outcome of a system-register access.

@@ -16,10 +16,20 @@ public final class HostMapping: @unchecked Sendable {
     public let length: Int
     public let what: String
 
-    /// Maps a file (`fd >= 0`, MAP_SHARED) or anonymous shared memory (`fd < 0`).
-    public init(length: Int, protection: Protection, fd: Int32, offset: UInt64, what: String) throws(KVMError) {
+    /// Maps `length` bytes of a file at `offset` (MAP_SHARED). A closed or
+    /// invalid fd is EBADF, never silently anonymous memory.
+    public convenience init(length: Int, protection: Protection, fd: Int32, offset: UInt64, what: String) throws(KVMError) {
+        guard fd >= 0 else { throw KVMError("mmap(\(what))", errno: EBADF, hint: "the fd is closed") }
+        try self.init(length: length, protection: protection, flags: MAP_SHARED, fd: fd, offset: offset, what: what)
+    }
+
+    /// Maps `length` bytes of anonymous shared memory.
+    public convenience init(anonymousLength length: Int, protection: Protection, what: String) throws(KVMError) {
+        try self.init(length: length, protection: protection, flags: MAP_SHARED | MAP_ANONYMOUS, fd: -1, offset: 0, what: what)
+    }
+
+    private init(length: Int, protection: Protection, flags: Int32, fd: Int32, offset: UInt64, what: String) throws(KVMError) {
         var err: Int32 = 0
-        let flags = fd >= 0 ? MAP_SHARED : (MAP_SHARED | MAP_ANONYMOUS)
         guard let pointer = ckvm_mmap(nil, length, protection.rawValue, flags, fd, offset, &err) else {
             throw KVMError("mmap(\(what))", errno: err)
         }

@@ -92,11 +92,15 @@ public enum VCPUExit: Equatable, Sendable {
             let size = run.load(fromByteOffset: u + 1, as: UInt8.self)
             let port = run.loadUnaligned(fromByteOffset: u + 2, as: UInt16.self)
             let count = run.loadUnaligned(fromByteOffset: u + 4, as: UInt32.self)
-            let dataOffset = Int(run.loadUnaligned(fromByteOffset: u + 8, as: UInt64.self))
+            let rawOffset = run.loadUnaligned(fromByteOffset: u + 8, as: UInt64.self)
             let length = Int(size) * Int(count)
-            guard size == 1 || size == 2 || size == 4, dataOffset >= 0, length <= 4096, dataOffset + length <= run.count else {
-                return .unsupported(reason: "KVM_EXIT_IO with impossible size \(size)×\(count) at data offset \(dataOffset)")
+            // Bounds-checked in UInt64 before converting: a corrupted kvm_run
+            // must give .unsupported, never a trap.
+            guard size == 1 || size == 2 || size == 4, length <= 4096, rawOffset <= UInt64(run.count),
+                  UInt64(length) <= UInt64(run.count) - rawOffset else {
+                return .unsupported(reason: "KVM_EXIT_IO with impossible size \(size)×\(count) at data offset \(rawOffset)")
             }
+            let dataOffset = Int(rawOffset)
             let data = direction == PortIO.Direction.out.rawValue ? Array(run[dataOffset..<dataOffset + length]) : []
             return .io(PortIO(direction: direction == 1 ? .out : .in, size: size, port: port, count: count,
                               dataOffset: dataOffset, data: data))

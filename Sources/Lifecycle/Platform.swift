@@ -111,4 +111,13 @@ public protocol Platform: AnyObject, Sendable {
     /// The fds and mappings this platform still holds, by name ("kvm-vm",
     /// "guest_memfd (host view)"); empty once teardown is complete.
     var openResources: [String] { get }
+
+    /// What the platform itself detected going wrong (a host access to a page
+    /// it does not own, ledger and hypervisor disagreeing). Each is a
+    /// violation in the verdict.
+    var findings: [String] { get }
+}
+
+extension Platform {
+    public var findings: [String] { [] }
 }

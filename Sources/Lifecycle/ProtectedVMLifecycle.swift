@@ -348,7 +348,7 @@ public final class ProtectedVMLifecycle: @unchecked Sendable {
             return "\(isolated) private pages verified unreadable by the host first; \(privatePages) private pages discarded, \(sharedPages) shared pages kept, \(verified) verified zero"
         case .unbind:
             try platform.unbind()
-            return "memslots deleted"
+            return "memslots deleted (guest memory unbound)"
         case .release:
             try platform.release()
             locked { ledger.releaseAll() }
@@ -356,12 +356,14 @@ public final class ProtectedVMLifecycle: @unchecked Sendable {
             return "guest memory closed and unmapped"
         case .destroy:
             try platform.destroy()
-            return "vCPU and VM fds closed"
+            return "vCPUs and the VM destroyed"
         }
     }
 
     private func stopVCPUs() throws(LifecycleError) -> String {
-        for thread in threads where !thread.isFinished {
+        // vCPUs whose loop already ended need no kick, only a join.
+        let running = locked { threads.filter { report.stopReasons[$0.index] == nil } }
+        for thread in running {
             platform.requestStop(vcpu: thread.index)
             thread.kick()
         }
@@ -445,6 +447,7 @@ public final class ProtectedVMLifecycle: @unchecked Sendable {
     }
 
     private func finish(baseline: [String]) {
+        report.violations += platform.findings
         let held = platform.openResources
         if !held.isEmpty {
             report.violations.append("after teardown the platform still holds \(held.joined(separator: ", "))")

@@ -54,8 +54,8 @@ enum ProbeCommand {
         for platform in probe.platforms {
             output.line("  \(platform.available ? "yes" : "no ") \(Format.padded(platform.id, 20)) \(platform.name): \(platform.reason)")
         }
-        output.line("  no  \(Format.padded("model", 20)) pKVM model (software EL2 + A64 interpreter): not implemented yet in this version")
-        output.line("run would use: \(probe.selected ?? "nothing") — \(probe.selectionReason)")
+        output.line("  yes \(Format.padded("model", 20)) pKVM model (software EL2 + A64 interpreter): runs the arm64 guests on any host (--platform model)")
+        output.line("run would use: \(probe.selected ?? "model") — \(probe.selected == nil ? "no KVM platform is usable, so the pKVM model; " : "")\(probe.selectionReason)")
     }
 
     static func jsonObject(_ probe: HostProbe) -> JSONValue {

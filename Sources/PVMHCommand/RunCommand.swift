@@ -1,14 +1,16 @@
 import Glibc
 import GuestImage
 import Lifecycle
+import PKVMModel
 import Platforms
 
 /// `pvmh run [GUEST]`: boot a guest with all memory private, answer its
 /// share/unshare requests, tear down in the safe order, print the verdict.
 enum RunCommand {
     static let help = """
-    usage: pvmh run [GUEST] [--platform auto|kvm] [--memory SIZE] [--journal FILE]
+    usage: pvmh run [GUEST] [--platform auto|kvm|model] [--memory SIZE] [--journal FILE]
                     [--timeout SECONDS] [--transport auto|vmcall|doorbell] [--kvm PATH]
+                    [--kernel-order correct|unbind-before-reclaim]
 
     Boots GUEST — a built-in guest name (see `pvmh guest list`; default: the
     demo guest for this architecture) or an ELF64 file — on the chosen
@@ -17,12 +19,17 @@ enum RunCommand {
     is torn down in the safe order (stop vCPUs → reclaim → unbind → release →
     destroy), also on errors, timeouts and Ctrl-C.
 
-      --platform P     auto (default) or kvm: the KVM platform `pvmh probe` selects
+      --platform P     auto (default: the KVM platform `pvmh probe` selects, else the
+                       model), kvm, or model (the pKVM model: a software EL2 with an
+                       A64 interpreter; runs the arm64 guests on any host)
       --memory SIZE    guest RAM, e.g. 4M, 64MiB, 1G (default 4M; page aligned)
       --journal FILE   write every event as JSON Lines to FILE
       --timeout S      stop a guest that runs longer than S seconds (default 30)
       --transport T    x86 share/unshare transport: auto (probe, default), vmcall, doorbell
       --kvm PATH       the KVM device (default /dev/kvm)
+      --kernel-order O the model's host-kernel teardown order: correct (default) or
+                       unbind-before-reclaim (the guest_memfd v13 bug: the model must
+                       report the host fault it causes)
 
     Output: the guest console (guest|), each share/unshare and its answer,
     the message the guest left in shared memory, page ownership per phase,
@@ -35,11 +42,14 @@ enum RunCommand {
         var guestName = "default"
         var image: ELFImage
         var platform: PlatformRequest = .auto
+        var autoNote: String?
         var memory: UInt64 = 4 << 20
         var journalPath: String?
         var timeout: Double = 30
         var transport: HypercallTransport?
         var kvmPath = "/dev/kvm"
+        var kernelOrder: KernelTeardownOrder = .correct
+        var architecture: GuestArchitecture = .host
     }
 
     static let minimumMemory: UInt64 = 2 << 20
@@ -55,7 +65,18 @@ enum RunCommand {
         var arguments = Arguments(args, command: "run")
         let platformText = try arguments.option("--platform") ?? "auto"
         guard let platform = PlatformRequest(rawValue: platformText) else {
-            throw UsageError("--platform \(platformText) is not a platform; use auto or kvm (`pvmh probe` lists what this host supports)")
+            throw UsageError("--platform \(platformText) is not a platform; use auto, kvm or model (`pvmh probe` lists what this host supports)")
+        }
+        let orderText = try arguments.option("--kernel-order")
+        var kernelOrder = KernelTeardownOrder.correct
+        if let orderText {
+            guard let order = KernelTeardownOrder(rawValue: orderText) else {
+                throw UsageError("--kernel-order \(orderText) is not an order; use correct or unbind-before-reclaim")
+            }
+            guard platform == .model else {
+                throw UsageError("--kernel-order applies to the model only; add --platform model")
+            }
+            kernelOrder = order
         }
         let memoryText = try arguments.option("--memory")
         let journal = try arguments.option("--journal")
@@ -76,15 +97,39 @@ enum RunCommand {
         } ?? (4 << 20)
         let timeout = try timeoutText.map { text throws(UsageError) in try ValueParser.seconds(text) } ?? 30
 
-        let architecture = GuestArchitecture.host
+        // auto: the KVM platform the probe selects, else the model (any host).
+        var resolved = platform
+        var autoNote: String?
+        if platform == .auto {
+            let probe = HostProbe.gather(kvmPath: kvmPath, probeTransport: false)
+            if probe.selected == nil {
+                resolved = .model
+                autoNote = "no KVM platform is usable here (\(probe.selectionReason)); using the pKVM model"
+            } else {
+                resolved = .kvm
+            }
+        }
+        let architecture: GuestArchitecture = resolved == .model ? .aarch64 : .host
         let (name, image) = try loadGuest(positionals.first, architecture: architecture)
         do {
-            try image.validate(placement: 0, ramSize: memory, mmio: [])
+            try image.validate(placement: ramBase(architecture), ramSize: memory, mmio: mmio(architecture))
         } catch {
             throw UsageError("guest \(name) does not fit this VM: \(error)")
         }
-        return Options(guestName: name, image: image, platform: platform, memory: memory, journalPath: journal,
-                       timeout: timeout, transport: transport, kvmPath: kvmPath)
+        return Options(guestName: name, image: image, platform: resolved, autoNote: autoNote, memory: memory, journalPath: journal,
+                       timeout: timeout, transport: transport, kvmPath: kvmPath, kernelOrder: kernelOrder,
+                       architecture: architecture)
+    }
+
+    /// Where guest RAM starts: 0 on x86, QEMU virt's 0x4000_0000 on arm64.
+    static func ramBase(_ architecture: GuestArchitecture) -> UInt64 {
+        architecture == .aarch64 ? ARM64GuestProtocol.ramBase : 0
+    }
+
+    static func mmio(_ architecture: GuestArchitecture) -> [Range<UInt64>] {
+        guard architecture == .aarch64 else { return [] }
+        return [ARM64GuestProtocol.uartBase..<ARM64GuestProtocol.uartBase + 0x1000,
+                ARM64GuestProtocol.harnessBase..<ARM64GuestProtocol.harnessBase + ARM64GuestProtocol.harnessSize]
     }
 
     static func loadGuest(_ argument: String?, architecture: GuestArchitecture) throws(UsageError) -> (String, ELFImage) {
@@ -93,7 +138,8 @@ enum RunCommand {
                 throw UsageError("there is no built-in guest for \(architecture); give an ELF file")
             }
             guard guest.architecture == architecture else {
-                throw UsageError("guest \(guest.name) is for \(guest.architecture), but the KVM platforms here run \(architecture) guests")
+                let hint = guest.architecture == .aarch64 ? "; run it with --platform model" : ""
+                throw UsageError("guest \(guest.name) is for \(guest.architecture), but this platform runs \(architecture) guests\(hint)")
             }
             do {
                 return (guest.name, try guest.image())
@@ -118,15 +164,20 @@ enum RunCommand {
         } catch {
             throw UsageError(error.description)
         }
-        let probe = HostProbe.gather(kvmPath: options.kvmPath, probeTransport: false)
         let platform: Platform
-        do {
-            platform = try PlatformSelection.make(options.platform, probe: probe, kvmPath: options.kvmPath, transport: options.transport)
-        } catch {
-            output.error("pvmh: \(error.description)")
-            journal.record("error", [("message", .string(error.description))])
-            journal.close()
-            return 1
+        if let note = options.autoNote { output.line("pvmh: \(note)") }
+        if options.platform == .model {
+            platform = PKVMModelPlatform(configuration: ModelConfiguration(kernelOrder: options.kernelOrder))
+        } else {
+            let probe = HostProbe.gather(kvmPath: options.kvmPath, probeTransport: false)
+            do {
+                platform = try PlatformSelection.make(options.platform, probe: probe, kvmPath: options.kvmPath, transport: options.transport)
+            } catch {
+                output.error("pvmh: \(error.description)")
+                journal.record("error", [("message", .string(error.description))])
+                journal.close()
+                return 1
+            }
         }
         output.line("pvmh: platform \(platform.description.id) (\(platform.description.name))")
         #if arch(x86_64)
@@ -136,7 +187,8 @@ enum RunCommand {
         #endif
         output.line("pvmh: guest \(options.guestName), \(Format.bytes(options.memory)) RAM, 1 vCPU, entry \(Format.hex(options.image.entry))")
 
-        let runOptions = RunOptions(ram: GuestRAM(size: options.memory), vcpus: 1, timeoutSeconds: options.timeout,
+        let ram = GuestRAM(base: ramBase(options.architecture), size: options.memory)
+        let runOptions = RunOptions(ram: ram, vcpus: 1, timeoutSeconds: options.timeout,
                                     plan: .safe, handleSignals: true)
         let lifecycle = ProtectedVMLifecycle(platform: platform, journal: journal, options: runOptions,
                                              guestName: options.guestName) { notice in

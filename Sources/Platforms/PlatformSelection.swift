@@ -5,6 +5,8 @@ import Lifecycle
 public enum PlatformRequest: String, Sendable, CaseIterable {
     case auto
     case kvm
+    /// The pKVM model (software EL2 + A64 interpreter): runs anywhere.
+    case model
 }
 
 /// Turns a request into a platform instance, or a one-sentence refusal.

@@ -32,7 +32,7 @@ public enum TransportProbe {
         }
         do {
             let vm = try system.createVM()
-            let memory = try HostMapping(length: 0x10000, protection: [.read, .write], fd: -1, offset: 0, what: "transport probe memory")
+            let memory = try HostMapping(anonymousLength: 0x10000, protection: [.read, .write], what: "transport probe memory")
             memory.address().copyMemory(from: probeCode, byteCount: probeCode.count)
             try vm.setMemoryRegion(MemorySlot(slot: 0, flags: [], guestPhysicalAddress: 0, size: 0x10000,
                                               userspaceAddress: UInt64(UInt(bitPattern: memory.address()))))

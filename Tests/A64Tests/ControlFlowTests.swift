@@ -28,6 +28,13 @@ struct ControlFlowTests {
         #expect(machine.run() == .hvc(0))
     }
 
+    @Test("rewritten code runs its new instruction (the decode cache checks the word)")
+    func selfModifyingCode() {
+        let machine = TestMachine(TestPrograms.selfModifying)
+        #expect(machine.run() == .hvc(0))
+        #expect(machine.cpu[x: 0] == 2)
+    }
+
     @Test("the instruction budget is honoured")
     func instructionLimit() {
         let machine = TestMachine(TestPrograms.fibonacci)
@@ -119,5 +126,18 @@ struct SystemRegisterTests {
     ])
     func names(register: A64SystemRegister, name: String) {
         #expect(register.description == name)
+    }
+}
+
+struct DiagnosticsTests {
+    @Test("the register dump names the mode, flags and registers")
+    func registerDump() {
+        let cpu = A64CPU()
+        cpu.pc = 0x4000_0010
+        cpu[x: 30] = 0xABCD
+        cpu.nzcv = A64CPU.flagN | A64CPU.flagC
+        let dump = cpu.description
+        #expect(dump.hasPrefix("pc 0x0000000040000010  EL1h  nzcv N-C-  daif 0xf"))
+        #expect(dump.contains("x30 0x000000000000abcd"))
     }
 }

@@ -291,4 +291,18 @@ enum TestPrograms {
         0xD503_207F,  // wfi
         0xD400_0002,  // hvc #0
     ]
+    /// Executes `mov x0, #1`, overwrites it with `mov x0, #2` and runs it again.
+    static let selfModifying: [UInt32] = [
+        0x1000_0061,  // adr x1, #12
+        0x1800_0122,  // ldr w2, 0x28 <newword>
+        0xD280_0003,  // mov x3, #0
+        0xD280_0020,  // mov x0, #1
+        0x9100_0463,  // add x3, x3, #1
+        0xF100_087F,  // cmp x3, #2
+        0x5400_0060,  // b.eq 0x24 <done>
+        0xB900_0022,  // str w2, [x1]
+        0x17FF_FFFB,  // b 0xc <patch>
+        0xD400_0002,  // hvc #0
+        0xD280_0040,  // mov x0, #2
+    ]
 }

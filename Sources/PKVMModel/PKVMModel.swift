@@ -1,1 +1,0 @@
-// The pKVM model (in progress).

@@ -1,0 +1,421 @@
+import A64
+import Glibc
+import GuestImage
+import Lifecycle
+import Ownership
+
+/// "pKVM model": a software EL2 with pKVM's ownership state machine as the
+/// source of truth, the A64 interpreter as its vCPUs, and the host kernel's
+/// side of teardown in a configurable order. Every host access to guest
+/// memory goes through the owner table; touching a page the host does not own
+/// is a detected fault naming the page and its owner.
+public final class PKVMModelPlatform: Platform, @unchecked Sendable {
+    public let configuration: ModelConfiguration
+    public var architecture: GuestArchitecture { .aarch64 }
+
+    private var memory: ModelMemory?
+    private var table: HypPageTable?
+    private var el2: ModelEL2
+    private var vcpus: [ModelVCPU] = []
+    private var journal: Journal?
+    private var ram = GuestRAM(size: 0)
+    private var vmExists = false
+    private var reclaimed = false
+    private var unbound = false
+
+    private var lock = pthread_mutex_t()
+    private var wake = pthread_cond_t()
+    private var systemOff: VCPUStopReason?
+    private var hostFindings: [String] = []
+
+    public init(configuration: ModelConfiguration = ModelConfiguration()) {
+        self.configuration = configuration
+        el2 = ModelEL2(vendorCalls: configuration.vendorCalls)
+        pthread_mutex_init(&lock, nil)
+        pthread_cond_init(&wake, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(&wake)
+        pthread_mutex_destroy(&lock)
+    }
+
+    public var description: PlatformDescription {
+        PlatformDescription(
+            id: "model", name: "pKVM model (software EL2 + A64 interpreter)",
+            privateMemory: "donated to the guest at the model's EL2 on creation",
+            transport: "HVC to the model's EL2 (pKVM's MEM_SHARE/MEM_UNSHARE ids)",
+            enforcement: "the model: every host access is checked against the EL2 owner table (kernel teardown order: \(configuration.kernelOrder.rawValue))")
+    }
+
+    /// Faults and disagreements the model detected (host touched a page it
+    /// does not own, ledger and EL2 disagree).
+    public var findings: [String] {
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        return hostFindings
+    }
+
+    private func find(_ text: String, _ fields: [(String, JSONValue)]) {
+        pthread_mutex_lock(&lock)
+        hostFindings.append(text)
+        pthread_mutex_unlock(&lock)
+        journal?.record("model.fault", fields + [("message", .string(text))])
+    }
+
+    // MARK: Creation
+
+    public func create(ram: GuestRAM, journal: Journal) throws(LifecycleError) {
+        guard ram.base % ram.pageSize == 0, ram.size % ram.pageSize == 0, ram.size > 0 else {
+            throw .badInput("model guest RAM must be page aligned and non-empty")
+        }
+        self.ram = ram
+        self.journal = journal
+        do {
+            memory = try ModelMemory(base: ram.base, size: ram.size, pageSize: ram.pageSize)
+        } catch {
+            throw .platform(error.description)
+        }
+        table = HypPageTable(baseGFN: ram.base / ram.pageSize, pageCount: Int(ram.size / ram.pageSize))
+        vmExists = true
+        journal.record("create.vm", [("type", "pKVM model protected VM"), ("kernel_order", .string(configuration.kernelOrder.rawValue)),
+                                     ("vendor_calls", .bool(configuration.vendorCalls))])
+        journal.record("create.memory", [("bytes", .uint(ram.size)), ("gpa", .uint(ram.base)), ("backing", "model guest_memfd")])
+    }
+
+    public func makeAllPrivate(_ ram: GuestRAM) throws(LifecycleError) -> String {
+        guard let table else { throw .invalidState("makeAllPrivate before create") }
+        table.donateAllToGuest()
+        return "donated to the guest at the model's EL2 (host NOPAGE, guest OWNED)"
+    }
+
+    public func load(_ image: ELFImage) throws(LifecycleError) {
+        guard let memory else { throw .invalidState("load before create") }
+        // The hypervisor's launch-time populate: EL2 may write guest-owned
+        // pages; the host never touches them.
+        for segment in image.segments {
+            guard memory.contains(segment.guestPhysicalAddress, segment.memorySize) else {
+                throw .badInput("segment at gpa 0x\(String(segment.guestPhysicalAddress, radix: 16)) does not fit in model RAM 0x\(String(ram.base, radix: 16))+\(ram.size); give the guest more --memory")
+            }
+            memory.write(segment.fileBytes, at: segment.guestPhysicalAddress)
+        }
+    }
+
+    public func createVCPUs(count: Int, entry: UInt64) throws(LifecycleError) {
+        for index in 0..<count {
+            let vcpu = ModelVCPU(index: index)
+            vcpu.cpu.pc = entry
+            vcpu.poweredOn = index == 0
+            vcpus.append(vcpu)
+        }
+    }
+
+    public var vcpuCount: Int { vcpus.count }
+
+    // MARK: Running
+
+    public func requestStop(vcpu index: Int) {
+        guard index < vcpus.count else { return }
+        pthread_mutex_lock(&lock)
+        vcpus[index].stopRequested = true
+        pthread_cond_broadcast(&wake)
+        pthread_mutex_unlock(&lock)
+    }
+
+    /// Blocks a powered-off or WFI-idle vCPU until CPU_ON, system off or a stop request.
+    private func waitForWork(_ vcpu: ModelVCPU, idle: Bool) -> GuestEvent? {
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        while true {
+            if let off = systemOff { return .stopped(off) }
+            if vcpu.stopRequested { return .stopped(.stopRequested) }
+            if !idle && vcpu.poweredOn { return nil }
+            pthread_cond_wait(&wake, &lock)
+        }
+    }
+
+    private func checkStop(_ vcpu: ModelVCPU) -> GuestEvent? {
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        if let off = systemOff { return .stopped(off) }
+        if vcpu.stopRequested { return .stopped(.stopRequested) }
+        return nil
+    }
+
+    public func run(vcpu index: Int) -> GuestEvent {
+        let vcpu = vcpus[index]
+        guard let memory, let pointer = memory.pointer, let table else {
+            return .stopped(.failed("the model VM has no memory"))
+        }
+        if !vcpu.poweredOn, let event = waitForWork(vcpu, idle: false) { return event }
+        let bus = GuestBus(memory: pointer, base: memory.base, size: memory.size,
+                           pageShift: UInt64(ram.pageSize.trailingZeroBitCount), table: table)
+        while true {
+            if let event = checkStop(vcpu) { return event }
+            let stop = vcpu.cpu.run(bus, maxInstructions: configuration.sliceInstructions)
+            if let event = handle(stop, vcpu: vcpu, table: table) { return event }
+        }
+    }
+
+    /// Turns an interpreter stop into a lifecycle event; nil means handled, keep running.
+    private func handle(_ stop: A64Stop, vcpu: ModelVCPU, table: HypPageTable) -> GuestEvent? {
+        let cpu = vcpu.cpu
+        switch stop {
+        case .instructionLimit:
+            return nil
+        case .hvc, .smc:
+            let registers = (0..<4).map { cpu[x: $0] }
+            vcpu.hypercalls += 1
+            return handle(el2.handle(registers, table: table), vcpu: vcpu)
+        case .mmio(let access):
+            return handleMMIO(access, vcpu: vcpu, table: table)
+        case .wfi:
+            // No interrupt sources are modelled: WFI idles until the VMM stops the vCPU.
+            return waitForWork(vcpu, idle: true)
+        case .busFault(let address, let pc, let kind):
+            if memory?.contains(address) == true, let i = table.index(of: address / ram.pageSize) {
+                let (host, guest) = table.states(index: i)
+                return .stopped(.failed("stage-2 fault: the guest's \(kind) of gpa 0x\(String(address, radix: 16)) at pc 0x\(String(pc, radix: 16)) hit a page it cannot access (guest \(guest), host \(host)); KVM_RUN would fail with EFAULT"))
+            }
+            return .stopped(.failed(stop.description))
+        default:
+            return .stopped(.failed(stop.description))
+        }
+    }
+
+    private func handle(_ outcome: HypercallOutcome, vcpu: ModelVCPU) -> GuestEvent? {
+        let cpu = vcpu.cpu
+        switch outcome {
+        case .result(let values):
+            for (n, value) in values.enumerated() { cpu[x: n] = value }
+            return nil
+        case .memory(let operation, let ipa, let accepted, let refusal):
+            cpu[x: 0] = accepted ? 0 : ModelEL2.invalid
+            for n in 1...3 { cpu[x: n] = 0 }
+            vcpu.pendingEL2 = (operation, ipa, accepted, refusal)
+            // The VMM's ledger hears of it and must agree with EL2.
+            return .memoryRequest(MemoryRequest(operation: operation == .share ? .share : .unshare, gpa: ipa, pages: 1, transport: "hvc"))
+        case .systemOff, .systemReset:
+            pthread_mutex_lock(&lock)
+            if systemOff == nil { systemOff = outcome == .systemOff ? .poweredOff : .reset }
+            let reason = systemOff!
+            pthread_cond_broadcast(&wake)
+            pthread_mutex_unlock(&lock)
+            return .stopped(reason)
+        case .cpuOff:
+            return .stopped(.halted)
+        case .cpuOn(let target, let entry, let context):
+            let index = Int(target & 0xFF)
+            pthread_mutex_lock(&lock)
+            defer { pthread_mutex_unlock(&lock) }
+            guard target & ~UInt64(0xFF) == 0, index < vcpus.count else {
+                cpu[x: 0] = UInt64(bitPattern: SMCCCReturn.invalidParameter)
+                return nil
+            }
+            let other = vcpus[index]
+            guard !other.poweredOn else {
+                cpu[x: 0] = UInt64(bitPattern: SMCCCReturn.alreadyOn)
+                return nil
+            }
+            other.cpu.pc = entry
+            other.cpu[x: 0] = context
+            other.poweredOn = true
+            pthread_cond_broadcast(&wake)
+            cpu[x: 0] = 0
+            return nil
+        }
+    }
+
+    private func handleMMIO(_ access: A64MMIOAccess, vcpu: ModelVCPU, table: HypPageTable) -> GuestEvent? {
+        let cpu = vcpu.cpu
+        let address = access.address
+        if memory?.contains(address) == true {
+            let i = table.index(of: address / ram.pageSize)!
+            let (host, guest) = table.states(index: i)
+            return .stopped(.failed("stage-2 fault: the guest's \(access.isWrite ? "write" : "read") of gpa 0x\(String(address, radix: 16)) at pc 0x\(String(access.pc, radix: 16)) hit a page it cannot access (guest \(guest), host \(host)); KVM_RUN would fail with EFAULT"))
+        }
+        let uart = ARM64GuestProtocol.uartBase
+        let harness = ARM64GuestProtocol.harnessBase
+        if address >= uart && address < uart + 0x1000 {
+            if access.isWrite {
+                try? cpu.completeMMIOWrite()
+                return address == uart ? .console([UInt8(truncatingIfNeeded: access.value)]) : nil
+            }
+            // FR: transmit FIFO empty, receive FIFO empty; everything else reads 0.
+            try? cpu.completeMMIORead(address - uart == ARM64GuestProtocol.uartFlagOffset ? 0x90 : 0)
+            return nil
+        }
+        if address >= harness && address < harness + ARM64GuestProtocol.harnessSize {
+            guard access.isWrite else {
+                try? cpu.completeMMIORead(0)
+                return nil
+            }
+            try? cpu.completeMMIOWrite()
+            let offset = address - harness
+            if let slot = ARM64GuestProtocol.argumentOffsets.firstIndex(of: offset) {
+                vcpu.harnessArguments[slot] = access.value
+                return nil
+            }
+            guard offset == ARM64GuestProtocol.reportOffset else { return nil }
+            return harnessReport(code: access.value, arguments: vcpu.harnessArguments, table: table)
+        }
+        return .stopped(.failed("the guest \(access.isWrite ? "wrote" : "read") \(access.size) bytes at gpa 0x\(String(address, radix: 16)) (pc 0x\(String(access.pc, radix: 16))), where there is neither RAM nor a device"))
+    }
+
+    private func harnessReport(code: UInt64, arguments a: [UInt64], table: HypPageTable) -> GuestEvent? {
+        switch ARM64GuestProtocol.Report(rawValue: code) {
+        case .message: return .report(.message(gpa: a[0], length: a[1]))
+        case .check: return .report(.check(id: a[0], passed: a[1] == 1, value: Int64(bitPattern: a[2])))
+        case .done: return .report(.done(status: a[0]))
+        case .shared, .unshared:
+            // The guest's claim; EL2 is the truth here, so check it agrees.
+            let expected: PKVMPageState = code == ARM64GuestProtocol.Report.shared.rawValue ? .sharedOwned : .owned
+            let actual = table.guest(a[0] / ram.pageSize)
+            if actual != expected {
+                find("the guest claims it \(code == 4 ? "shared" : "unshared") IPA 0x\(String(a[0], radix: 16)), but EL2 has the page as \(actual.map(\.description) ?? "outside guest memory")",
+                     [("ipa", .uint(a[0]))])
+            }
+            return nil
+        case nil: return .report(.unknown(code: code, arguments: a))
+        }
+    }
+
+    public func complete(vcpu index: Int, reply: GuestReply) {
+        let vcpu = vcpus[index]
+        guard let pending = vcpu.pendingEL2 else { return }
+        vcpu.pendingEL2 = nil
+        guard case .memoryResult(let result) = reply else { return }
+        // EL2 answered the guest; the VMM's ledger must have reached the same verdict.
+        let ledgerAccepted: Bool
+        if case .success = result { ledgerAccepted = true } else { ledgerAccepted = false }
+        if ledgerAccepted != pending.accepted {
+            find("ledger and EL2 disagree on \(pending.operation.rawValue) of IPA 0x\(String(pending.ipa, radix: 16)): EL2 \(pending.accepted ? "accepted" : "refused (\(pending.refusal ?? ""))"), the ledger \(ledgerAccepted ? "accepted" : "refused")",
+                 [("ipa", .uint(pending.ipa))])
+        }
+    }
+
+    // MARK: Host access through the owner table
+
+    public func reflect(_ operation: MemoryRequest.Operation, _ range: GFNRange) throws(LifecycleError) {
+        // EL2 already changed the stage-2; nothing for the VMM to enforce.
+    }
+
+    private func hostAccess(_ gfn: UInt64, by who: String) -> Bool {
+        guard let table else { return false }
+        if table.hostMayAccess(gfn) { return true }
+        let host = table.host(gfn)?.description ?? "?"
+        let guest = table.guest(gfn)?.description ?? "?"
+        find("host fault: \(who) touched gfn 0x\(String(gfn, radix: 16)), which the guest owns (host \(host), guest \(guest))",
+             [("gfn", .uint(gfn)), ("host_state", .string(host)), ("guest_state", .string(guest)), ("by", .string(who))])
+        return false
+    }
+
+    public func readHostMemory(gpa: UInt64, length: Int) throws(LifecycleError) -> [UInt8] {
+        guard let memory, memory.isAllocated, memory.contains(gpa, UInt64(length)) else {
+            throw .platform("gpa 0x\(String(gpa, radix: 16))+\(length) is not model guest memory")
+        }
+        let first = gpa / ram.pageSize, last = (gpa + UInt64(length) - 1) / ram.pageSize
+        for gfn in first...last where !hostAccess(gfn, by: "the VMM") {
+            throw .platform("host fault: gfn 0x\(String(gfn, radix: 16)) is not the host's (SIGSEGV under pKVM)")
+        }
+        return memory.bytes(at: gpa, count: length)
+    }
+
+    public func probeHostRead(gpa: UInt64) -> HostAccess {
+        guard let memory, memory.isAllocated, memory.contains(gpa), let table else { return .unmapped }
+        // A probe expects the fault: it is not a finding.
+        guard table.hostMayAccess(gpa / ram.pageSize) else { return .faulted(signal: SIGSEGV, code: 2) }
+        return .readable(memory.bytes(at: gpa, count: 1)[0])
+    }
+
+    // MARK: Teardown (the host kernel's side, in the configured order)
+
+    public func reclaim(_ reclaim: Reclaim) throws(LifecycleError) {
+        if configuration.kernelOrder == .unbindBeforeReclaim { unbindGuestMemfd() }
+        hypervisorReclaim()
+    }
+
+    public func unbind() throws(LifecycleError) {
+        // A memslot delete reclaims before it unbinds in a correct kernel.
+        if configuration.kernelOrder == .correct { hypervisorReclaim() }
+        unbindGuestMemfd()
+        if configuration.kernelOrder == .unbindBeforeReclaim { hypervisorReclaim() }
+    }
+
+    /// pKVM teardown: start (VM dying) → reclaim every page (scrub guest-owned
+    /// ones, keep shared ones) → finalize.
+    private func hypervisorReclaim() {
+        guard !reclaimed, let table, let memory else { return }
+        reclaimed = true
+        var zeroed = 0, kept = 0
+        for i in 0..<table.pageCount {
+            switch table.reclaim(index: i, zero: memory.zeroPage) {
+            case .zeroed: zeroed += 1
+            case .kept: kept += 1
+            case .alreadyHost: break
+            }
+        }
+        journal?.record("model.hyp-teardown", [("phases", "start → reclaim → finalize"), ("zeroed", .int(Int64(zeroed))), ("kept_shared", .int(Int64(kept)))])
+    }
+
+    /// guest_memfd unbind: its pages go back to the host allocator, which
+    /// reuses them at once (the host kernel writes each one). In the broken
+    /// order the guest still owns them: that write is the fault pKVM turns into
+    /// an oops, recorded here with the page and its owner.
+    private func unbindGuestMemfd() {
+        guard !unbound, let table, let memory else { return }
+        unbound = true
+        var faults = 0
+        for i in 0..<table.pageCount {
+            table.release(index: i)
+            let gfn = table.baseGFN + UInt64(i)
+            if table.hostMayAccess(gfn) { continue }
+            faults += 1
+            if faults <= 4 {
+                let (host, guest) = table.states(index: i)
+                find("host fault: the host allocator reused gfn 0x\(String(gfn, radix: 16)) while the guest still owned it (host \(host), guest \(guest)): guest_memfd was unbound before the hypervisor reclaimed the page",
+                     [("gfn", .uint(gfn)), ("host_state", .string(host.description)), ("guest_state", .string(guest.description)), ("by", "host allocator")])
+            }
+            // pKVM force-reclaims on such a touch: zeroed, guest view poisoned.
+            table.forceReclaim(index: i, zero: memory.zeroPage)
+        }
+        if faults > 4 {
+            find("host fault: \(faults - 4) more pages were reused by the host allocator while the guest owned them", [("count", .int(Int64(faults - 4)))])
+        }
+        journal?.record("model.gmem-unbind", [("pages", .int(Int64(table.pageCount))), ("host_faults", .int(Int64(faults)))])
+    }
+
+    public func release() throws(LifecycleError) {
+        memory?.free()
+        memory = nil
+    }
+
+    public func destroy() throws(LifecycleError) {
+        vcpus.removeAll()
+        table = nil
+        vmExists = false
+    }
+
+    public var openResources: [String] {
+        var open: [String] = []
+        if memory?.isAllocated == true { open.append("model guest memory") }
+        if vmExists { open.append("model VM") }
+        return open
+    }
+}
+
+/// One model vCPU: the interpreter state plus what the platform tracks for it.
+final class ModelVCPU: @unchecked Sendable {
+    let index: Int
+    let cpu = A64CPU()
+    var poweredOn = false
+    var stopRequested = false
+    var hypercalls = 0
+    var harnessArguments: [UInt64] = [0, 0, 0]
+    var pendingEL2: (operation: HypercallOutcome.MemoryOperation, ipa: UInt64, accepted: Bool, refusal: String?)?
+
+    init(index: Int) {
+        self.index = index
+        cpu.system.mpidrEL1 = 0x8000_0000 | UInt64(index)
+    }
+}

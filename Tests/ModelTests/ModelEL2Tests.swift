@@ -1,0 +1,105 @@
+import GuestImage
+import PKVMModel
+import Testing
+
+@Suite("Model EL2: pKVM's hypercalls and ownership transitions")
+struct ModelEL2Tests {
+    static let base: UInt64 = 0x4000_0000
+    static func table() -> HypPageTable {
+        let table = HypPageTable(baseGFN: base / 4096, pageCount: 16)
+        table.donateAllToGuest()
+        return table
+    }
+    static let invalid = UInt64(bitPattern: -3)
+    static let notSupported = UInt64(bitPattern: -1)
+
+    @Test func donationMakesEveryPageGuestOwned() {
+        let table = Self.table()
+        #expect(table.host(Self.base / 4096) == .noPage)
+        #expect(table.guest(Self.base / 4096) == .owned)
+        #expect(table.guestStateCounts() == [.owned: 16])
+        #expect(!table.hostMayAccess(Self.base / 4096))
+    }
+
+    @Test("calls answer as pKVM does", arguments: [
+        ([SMCCCFunction.kvmFeatures, 0, 0, 0], [SMCCCFunction.protectedVMFeatures, 0, 0, 0]),
+        ([SMCCCFunction.hypMeminfo, 0, 0, 0], [4096, 0, 0, 0]),
+        ([SMCCCFunction.hypMeminfo, 1, 0, 0], [invalid, 0, 0, 0]),
+        ([SMCCCFunction.hypMeminfo, 0, 0, 7], [invalid, 0, 0, 0]),
+        ([SMCCCFunction.psciVersion, 0, 0, 0], [0x10001, 0, 0, 0]),
+        ([SMCCCFunction.psciFeatures, SMCCCFunction.psciSystemOff, 0, 0], [0, 0, 0, 0]),
+        ([SMCCCFunction.psciFeatures, 0x8400_00FF, 0, 0], [notSupported, 0, 0, 0]),
+        ([0xC600_0001, 0, 0, 0], [notSupported, 0, 0, 0]),
+        ([SMCCCFunction.mmioGuard, base, 0, 0], [notSupported, 0, 0, 0]),
+    ] as [([UInt64], [UInt64])])
+    func simpleCalls(_ x: [UInt64], _ expected: [UInt64]) {
+        #expect(ModelEL2().handle(x, table: Self.table()) == .result(expected))
+    }
+
+    @Test func featuresBitmapIsFeaturesMeminfoShareUnshare() {
+        #expect(SMCCCFunction.protectedVMFeatures == 0b11101)
+    }
+
+    @Test func withoutVendorCallsEverythingPKVMIsNotSupported() {
+        let el2 = ModelEL2(vendorCalls: false)
+        for function in [SMCCCFunction.kvmFeatures, SMCCCFunction.hypMeminfo, SMCCCFunction.memShare, SMCCCFunction.memUnshare] {
+            #expect(el2.handle([function, Self.base, 0, 0], table: Self.table()) == .result([Self.notSupported, 0, 0, 0]))
+        }
+        #expect(el2.handle([SMCCCFunction.psciSystemOff, 0, 0, 0], table: Self.table()) == .systemOff)
+    }
+
+    @Test func shareAndUnshareFollowTheStateMachine() {
+        let table = Self.table()
+        let el2 = ModelEL2()
+        let ipa = Self.base + 0x3000, gfn = ipa / 4096
+        guard case .memory(.share, ipa, true, nil) = el2.handle([SMCCCFunction.memShare, ipa, 0, 0], table: table) else {
+            Issue.record("share of a guest-owned page must succeed"); return
+        }
+        #expect(table.guest(gfn) == .sharedOwned && table.host(gfn) == .sharedBorrowed)
+        #expect(table.hostMayAccess(gfn))
+        guard case .memory(.share, _, false, let why?) = el2.handle([SMCCCFunction.memShare, ipa, 0, 0], table: table) else {
+            Issue.record("double share must be refused"); return
+        }
+        #expect(why.contains("SHARED_OWNED"))
+        guard case .memory(.unshare, _, true, nil) = el2.handle([SMCCCFunction.memUnshare, ipa, 0, 0], table: table) else {
+            Issue.record("unshare of a shared page must succeed"); return
+        }
+        #expect(table.guest(gfn) == .owned && table.host(gfn) == .noPage)
+        guard case .memory(.unshare, _, false, _) = el2.handle([SMCCCFunction.memUnshare, ipa, 0, 0], table: table) else {
+            Issue.record("unshare of a private page must be refused"); return
+        }
+    }
+
+    @Test("bad requests are refused and change nothing", arguments: [
+        ([SMCCCFunction.memShare, base + 8, 0, 0], "not granule aligned"),
+        ([SMCCCFunction.memShare, 0x10_0000_0000, 0, 0], "outside guest memory"),
+        ([SMCCCFunction.memShare, base, 1, 0], "X2/X3 must be zero"),
+        ([SMCCCFunction.memUnshare, base, 0, 0], "EL2 refused unshare"),
+    ] as [([UInt64], String)])
+    func refusals(_ x: [UInt64], _ reason: String) {
+        let table = Self.table()
+        guard case .memory(_, _, false, let why?) = ModelEL2().handle(x, table: table) else {
+            Issue.record("\(x) must be refused"); return
+        }
+        #expect(why.contains(reason))
+        #expect(table.guestStateCounts() == [.owned: 16])
+    }
+
+    @Test func reclaimScrubsGuestPagesAndKeepsSharedOnes() {
+        let table = Self.table()
+        try! table.guestShare(Self.base / 4096 + 1)
+        var zeroed: [Int] = []
+        #expect(table.reclaim(index: 0) { zeroed.append($0) } == .zeroed)
+        #expect(table.reclaim(index: 1) { zeroed.append($0) } == .kept)
+        #expect(zeroed == [0])
+        #expect(table.host(Self.base / 4096) == .owned && table.guest(Self.base / 4096) == .noPage)
+        #expect(table.hostMayAccess(Self.base / 4096 + 1))
+    }
+
+    @Test func cpuOnAndSystemEvents() {
+        #expect(ModelEL2().handle([SMCCCFunction.psciCPUOn, 1, 0x4008_0000, 42], table: Self.table())
+                == .cpuOn(target: 1, entry: 0x4008_0000, context: 42))
+        #expect(ModelEL2().handle([SMCCCFunction.psciSystemReset, 0, 0, 0], table: Self.table()) == .systemReset)
+        #expect(ModelEL2().handle([SMCCCFunction.psciCPUOff, 0, 0, 0], table: Self.table()) == .cpuOff)
+    }
+}

@@ -1,0 +1,95 @@
+import GuestImage
+import Lifecycle
+import PKVMModel
+import PVMHTestSupport
+import Testing
+
+/// Guests written for these tests, assembled once with the toolchain's clang
+/// (`clang --target=aarch64-none-elf`) and kept as words.
+enum TestGuests {
+    /// MEM_SHARE 0x40100000, write 'X' there, MESSAGE(ipa, 1), MEM_UNSHARE,
+    /// DONE(share result + unshare result), SYSTEM_OFF.
+    static let shareWriteUnshare: [UInt32] = [
+        0xD2B8C000, 0xF2800060, 0xD2A80201, 0xD2800002, 0xD2800003, 0xD4000002, 0xAA0003F3, 0xD2A80201,
+        0x52800B04, 0x39000024, 0xD2A14005, 0xF287C005, 0xF90004A1, 0xD2800026, 0xF90008A6, 0xF90000A6,
+        0xD2B8C000, 0xF2800080, 0xD4000002, 0x8B000273, 0xF90004B3, 0xD2800066, 0xF90000A6, 0xD2B08000,
+        0xF2800100, 0xD4000002, 0xD503207F, 0x17FFFFFF,
+    ]
+    /// `b .`
+    static let spin: [UInt32] = [0x14000000]
+    /// An unallocated encoding.
+    static let unsupported: [UInt32] = [0x0000_0000]
+
+    static func image(_ words: [UInt32]) -> ELFImage {
+        try! ELFImage(bytes: makeELF(machine: .aarch64, code: a64(words), address: ARM64GuestProtocol.imageBase))
+    }
+}
+
+@Suite("Lifecycle on the pKVM model")
+struct ModelLifecycleTests {
+    static let ram = GuestRAM(base: ARM64GuestProtocol.ramBase, size: 4 << 20)
+
+    func run(_ words: [UInt32], order: KernelTeardownOrder = .correct, timeout: Double = 10) throws -> (RunReport, Journal, PKVMModelPlatform) {
+        let platform = PKVMModelPlatform(configuration: ModelConfiguration(kernelOrder: order))
+        let journal = try Journal()
+        let lifecycle = ProtectedVMLifecycle(platform: platform, journal: journal,
+                                             options: RunOptions(ram: Self.ram, timeoutSeconds: timeout, auditDescriptors: false),
+                                             guestName: "test")
+        return (lifecycle.run(image: TestGuests.image(words)), journal, platform)
+    }
+
+    @Test func shareWriteUnshareWithTheCorrectKernelOrderIsClean() throws {
+        let (report, journal, platform) = try run(TestGuests.shareWriteUnshare)
+        #expect(report.passed, "\(report.failures)")
+        #expect(platform.findings.isEmpty)
+        #expect(report.messages == ["X"])
+        #expect(report.stopReasons[0] == .poweredOff)
+        #expect(journal.events(named: "share").map { $0["result"] } == [.string("ok")])
+        #expect(journal.events(named: "unshare").map { $0["gfn"] } == [.uint(0x40100)])
+        #expect(journal.events(named: "memory.private").first?["pages"] == .uint(1024))
+        #expect(journal.events(named: "verify.private").contains {
+            $0["gfn"] == .uint(0x40100) && ($0["host_access"]?.serialized.contains("SIGSEGV") ?? false)
+        })
+        #expect(report.verifiedZeroPages >= 2, "the unshared page and the code page read zero after reclaim")
+        #expect(report.teardown.map(\.step) == TeardownPlan.safe.steps)
+        #expect(report.phases.last?.1.private == 0)
+    }
+
+    @Test func unbindBeforeReclaimIsCaughtAsAHostFaultOnAGuestOwnedPage() throws {
+        let (report, journal, platform) = try run(TestGuests.shareWriteUnshare, order: .unbindBeforeReclaim)
+        #expect(!report.passed)
+        #expect(report.exitCode == 1)
+        let first = try #require(platform.findings.first)
+        #expect(first.contains("host fault"))
+        #expect(first.contains("host allocator reused gfn 0x40000"))
+        #expect(first.contains("guest OWNED"))
+        #expect(journal.events(named: "model.fault").first?["gfn"] == .uint(0x40000))
+        #expect(report.violations.contains(first))
+    }
+
+    @Test func aGuestThatNeverStopsIsEndedByTheTimeout() throws {
+        let (report, _, platform) = try run(TestGuests.spin, timeout: 0.3)
+        #expect(report.timedOut)
+        #expect(report.stopReasons[0] == .stopRequested)
+        #expect(report.teardown.allSatisfy { $0.error == nil })
+        #expect(platform.openResources.isEmpty)
+    }
+
+    @Test func anUnsupportedEncodingStopsTheVCPUNamingItAndThePC() throws {
+        let (report, _, _) = try run(TestGuests.unsupported)
+        let reason = try #require(report.stopReasons[0])
+        #expect(reason.description.contains("0x00000000"))
+        #expect(reason.description.contains("0x40080000"))
+        #expect(!report.passed)
+    }
+
+    @Test func theHostReadingAPrivatePageIsAFaultNamingThePageAndOwner() throws {
+        let platform = PKVMModelPlatform()
+        let journal = try Journal()
+        try platform.create(ram: Self.ram, journal: journal)
+        _ = try platform.makeAllPrivate(Self.ram)
+        #expect(throws: LifecycleError.self) { try platform.readHostMemory(gpa: 0x4000_0000, length: 8) }
+        #expect(platform.findings.first?.contains("gfn 0x40000, which the guest owns (host NOPAGE, guest OWNED)") == true)
+        #expect(platform.probeHostRead(gpa: 0x4000_0000) == .faulted(signal: 11, code: 2))
+    }
+}

@@ -1,0 +1,41 @@
+import Glibc
+import KVM
+
+/// Real-/dev/kvm tests run where /dev/kvm opens, and also wherever
+/// PVMH_REQUIRE_KVM=1 says they must (then a missing /dev/kvm fails them
+/// loudly instead of skipping).
+public enum KVMGate {
+    public static let required = getenv("PVMH_REQUIRE_KVM").map { String(cString: $0) == "1" } ?? false
+    public static let enabled = required || KVMSystem.isAvailable()
+}
+
+/// ELF machine numbers used by the in-memory images.
+public enum ELFMachine: UInt16 {
+    case x86_64 = 62
+    case aarch64 = 183
+}
+
+/// A minimal ELF64 executable with one R+X PT_LOAD holding `code` at
+/// `address` (and, with `bssSize`, that many zero bytes after it, RW).
+public func makeELF(machine: ELFMachine, code: [UInt8], address: UInt64, bssSize: UInt64 = 0) -> [UInt8] {
+    var bytes: [UInt8] = []
+    func u16(_ v: UInt16) { bytes += withUnsafeBytes(of: v.littleEndian, Array.init) }
+    func u32(_ v: UInt32) { bytes += withUnsafeBytes(of: v.littleEndian, Array.init) }
+    func u64(_ v: UInt64) { bytes += withUnsafeBytes(of: v.littleEndian, Array.init) }
+    bytes += [0x7F, 0x45, 0x4C, 0x46, 2, 1, 1, 0] + [UInt8](repeating: 0, count: 8)
+    u16(2); u16(machine.rawValue); u32(1)   // ET_EXEC, machine, EV_CURRENT
+    u64(address); u64(64); u64(0)           // entry, phoff, shoff
+    u32(0); u16(64); u16(56); u16(1)        // flags, ehsize, phentsize, phnum
+    u16(64); u16(0); u16(0)                 // shentsize, shnum, shstrndx
+    let offset: UInt64 = 0x1000
+    u32(1); u32(bssSize > 0 ? 7 : 5)        // PT_LOAD, R+X (+W with bss)
+    u64(offset); u64(address); u64(address)
+    u64(UInt64(code.count)); u64(UInt64(code.count) + bssSize); u64(0x1000)
+    bytes += [UInt8](repeating: 0, count: Int(offset) - bytes.count)
+    return bytes + code
+}
+
+/// Little-endian bytes of A64 instruction words.
+public func a64(_ words: [UInt32]) -> [UInt8] {
+    words.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) }
+}
