@@ -33,14 +33,14 @@ let package = Package(
         .executableTarget(name: "pvmh", dependencies: ["PVMHCommand"]),
 
         // Helpers shared by the test targets (ELF images made in memory, the KVM gate).
-        .target(name: "PVMHTestSupport", dependencies: ["KVM"], path: "Tests/Support"),
-        .testTarget(name: "KVMTests", dependencies: ["KVM", "CKVM"]),
+        .target(name: "PVMHTestSupport", dependencies: ["KVM", "Lifecycle"], path: "Tests/Support"),
+        .testTarget(name: "KVMTests", dependencies: ["KVM", "CKVM", "PVMHTestSupport"]),
         .testTarget(name: "OwnershipTests", dependencies: ["Ownership"]),
         .testTarget(name: "GuestImageTests", dependencies: ["GuestImage"]),
         .testTarget(name: "A64Tests", dependencies: ["A64"]),
         .testTarget(name: "ModelTests", dependencies: ["PKVMModel", "A64", "Lifecycle", "Ownership", "GuestImage", "PVMHTestSupport"]),
         .testTarget(name: "LifecycleTests", dependencies: ["Lifecycle", "Platforms", "KVM", "Ownership", "GuestImage", "PVMHTestSupport"]),
-        .testTarget(name: "PVMHTests", dependencies: ["PVMHCommand", "pvmh"]),
+        .testTarget(name: "PVMHTests", dependencies: ["PVMHCommand", "pvmh", "PVMHTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

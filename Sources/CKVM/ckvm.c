@@ -14,6 +14,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 // ---------------------------------------------------------------------------
@@ -153,10 +154,24 @@ int ckvm_eventfd_signal(int fd) {
     return write(fd, &one, sizeof one) == (ssize_t)sizeof one ? 0 : -errno;
 }
 
+static int64_t ckvm_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int ckvm_eventfd_wait(int fd, int timeout_ms) {
     struct pollfd p = { .fd = fd, .events = POLLIN };
+    // Signals interrupt poll; wait only for what is left of the timeout so
+    // repeated signals cannot stretch the wait.
+    int64_t deadline = timeout_ms < 0 ? -1 : ckvm_now_ms() + timeout_ms;
     for (;;) {
-        int r = poll(&p, 1, timeout_ms);
+        int remaining = -1;
+        if (deadline >= 0) {
+            int64_t left = deadline - ckvm_now_ms();
+            remaining = left > 0 ? (int)left : 0;
+        }
+        int r = poll(&p, 1, remaining);
         if (r < 0 && errno == EINTR) continue;  // a kick or stop signal; re-check
         if (r < 0) return -errno;
         if (r == 0) return 0;

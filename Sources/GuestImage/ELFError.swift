@@ -46,62 +46,62 @@ public enum ELFError: Error, Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .notELF:
-            return "The guest image is not an ELF file (it does not start with 0x7F 'E' 'L' 'F'); "
-                + "pass an ELF64 executable such as the ones Guests/build writes."
+            return "the guest image is not an ELF file (it does not start with 0x7F 'E' 'L' 'F'); "
+                + "pass an ELF64 executable such as the ones Guests/build writes"
         case .truncatedHeader(let fileSize):
-            return "The guest image is truncated: it has \(fileSize) bytes but an ELF64 header needs 64; "
-                + "rebuild or re-export it."
+            return "the guest image is truncated: it has \(fileSize) bytes but an ELF64 header needs 64; "
+                + "rebuild or re-export it"
         case .not64Bit(let elfClass):
-            return "The guest image is not a 64-bit ELF file (EI_CLASS is \(elfClass), not 2); "
-                + "link the guest as ELF64."
+            return "the guest image is not a 64-bit ELF file (EI_CLASS is \(elfClass), not 2); "
+                + "link the guest as ELF64"
         case .notLittleEndian(let dataEncoding):
-            return "The guest image is not little-endian (EI_DATA is \(dataEncoding), not 1); "
-                + "build it for a little-endian target."
+            return "the guest image is not little-endian (EI_DATA is \(dataEncoding), not 1); "
+                + "build it for a little-endian target"
         case .unsupportedVersion(let version):
-            return "The guest image has ELF version \(version), not 1; rebuild it with a current linker."
+            return "the guest image has ELF version \(version), not 1; rebuild it with a current linker"
         case .notExecutable(let type):
-            return "The guest image is not an executable (e_type is \(type), not ET_EXEC 2); "
-                + "link it as a static executable at a fixed address, not as an object or shared library."
+            return "the guest image is not an executable (e_type is \(type), not ET_EXEC 2); "
+                + "link it as a static executable at a fixed address, not as an object or shared library"
         case .unsupportedMachine(let machine):
             let known = GuestArchitecture.allCases.map { "\($0) \($0.elfMachine)" }.joined(separator: ", ")
-            return "The guest image is for ELF machine \(machine), which pvmh does not run (it knows \(known)); "
-                + "build the guest for one of those."
+            return "the guest image is for ELF machine \(machine), which pvmh does not run (it knows \(known)); "
+                + "build the guest for one of those"
         case .wrongMachine(let found, let expected):
-            return "The guest image is for \(found) but this VM is \(expected); "
-                + "pick a guest built for \(expected)."
+            return "the guest image is for \(found) but this VM is \(expected); "
+                + "pick a guest built for \(expected)"
         case .badProgramHeaderSize(let size):
-            return "The guest image's program headers are \(size) bytes each (e_phentsize), not 56; "
-                + "the file is corrupt or not a plain ELF64 executable, so rebuild it."
+            return "the guest image's program headers are \(size) bytes each (e_phentsize), not 56; "
+                + "the file is corrupt or not a plain ELF64 executable, so rebuild it"
         case .tooManyProgramHeaders(let count):
-            return "The guest image claims \(count) program headers (e_phnum), more than the "
-                + "\(ELFImage.maximumProgramHeaders) pvmh accepts; the file is corrupt, so rebuild it."
+            return "the guest image claims \(count) program headers (e_phnum), more than the "
+                + "\(ELFImage.maximumProgramHeaders) pvmh accepts; the file is corrupt, so rebuild it"
         case .truncatedProgramHeaders(let offset, let count, let fileSize):
-            return "The guest image is truncated: its \(count) program headers at offset \(hex(offset)) "
-                + "run past the end of the \(fileSize)-byte file; rebuild or re-export it."
+            return "the guest image is truncated: its \(count) program headers at offset \(hex(offset)) "
+                + "run past the end of the \(fileSize)-byte file; rebuild or re-export it"
         case .truncatedSegment(let index, let offset, let fileBytes, let fileSize):
-            return "The guest image is truncated: segment \(index) needs \(fileBytes) bytes at offset "
-                + "\(hex(offset)), past the end of the \(fileSize)-byte file; rebuild or re-export it."
+            return "the guest image is truncated: segment \(index) needs \(fileBytes) bytes at offset "
+                + "\(hex(offset)), past the end of the \(fileSize)-byte file; rebuild or re-export it"
         case .fileSizeExceedsMemorySize(let index, let fileBytes, let memorySize):
-            return "Segment \(index) of the guest image has more file bytes (\(hex(fileBytes))) than memory "
-                + "(\(hex(memorySize))); the file is corrupt, so rebuild it."
+            return "segment \(index) of the guest image has more file bytes (\(hex(fileBytes))) than memory "
+                + "(\(hex(memorySize))); the file is corrupt, so rebuild it"
         case .segmentAddressOverflow(let index, let address, let memorySize):
-            return "Segment \(index) of the guest image (\(hex(memorySize)) bytes at \(hex(address))) "
-                + "runs past the end of the 64-bit address space; fix the guest's linker script."
+            return "segment \(index) of the guest image (\(hex(memorySize)) bytes at \(hex(address))) "
+                + "runs past the end of the 64-bit address space; fix the guest's linker script"
         case .overlappingSegments(let first, let firstRange, let second, let secondRange):
-            return "Segments \(first) (\(hex(firstRange))) and \(second) (\(hex(secondRange))) of the guest "
-                + "image overlap in guest physical memory; fix the guest's linker script."
+            return "segments \(first) (\(hex(firstRange))) and \(second) (\(hex(secondRange))) of the guest "
+                + "image overlap in guest physical memory; fix the guest's linker script"
         case .noLoadSegment:
-            return "The guest image has no PT_LOAD segment, so there is nothing to load; "
-                + "link it with a linker script that places its code in a loadable segment."
+            return "the guest image has no PT_LOAD segment, so there is nothing to load; "
+                + "link it with a linker script that places its code in a loadable segment"
         case .entryOutsideExecutableSegment(let entry):
-            return "The guest image's entry point \(hex(entry)) is not inside an executable segment's file "
-                + "bytes; check ENTRY() and the segment flags in the guest's linker script."
+            return "the guest image's entry point \(hex(entry)) is not inside an executable segment's file "
+                + "bytes; check ENTRY() and the segment flags in the guest's linker script"
         case .segmentOutsideRAM(let index, let range, let ramStart, let ramSize):
-            return "Segment \(index) of the guest image (\(hex(range))) is not inside guest RAM "
-                + "(\(hex(ramSize)) bytes at \(hex(ramStart))); give the VM more memory or link the guest lower."
+            return "segment \(index) of the guest image (\(hex(range))) is not inside guest RAM "
+                + "(\(hex(ramSize)) bytes at \(hex(ramStart))); give the VM more memory or link the guest lower"
         case .segmentOverlapsMMIO(let index, let range, let mmio):
-            return "Segment \(index) of the guest image (\(hex(range))) overlaps the MMIO region "
-                + "\(hex(mmio)); link the guest elsewhere or move the device."
+            return "segment \(index) of the guest image (\(hex(range))) overlaps the MMIO region "
+                + "\(hex(mmio)); link the guest elsewhere or move the device"
         }
     }
 }

@@ -56,7 +56,8 @@ public struct VMType: RawRepresentable, Hashable, Sendable, CustomStringConverti
 
     /// Decodes the `KVM_CAP_VM_TYPES` bitmap.
     public static func fromBitmap(_ bitmap: Int) -> [VMType] {
-        (0..<UInt(Int.bitWidth - 1)).filter { bitmap & (1 << Int($0)) != 0 }.map { VMType(rawValue: $0) }
+        let bits = UInt(bitPattern: bitmap)
+        return (0..<UInt(UInt.bitWidth)).filter { bits & (1 << $0) != 0 }.map { VMType(rawValue: $0) }
     }
 
     public var description: String {

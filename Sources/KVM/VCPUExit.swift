@@ -96,9 +96,9 @@ public enum VCPUExit: Equatable, Sendable {
             let length = Int(size) * Int(count)
             // Bounds-checked in UInt64 before converting: a corrupted kvm_run
             // must give .unsupported, never a trap.
-            guard size == 1 || size == 2 || size == 4, length <= 4096, rawOffset <= UInt64(run.count),
+            guard direction <= 1, size == 1 || size == 2 || size == 4, length <= 4096, rawOffset <= UInt64(run.count),
                   UInt64(length) <= UInt64(run.count) - rawOffset else {
-                return .unsupported(reason: "KVM_EXIT_IO with impossible size \(size)×\(count) at data offset \(rawOffset)")
+                return .unsupported(reason: "KVM_EXIT_IO with impossible direction \(direction), size \(size)×\(count) or data offset \(rawOffset)")
             }
             let dataOffset = Int(rawOffset)
             let data = direction == PortIO.Direction.out.rawValue ? Array(run[dataOffset..<dataOffset + length]) : []

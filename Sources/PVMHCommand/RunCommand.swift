@@ -57,7 +57,8 @@ enum RunCommand {
     static func maximumMemory() -> UInt64 {
         let pages = sysconf(Int32(_SC_PHYS_PAGES)), size = sysconf(Int32(_SC_PAGESIZE))
         guard pages > 0, size > 0 else { return 1 << 40 }
-        return UInt64(pages) * UInt64(size)
+        // Whole MiB, so the limit prints as a size a person would type.
+        return (UInt64(pages) * UInt64(size)) & ~UInt64((1 << 20) - 1)
     }
 
     /// Everything the user typed, validated before any VM exists.
@@ -97,20 +98,41 @@ enum RunCommand {
         } ?? (4 << 20)
         let timeout = try timeoutText.map { text throws(UsageError) in try ValueParser.seconds(text) } ?? 30
 
-        // auto: the KVM platform the probe selects, else the model (any host).
+        // The guest decides the architecture when it names one; auto then
+        // picks the platform that runs it (KVM for this host's architecture,
+        // the model for arm64 on other hosts). With no guest, auto takes the
+        // KVM platform the probe selects, else the model.
+        let explicitGuest = try positionals.first.map { text throws(UsageError) in try loadGuest(text) }
         var resolved = platform
         var autoNote: String?
         if platform == .auto {
-            let probe = HostProbe.gather(kvmPath: kvmPath, probeTransport: false)
-            if probe.selected == nil {
-                resolved = .model
-                autoNote = "no KVM platform is usable here (\(probe.selectionReason)); using the pKVM model"
+            if let guest = explicitGuest {
+                resolved = guest.1.machine == .host ? .kvm : .model
+                if resolved == .model { autoNote = "guest \(guest.0) is \(guest.1.machine): running it on the pKVM model" }
             } else {
-                resolved = .kvm
+                let probe = HostProbe.gather(kvmPath: kvmPath, probeTransport: false)
+                if probe.selected == nil {
+                    resolved = .model
+                    autoNote = "no KVM platform is usable here (\(probe.selectionReason)); using the pKVM model"
+                } else {
+                    resolved = .kvm
+                }
             }
         }
         let architecture: GuestArchitecture = resolved == .model ? .aarch64 : .host
-        let (name, image) = try loadGuest(positionals.first, architecture: architecture)
+        let (name, image): (String, ELFImage)
+        if let guest = explicitGuest {
+            guard guest.1.machine == architecture else {
+                let hint = guest.1.machine == .aarch64 ? "; run it with --platform model" : ""
+                throw UsageError("guest \(guest.0) is for \(guest.1.machine), but \(resolved == .model ? "the pKVM model" : "KVM on this host") runs \(architecture) guests\(hint)")
+            }
+            (name, image) = guest
+        } else {
+            guard let guest = BuiltinGuest.defaultGuest(for: architecture) else {
+                throw UsageError("there is no built-in guest for \(architecture); give an ELF file")
+            }
+            (name, image) = (guest.name, try builtinImage(guest))
+        }
         do {
             try image.validate(placement: ramBase(architecture), ramSize: memory, mmio: mmio(architecture))
         } catch {
@@ -132,27 +154,24 @@ enum RunCommand {
                 ARM64GuestProtocol.harnessBase..<ARM64GuestProtocol.harnessBase + ARM64GuestProtocol.harnessSize]
     }
 
-    static func loadGuest(_ argument: String?, architecture: GuestArchitecture) throws(UsageError) -> (String, ELFImage) {
-        if argument == nil || BuiltinGuest.named(argument!) != nil {
-            guard let guest = argument.flatMap(BuiltinGuest.named) ?? BuiltinGuest.defaultGuest(for: architecture) else {
-                throw UsageError("there is no built-in guest for \(architecture); give an ELF file")
-            }
-            guard guest.architecture == architecture else {
-                let hint = guest.architecture == .aarch64 ? "; run it with --platform model" : ""
-                throw UsageError("guest \(guest.name) is for \(guest.architecture), but this platform runs \(architecture) guests\(hint)")
-            }
-            do {
-                return (guest.name, try guest.image())
-            } catch {
-                throw UsageError("built-in guest \(guest.name) is corrupt: \(error); rebuild with Guests/build --generate")
-            }
+    /// A built-in guest by name, or an ELF64 file (any supported machine).
+    static func loadGuest(_ argument: String) throws(UsageError) -> (String, ELFImage) {
+        if let guest = BuiltinGuest.named(argument) {
+            return (guest.name, try builtinImage(guest))
         }
-        let path = argument!
-        let bytes = try GuestFile.read(path)
+        let bytes = try GuestFile.read(argument)
         do {
-            return (path, try ELFImage(bytes: bytes, expecting: architecture))
+            return (argument, try ELFImage(bytes: bytes, expecting: nil))
         } catch {
-            throw UsageError("\(path): \(error)")
+            throw UsageError("\(argument): \(error)")
+        }
+    }
+
+    static func builtinImage(_ guest: BuiltinGuest) throws(UsageError) -> ELFImage {
+        do {
+            return try guest.image()
+        } catch {
+            throw UsageError("built-in guest \(guest.name) is corrupt: \(error); rebuild with Guests/build --generate")
         }
     }
 

@@ -299,7 +299,8 @@ struct ELFErrorDescriptionTests {
     @Test(arguments: samples)
     func oneSentence(_ error: ELFError) {
         let text = error.description
-        #expect(text.hasSuffix("."))
+        #expect(!text.hasSuffix("."), "a clause the CLI embeds in its one-sentence error")
+        #expect(text.first?.isLowercase == true)
         #expect(!text.contains("\n"))
         #expect(text.contains(";"), "names what failed, then what to do")
     }

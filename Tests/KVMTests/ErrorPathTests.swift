@@ -136,7 +136,7 @@ struct ErrorPathTests {
 
     @Test("unmapping twice throws munmap(what) EINVAL 'already unmapped'")
     func unmapTwice() throws {
-        let mapping = try HostMapping(length: 8192, protection: [.read, .write], fd: -1, offset: 0, what: "scratch")
+        let mapping = try HostMapping(anonymousLength: 8192, protection: [.read, .write], what: "scratch")
         #expect(mapping.isMapped)
         mapping.address(at: 4096).storeBytes(of: 0xA5, as: UInt8.self)
         #expect(mapping.address(at: 4096).load(as: UInt8.self) == 0xA5)
@@ -149,22 +149,27 @@ struct ErrorPathTests {
         #expect(error?.hint == "already unmapped")
     }
 
-    @Test("a failed mmap names what was being mapped", arguments: [
-        (0, Int32(-1), EINVAL),        // zero length
-        (4096, -1, nil as Int32?),     // anonymous: fine (control)
-    ])
-    func mmapFailure(length: Int, fd: Int32, expected: Int32?) throws {
-        if let expected {
-            let error = #expect(throws: KVMError.self) {
-                try HostMapping(length: length, protection: [.read], fd: fd, offset: 0, what: "probe region")
-            }
-            #expect(error?.operation == "mmap(probe region)")
-            #expect(error?.errno == expected)
-        } else {
-            let mapping = try HostMapping(length: length, protection: [.read], fd: fd, offset: 0, what: "probe region")
-            #expect(mapping.length == length)
-            try mapping.unmap()
+    @Test("a zero-length mmap is EINVAL naming what was being mapped")
+    func mmapZeroLength() throws {
+        let error = #expect(throws: KVMError.self) {
+            try HostMapping(anonymousLength: 0, protection: [.read], what: "probe region")
         }
+        #expect(error?.operation == "mmap(probe region)")
+        #expect(error?.errno == EINVAL)
+        let mapping = try HostMapping(anonymousLength: 4096, protection: [.read], what: "probe region")
+        #expect(mapping.length == 4096)
+        #expect(mapping.address().load(as: UInt8.self) == 0)
+        try mapping.unmap()
+    }
+
+    @Test("mapping a negative fd is EBADF, never anonymous memory", arguments: [Int32(-1), -9])
+    func mmapNegativeFD(_ fd: Int32) {
+        let error = #expect(throws: KVMError.self) {
+            try HostMapping(length: 4096, protection: [.read], fd: fd, offset: 0, what: "file view")
+        }
+        #expect(error?.operation == "mmap(file view)")
+        #expect(error?.errno == EBADF)
+        #expect(error?.description.contains("EBADF") == true)
     }
 
     @Test("mapping a file that cannot be mapped throws ENODEV")
@@ -183,9 +188,9 @@ struct ErrorPathTests {
     @Test("mprotect on an unmapped region is a precondition failure, not a stray syscall")
     func protectAfterUnmap() async {
         await #expect(processExitsWith: .failure) {
-            let mapping = try? HostMapping(length: 4096, protection: [.read], fd: -1, offset: 0, what: "gone")
-            try? mapping?.unmap()
-            try? mapping?.protect(offset: 0, length: 4096, .none)
+            guard let mapping = try? HostMapping(anonymousLength: 4096, protection: [.read], what: "gone") else { exit(0) }
+            try? mapping.unmap()
+            try? mapping.protect(offset: 0, length: 4096, .none)
         }
     }
 }

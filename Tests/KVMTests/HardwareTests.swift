@@ -1,24 +1,25 @@
 import Glibc
 import KVM
+import PVMHTestSupport
 import Testing
 
 /// The few things only a real /dev/kvm can answer. Runs where /dev/kvm opens,
 /// or everywhere with PVMH_REQUIRE_KVM=1 (then a missing device fails: the
 /// suite's init throws).
-@Suite("real /dev/kvm", .enabled(if: KVMTestGate.enabled, "needs read/write /dev/kvm"), .serialized)
+@Suite("real /dev/kvm", .enabled(if: KVMGate.enabled, "needs read/write /dev/kvm"), .serialized)
 struct HardwareTests {
     static let page: UInt64 = 4096
     let system: KVMSystem
 
     init() throws {
-        system = try KVMSystem(path: KVMTestGate.path)
+        system = try KVMSystem(path: KVMGate.path)
     }
 
     @Test("KVM API version is 12")
     func apiVersion() throws {
         #expect(try system.apiVersion() == 12)
         #expect(KVMSystem.expectedAPIVersion == 12)
-        #expect(KVMSystem.isAvailable(path: KVMTestGate.path))
+        #expect(KVMSystem.isAvailable(path: KVMGate.path))
     }
 
     @Test("this machine has guest_memfd and memslots v2")
@@ -150,9 +151,9 @@ struct HardwareTests {
                 _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
                 exit(1)
             }
-            let before = KVMDescriptors.open()
+            let before = FileDescriptorAudit.openKVMDescriptors()
             do {
-                let system = try KVMSystem(path: KVMTestGate.path)
+                let system = try KVMSystem(path: KVMGate.path)
                 let vm = try system.createVM()
                 let gmem = try vm.createGuestMemfd(size: 64 * 1024, flags: [.mmap, .initShared])
                 let view = try gmem.map(length: gmem.size, protection: [.read, .write], what: "kvm view")
@@ -161,8 +162,8 @@ struct HardwareTests {
                                       guestMemfd: gmem.fd.rawValue)
                 try vm.setMemoryRegion(slot)
                 let vcpu = try vm.createVCPU(id: 0)
-                let during = KVMDescriptors.open()
-                guard during.count == before.count + 3 else { fail("expected vm, gmem and vcpu fds, saw \(during)") }
+                let during = FileDescriptorAudit.openKVMDescriptors()
+                guard during.count == before.count + 4 else { fail("expected /dev/kvm, vm, gmem and vcpu fds, saw \(during)") }
                 guard during.contains(where: { $0.contains("kvm-vm") }),
                       during.contains(where: { $0.contains("kvm-vcpu") }),
                       during.contains(where: { $0.contains("gmem") }) else { fail("unexpected fd names \(during)") }
@@ -174,7 +175,7 @@ struct HardwareTests {
                 try vcpu.fd.close()
                 try vm.fd.close()
                 try system.fd.close()
-                let after = KVMDescriptors.open()
+                let after = FileDescriptorAudit.openKVMDescriptors()
                 guard after == before else { fail("before \(before), after \(after)") }
             } catch {
                 fail("\(error)")

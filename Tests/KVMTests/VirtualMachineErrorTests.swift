@@ -1,6 +1,7 @@
 import CKVM
 import Glibc
 @testable import KVM
+import PVMHTestSupport
 import Testing
 
 /// The VM-fd ioctls, each with the name its error must carry.
@@ -36,11 +37,11 @@ enum VMOperation: String, CaseIterable, Sendable {
 /// Error paths of the VM and system wrappers. A VirtualMachine needs a
 /// KVMSystem, which can only be made by opening a real /dev/kvm, so these
 /// are gated like the hardware suite; the VM fd itself is /dev/null or closed.
-@Suite("VM and system wrappers over a bad fd", .enabled(if: KVMTestGate.enabled, "needs read/write /dev/kvm"))
+@Suite("VM and system wrappers over a bad fd", .enabled(if: KVMGate.enabled, "needs read/write /dev/kvm"))
 struct VirtualMachineErrorTests {
     @Test("VM ioctls throw their name and errno", arguments: VMOperation.allCases, BrokenFD.allCases)
     func vmOperation(_ operation: VMOperation, _ fd: BrokenFD) throws {
-        let system = try KVMSystem(path: KVMTestGate.path)
+        let system = try KVMSystem(path: KVMGate.path)
         let vm = VirtualMachine(fd: try fd.make(kind: "kvm-vm"), system: system, type: .default)
         let error = #expect(throws: KVMError.self) { try operation.perform(on: vm) }
         #expect(error?.operation == operation.rawValue)
@@ -51,7 +52,7 @@ struct VirtualMachineErrorTests {
 
     @Test("guest_memfd creation on a kernel without it says so")
     func noGuestMemfdHint() throws {
-        let system = try KVMSystem(path: KVMTestGate.path)
+        let system = try KVMSystem(path: KVMGate.path)
         let vm = VirtualMachine(fd: try BrokenFD.devNull.make(kind: "kvm-vm"), system: system, type: .default)
         let error = #expect(throws: KVMError.self) { try vm.createGuestMemfd(size: 4096, flags: [.mmap]) }
         #expect(error?.hint?.contains("no guest_memfd") == true)
@@ -59,7 +60,7 @@ struct VirtualMachineErrorTests {
 
     @Test("system ioctls on a closed /dev/kvm throw EBADF with their names")
     func closedSystem() throws {
-        let system = try KVMSystem(path: KVMTestGate.path)
+        let system = try KVMSystem(path: KVMGate.path)
         try system.fd.close()
         let cases: [(String, () throws(KVMError) -> Void)] = [
             ("KVM_GET_API_VERSION", { () throws(KVMError) in _ = try system.apiVersion() }),
@@ -77,7 +78,7 @@ struct VirtualMachineErrorTests {
 
     @Test("an unsupported VM type is EINVAL with a hint naming the type")
     func unsupportedVMType() throws {
-        let system = try KVMSystem(path: KVMTestGate.path)
+        let system = try KVMSystem(path: KVMGate.path)
         let types = VMType.fromBitmap(try system.check(.vmTypes))
         let absent = try #require([VMType.x86SNP, .x86TDX, VMType(rawValue: 60)].first { !types.contains($0) })
         let error = #expect(throws: KVMError.self) { try system.createVM(type: absent) }

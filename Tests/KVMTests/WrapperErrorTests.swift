@@ -47,7 +47,7 @@ enum VCPUOperation: String, CaseIterable, Sendable {
 struct WrapperErrorTests {
     /// A vCPU over `fd` with an anonymous stand-in for its kvm_run pages.
     static func vcpu(over fd: BrokenFD) throws -> VCPU {
-        let run = try HostMapping(length: 3 * 4096, protection: [.read, .write], fd: -1, offset: 0, what: "fake kvm_run")
+        let run = try HostMapping(anonymousLength: 3 * 4096, protection: [.read, .write], what: "fake kvm_run")
         return VCPU(id: 0, fd: try fd.make(kind: "kvm-vcpu:0"), run: run)
     }
 
@@ -100,19 +100,17 @@ struct WrapperErrorTests {
         #expect(error?.errno == ENODEV)
     }
 
-    /// HostMapping treats fd < 0 as "anonymous", and a closed OwnedFileDescriptor
-    /// reports -1, so mapping a released guest_memfd quietly returns fresh
-    /// anonymous memory instead of failing. Reported to the lead; remove the
-    /// known-issue wrapper once GuestMemfd.map checks `fd.isOpen`.
+    /// Regression: HostMapping used to treat fd < 0 as "anonymous", and a closed
+    /// OwnedFileDescriptor reports -1, so mapping a released guest_memfd quietly
+    /// returned fresh anonymous memory instead of failing.
     @Test("mapping a closed guest_memfd fails with EBADF")
     func mapClosedGuestMemfd() throws {
         let gmem = GuestMemfd(fd: try BrokenFD.closed.make(kind: "kvm-gmem"), size: 8192, flags: [.mmap])
-        withKnownIssue("GuestMemfd.map on a closed fd maps anonymous memory (fd -1 means MAP_ANONYMOUS in HostMapping)") {
-            let error = #expect(throws: KVMError.self) {
-                let mapping = try gmem.map(length: 8192, protection: [.read], what: "host view")
-                try mapping.unmap()
-            }
-            #expect(error?.errno == EBADF)
+        let error = #expect(throws: KVMError.self) {
+            let mapping = try gmem.map(length: 8192, protection: [.read], what: "host view")
+            try mapping.unmap()
         }
+        #expect(error?.operation == "mmap(host view)")
+        #expect(error?.errno == EBADF)
     }
 }

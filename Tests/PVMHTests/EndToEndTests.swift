@@ -1,9 +1,10 @@
 import Glibc
+import PVMHTestSupport
 import Testing
 
 /// The built pvmh binary, run as a child process on real KVM: the demo guest
 /// boots, shares a page, tears down in order and leaves a valid journal.
-@Suite("pvmh end to end", .enabled(if: KVMTestGate.enabled, "needs read/write /dev/kvm"), .serialized)
+@Suite("pvmh end to end", .enabled(if: KVMGate.enabled, "needs read/write /dev/kvm"), .serialized)
 struct EndToEndTests {
     let executable: String
 

@@ -1,5 +1,6 @@
 import Glibc
 import KVM
+@_exported import Lifecycle
 
 /// Real-/dev/kvm tests run where /dev/kvm opens, and also wherever
 /// PVMH_REQUIRE_KVM=1 says they must (then a missing /dev/kvm fails them
@@ -7,6 +8,7 @@ import KVM
 public enum KVMGate {
     public static let required = getenv("PVMH_REQUIRE_KVM").map { String(cString: $0) == "1" } ?? false
     public static let enabled = required || KVMSystem.isAvailable()
+    public static let path = "/dev/kvm"
 }
 
 /// ELF machine numbers used by the in-memory images.

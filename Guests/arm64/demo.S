@@ -1,0 +1,608 @@
+/*
+ * pvmh arm64 demo guest.
+ *
+ * What it does: sets up its own EL1 state (exceptions masked, SP_EL1, MMU
+ * off, a vector table, a stack in this image), says so on the UART, asks the
+ * hypervisor whether pKVM memory sharing is available and, if it is, exercises
+ * the guest side of it: it reads the protection granule, shares one page,
+ * passes a message to the host through it, unshares it, and makes four calls
+ * the hypervisor must reject. Each result is reported as a numbered CHECK on
+ * the harness window, and the run ends with DONE and PSCI SYSTEM_OFF. The host
+ * asserts the exact sequence, so keep the order below.
+ *
+ * The same image runs on pKVM (the hypervisor answers the vendor calls at
+ * EL2), on the pKVM model, and under QEMU's `virt` machine, where there is no
+ * EL2: QEMU handles PSCI calls itself and makes every other HVC UNDEFINED.
+ * So the first vendor call may come back as an exception to our own vector
+ * table; the handler turns that into SMCCC NOT_SUPPORTED and the guest takes
+ * the "not available" path, which QEMU can check end to end.
+ *
+ * Entry state: EL1, MMU off, PC = ELF entry (0x40080000). Nothing else is
+ * assumed: the loaders set different registers (QEMU passes a DTB address in
+ * X0, the model zeroes everything), so the guest reads no register at entry
+ * and sets DAIF, SPSel, SCTLR_EL1, VBAR_EL1 and SP itself.
+ *
+ * Devices (all guest -> host stores; single-register str only, never stp:
+ * a VMM emulates one register per access):
+ *   0x09000000  PL011 UART data register: one character per 32-bit `str w`.
+ *               FR (+0x18) is not polled: every VMM that runs this guest
+ *               emulates the UART and never reports TXFF.
+ *   0x0A003E00  harness window (QEMU virt's last virtio-mmio transport, which
+ *               ignores writes when no device backs it). 64-bit registers:
+ *               ARG0 +0x08, ARG1 +0x10, ARG2 +0x18, then REPORT +0x00 = event:
+ *                 1 MESSAGE   ARG0 = IPA of an ASCII message in a shared
+ *                             page, ARG1 = its length in bytes
+ *                 2 CHECK     ARG0 = check id (1..9), ARG1 = 1 pass / 0 fail,
+ *                             ARG2 = the value the guest got
+ *                 3 DONE      ARG0 = status (0 every check passed, else 1)
+ *                 4 SHARED    ARG0 = IPA the guest has just shared
+ *                 5 UNSHARED  ARG0 = IPA the guest has just unshared
+ *               SHARED/UNSHARED are the guest's claims, made only for a call
+ *               the sequence expects to succeed and only when it did; a VMM
+ *               that cannot see EL2 (real pKVM) verifies them by probing.
+ *
+ * Hypercalls (SMCCC over `hvc #0`: X0 = function id, X1..X3 = arguments,
+ * result in X0):
+ *   0x86000000  KVM_FUNC_FEATURES   bitmap; bit 3 = MEM_SHARE
+ *   0xC6000002  HYP_MEMINFO         X1..X3 = 0 -> granule (4096), else -3
+ *   0xC6000003  MEM_SHARE           X1 = IPA (granule aligned) -> 0 or -3
+ *   0xC6000004  MEM_UNSHARE         X1 = IPA -> 0 or -3
+ *   0x84000008  PSCI SYSTEM_OFF     does not return
+ *
+ * The sequence (the host's boot test asserts it):
+ *   UART     "pvmh arm64 demo guest: booted at EL1\n"
+ *   FEATURES                                   UNDEFINED (-> -1), negative,
+ *            or bit 3 clear: UART "pKVM memory sharing is not available
+ *            (KVM_FUNC_FEATURES = 0x...)\n", DONE 0, SYSTEM_OFF. Otherwise:
+ *   UART     "pKVM features: 0x...\n"
+ *   MEMINFO                                    -> CHECK 1, expects 4096
+ *   share    shared_page                       -> CHECK 2, expects 0; SHARED
+ *   MESSAGE  "hello from the protected arm64 guest via a shared page"
+ *   unshare  shared_page                       -> CHECK 3, expects 0; UNSHARED
+ *   share    shared_page+8 (unaligned)         -> CHECK 4, expects -3
+ *   share    IPA 0x1000000000 (outside RAM)    -> CHECK 5, expects -3
+ *   unshare  shared_page (private now)         -> CHECK 6, expects -3
+ *   share    shared_page (must succeed; part of check 7)        SHARED
+ *   share    shared_page again                 -> CHECK 7, expects -3
+ *   unshare  shared_page                       -> CHECK 8, expects 0; UNSHARED
+ *   MEMINFO  with X1 = 1                       -> CHECK 9, expects -3
+ *   UART     "demo guest: all checks passed\n" | "demo guest: N checks failed\n"
+ *   DONE     status, then SYSTEM_OFF (and `wfi` forever should it return)
+ *
+ * A failed check also prints "demo guest: check N failed: got 0x...\n" right
+ * after its CHECK event is built (a correct run prints no such line). If the
+ * first share fails, the guest neither writes the message nor reports it:
+ * the page is private, and a host told to read it would fault.
+ *
+ * The guest touches shared_page only between the first share and the first
+ * unshare: once a page is private again its contents mean nothing to the host.
+ * Any exception other than the UNDEFINED HVC prints "demo guest: unexpected
+ * exception ..." with the vector offset, ESR_EL1 and ELR_EL1, reports DONE 1
+ * and powers off.
+ *
+ * Register use: X19 = number of failed checks, X20 = IPA of shared_page,
+ * X21 = result of the last share/unshare that a claim depends on. The
+ * routines at the end clobber only X0..X3 and X9..X11.
+ */
+
+#define UART_DATA               0x09000000
+#define HARNESS_BASE            0x0a003e00
+#define HARNESS_REPORT          0x00
+#define HARNESS_ARG0            0x08
+#define HARNESS_ARG1            0x10
+#define HARNESS_ARG2            0x18
+
+#define EVENT_MESSAGE           1
+#define EVENT_CHECK             2
+#define EVENT_DONE              3
+#define EVENT_SHARED            4
+#define EVENT_UNSHARED          5
+
+#define KVM_FUNC_FEATURES       0x86000000
+#define KVM_FUNC_HYP_MEMINFO    0xc6000002
+#define KVM_FUNC_MEM_SHARE      0xc6000003
+#define KVM_FUNC_MEM_UNSHARE    0xc6000004
+#define PSCI_SYSTEM_OFF         0x84000008
+#define FEATURE_MEM_SHARE_BIT   3
+
+#define SMCCC_NOT_SUPPORTED     -1
+#define SMCCC_INVALID_PARAMETER -3
+
+#define GRANULE                 4096
+#define OUTSIDE_RAM_IPA         0x1000000000    /* 64 GiB: far past any RAM we get */
+
+/* HVC #imm16 is 0xD4000002 | imm16 << 5. */
+#define HVC_MASK                0xffe0001f
+#define HVC_BITS                0xd4000002
+#define ESR_EC_SHIFT            26
+#define ESR_EC_UNKNOWN          0               /* UNDEFINED instruction */
+
+/*
+ * SCTLR_EL1 with the MMU, caches and alignment checks off, little-endian at
+ * EL0 and EL1, and the RES1 bits of ARMv8.0 (29, 28, 23, 22, 20, 11) set:
+ * what Linux writes before it enables the MMU (INIT_SCTLR_EL1_MMU_OFF).
+ */
+#define SCTLR_EL1_MMU_OFF       0x30d00800
+
+/* Load a 32-bit constant into a W or X register. */
+.macro mov32 reg, value
+    movz    \reg, #((\value) & 0xffff)
+    movk    \reg, #(((\value) >> 16) & 0xffff), lsl #16
+.endm
+
+/* ------------------------------------------------------------------------ */
+/* Entry: own every piece of EL1 state the rest relies on.                  */
+
+    .section .text.boot, "ax"
+    .globl  _start
+_start:
+    msr     daifset, #0xf           /* no interrupts: the guest polls nothing */
+    msr     spsel, #1               /* EL1h: run on SP_EL1 */
+    mov32   x0, SCTLR_EL1_MMU_OFF
+    msr     sctlr_el1, x0
+    adr     x0, vectors
+    msr     vbar_el1, x0
+    isb
+    adr     x0, stack_top
+    mov     sp, x0
+
+    mov     x19, #0                 /* x19 = number of failed checks */
+    adr     x20, shared_page        /* x20 = its IPA (MMU off: VA = IPA) */
+
+    adr     x0, msg_booted
+    bl      uart_puts
+
+    /* Is pKVM memory sharing there at all? */
+    mov32   x0, KVM_FUNC_FEATURES
+    mov     x1, #0
+    bl      smccc_call
+    tbnz    x0, #63, not_available  /* NOT_SUPPORTED or any other error */
+    tbz     x0, #FEATURE_MEM_SHARE_BIT, not_available
+    mov     x21, x0
+    adr     x0, msg_features
+    bl      uart_puts
+    mov     x0, x21
+    bl      uart_put_hex
+    adr     x0, msg_newline
+    bl      uart_puts
+
+    /* Check 1: the protection granule is 4 KiB. */
+    mov32   x0, KVM_FUNC_HYP_MEMINFO
+    mov     x1, #0
+    bl      smccc_call
+    mov     x1, #1
+    mov     x2, #GRANULE
+    bl      check
+
+    /* Check 2: share shared_page. */
+    mov     x1, x20
+    bl      mem_share
+    mov     x21, x0
+    mov     x1, #2
+    mov     x2, #0
+    bl      check
+    mov     x0, #EVENT_SHARED
+    mov     x1, x20
+    bl      claim
+    cbnz    x21, 2f                 /* not shared: the host must not read it */
+
+    /* Pass the message through the shared page. */
+    adr     x0, hello
+    mov     x1, x20
+    mov     x2, #hello_len
+1:  ldrb    w3, [x0], #1
+    strb    w3, [x1], #1
+    subs    x2, x2, #1
+    b.ne    1b
+    mov     x0, #EVENT_MESSAGE
+    mov     x1, x20
+    mov     x2, #hello_len
+    mov     x3, #0
+    bl      report
+2:
+
+    /* Check 3: unshare it again. From here on the guest never reads it. */
+    mov     x1, x20
+    bl      mem_unshare
+    mov     x21, x0
+    mov     x1, #3
+    mov     x2, #0
+    bl      check
+    mov     x0, #EVENT_UNSHARED
+    mov     x1, x20
+    bl      claim
+
+    /* Check 4: a share of an address that is not granule aligned. */
+    add     x1, x20, #8
+    bl      mem_share
+    mov     x1, #4
+    mov     x2, #SMCCC_INVALID_PARAMETER
+    bl      check
+
+    /* Check 5: a share of an IPA outside guest RAM. */
+    mov     x1, #OUTSIDE_RAM_IPA
+    bl      mem_share
+    mov     x1, #5
+    mov     x2, #SMCCC_INVALID_PARAMETER
+    bl      check
+
+    /* Check 6: an unshare of a page that is private, not shared. */
+    mov     x1, x20
+    bl      mem_unshare
+    mov     x1, #6
+    mov     x2, #SMCCC_INVALID_PARAMETER
+    bl      check
+
+    /*
+     * Check 7: a second share of a shared page. It only proves something if
+     * the first share worked, so that result is folded into the check instead
+     * of being a check of its own.
+     */
+    mov     x1, x20
+    bl      mem_share
+    mov     x21, x0
+    mov     x0, #EVENT_SHARED
+    mov     x1, x20
+    bl      claim
+    mov     x1, x20
+    bl      mem_share
+    mov     x1, #7
+    mov     x2, #SMCCC_INVALID_PARAMETER
+    cmp     x21, #0
+    csinv   x2, x2, x0, eq          /* first share failed: expect ~x0, never met */
+    bl      check
+
+    /* Check 8: unshare it; the page ends private, as it started. */
+    mov     x1, x20
+    bl      mem_unshare
+    mov     x21, x0
+    mov     x1, #8
+    mov     x2, #0
+    bl      check
+    mov     x0, #EVENT_UNSHARED
+    mov     x1, x20
+    bl      claim
+
+    /* Check 9: HYP_MEMINFO takes no arguments; a non-zero X1 is rejected. */
+    mov32   x0, KVM_FUNC_HYP_MEMINFO
+    mov     x1, #1
+    bl      smccc_call
+    mov     x1, #9
+    mov     x2, #SMCCC_INVALID_PARAMETER
+    bl      check
+
+    /* Verdict. */
+    cbnz    x19, 3f
+    adr     x0, msg_all_passed
+    bl      uart_puts
+    mov     x1, #0
+    b       finish
+3:  adr     x0, msg_demo_prefix
+    bl      uart_puts
+    mov     x0, x19
+    bl      uart_put_decimal
+    adr     x0, msg_checks_failed
+    bl      uart_puts
+    mov     x1, #1
+    b       finish
+
+/* No sharing to exercise: say why (with the value), and stop successfully. */
+not_available:
+    mov     x21, x0
+    adr     x0, msg_not_available
+    bl      uart_puts
+    mov     x0, x21
+    bl      uart_put_hex
+    adr     x0, msg_close_paren
+    bl      uart_puts
+    mov     x1, #0
+    /* fall through */
+
+/* DONE(x1 = status), then power off for good. */
+finish:
+    mov     x0, #EVENT_DONE
+    mov     x2, #0
+    mov     x3, #0
+    bl      report
+power_off:
+    mov32   x0, PSCI_SYSTEM_OFF
+    mov     x1, #0
+    bl      smccc_call
+4:  wfi                             /* SYSTEM_OFF returned: nothing else to do */
+    b       4b
+
+/* ------------------------------------------------------------------------ */
+/* Routines. None keeps state; each says what it clobbers.                  */
+
+/*
+ * smccc_call: one SMCCC call over HVC, the conduit both pKVM and QEMU's PSCI
+ * use. The only place the guest executes `hvc`.
+ * In:  X0 = function id, X1 = argument 1 (X2 = X3 = 0 are set here: no call
+ *      this guest makes takes more). Out: X0 = result.
+ * Clobbers X1..X3 (SMCCC v1.0 lets the callee change them).
+ */
+smccc_call:
+    mov     x2, #0
+    mov     x3, #0
+    hvc     #0
+    ret
+
+/*
+ * mem_share / mem_unshare: MEM_SHARE / MEM_UNSHARE of the page at IPA X1.
+ * Out: X0 = result. Clobbers X1..X3.
+ */
+mem_share:
+    mov32   x0, KVM_FUNC_MEM_SHARE
+    b       smccc_call
+
+mem_unshare:
+    mov32   x0, KVM_FUNC_MEM_UNSHARE
+    b       smccc_call
+
+/*
+ * report: one harness event. In: X0 = event, X1..X3 = ARG0..ARG2.
+ * Arguments first, the event last: the write to REPORT is what the VMM acts
+ * on, and it reads ARG0..ARG2 as they are then. Clobbers X9.
+ */
+report:
+    mov32   x9, HARNESS_BASE
+    str     x1, [x9, #HARNESS_ARG0]
+    str     x2, [x9, #HARNESS_ARG1]
+    str     x3, [x9, #HARNESS_ARG2]
+    str     x0, [x9, #HARNESS_REPORT]
+    ret
+
+/*
+ * claim: report event X0 (SHARED or UNSHARED) for IPA X1 if the call it
+ * claims, whose result is in X21, returned 0. Clobbers X2, X3, X9.
+ */
+claim:
+    cbnz    x21, 1f
+    mov     x2, #0
+    mov     x3, #0
+    b       report
+1:  ret
+
+/*
+ * check: CHECK event for id X1: passes when the result X0 equals the
+ * expected value X2. A failure is counted in X19 and printed.
+ * Clobbers X0..X3, X9..X11.
+ */
+check:
+    mov     x3, x0                  /* ARG2 = the value the guest got */
+    cmp     x0, x2
+    b.ne    1f
+    mov     x2, #1
+    mov     x0, #EVENT_CHECK
+    b       report
+1:  stp     x29, x30, [sp, #-32]!
+    stp     x1, x3, [sp, #16]
+    add     x19, x19, #1
+    adr     x0, msg_check_prefix
+    bl      uart_puts
+    ldr     x0, [sp, #16]
+    bl      uart_put_decimal
+    adr     x0, msg_check_failed_got
+    bl      uart_puts
+    ldr     x0, [sp, #24]
+    bl      uart_put_hex
+    adr     x0, msg_newline
+    bl      uart_puts
+    ldp     x1, x3, [sp, #16]
+    ldp     x29, x30, [sp], #32
+    mov     x2, #0
+    mov     x0, #EVENT_CHECK
+    b       report
+
+/*
+ * uart_puts: write the NUL-terminated string at X0 to the UART.
+ * Clobbers X0, X9, X10.
+ */
+uart_puts:
+    mov32   x9, UART_DATA
+1:  ldrb    w10, [x0], #1
+    cbz     w10, 2f
+    str     w10, [x9]
+    b       1b
+2:  ret
+
+/*
+ * uart_put_hex: write X0 as 0x followed by lowercase hex digits without
+ * leading zeros ("0x0" for zero). Clobbers X2, X3, X9, X10.
+ */
+uart_put_hex:
+    mov32   x9, UART_DATA
+    mov     w10, #'0'
+    str     w10, [x9]
+    mov     w10, #'x'
+    str     w10, [x9]
+    mov     x2, #60                 /* x2 = shift of the digit to print */
+1:  cbz     x2, 2f                  /* skip leading zeros, keep the last digit */
+    lsr     x3, x0, x2
+    cbnz    x3, 2f
+    sub     x2, x2, #4
+    b       1b
+2:  lsr     x3, x0, x2
+    and     x3, x3, #0xf
+    cmp     x3, #10
+    add     x10, x3, #'0'
+    add     x3, x3, #('a' - 10)
+    csel    x10, x3, x10, hs
+    str     w10, [x9]
+    cbz     x2, 3f
+    sub     x2, x2, #4
+    b       2b
+3:  ret
+
+/*
+ * uart_put_decimal: write X0 as an unsigned decimal number.
+ * Clobbers X0..X3, X9, X10.
+ */
+uart_put_decimal:
+    adr     x1, decimal_buffer_end
+    strb    wzr, [x1]
+    mov     x2, #10
+1:  udiv    x3, x0, x2
+    msub    x10, x3, x2, x0         /* x10 = x0 % 10 */
+    add     w10, w10, #'0'
+    strb    w10, [x1, #-1]!
+    mov     x0, x3
+    cbnz    x0, 1b
+    mov     x0, x1
+    b       uart_puts
+
+/* ------------------------------------------------------------------------ */
+/* Exceptions.                                                              */
+
+/*
+ * The vector table: 16 entries of 0x80 bytes, 2 KiB aligned. The guest runs
+ * at EL1 on SP_EL1 with everything masked, so the only exception it expects
+ * is a synchronous one from its own EL (offset 0x200): an HVC that no EL2
+ * answered (QEMU without EL2 makes a non-PSCI HVC UNDEFINED, EC 0).
+ */
+.macro unexpected_vector offset
+    .balign 0x80
+    mov     x0, #\offset
+    b       unexpected_exception
+.endm
+
+    .text
+    .balign 0x800
+vectors:
+    unexpected_vector 0x000         /* current EL, SP_EL0: sync */
+    unexpected_vector 0x080         /*   IRQ */
+    unexpected_vector 0x100         /*   FIQ */
+    unexpected_vector 0x180         /*   SError */
+    .balign 0x80                    /* current EL, SP_ELx: sync (0x200) */
+    b       current_el_sync
+    unexpected_vector 0x280         /*   IRQ */
+    unexpected_vector 0x300         /*   FIQ */
+    unexpected_vector 0x380         /*   SError */
+    unexpected_vector 0x400         /* lower EL, AArch64: sync */
+    unexpected_vector 0x480
+    unexpected_vector 0x500
+    unexpected_vector 0x580
+    unexpected_vector 0x600         /* lower EL, AArch32: sync */
+    unexpected_vector 0x680
+    unexpected_vector 0x700
+    unexpected_vector 0x780
+
+/*
+ * An UNDEFINED `hvc` returns SMCCC NOT_SUPPORTED (-1) in X0 and resumes after
+ * it, as an EL2 that does not know the call would answer. The UNDEFINED
+ * exception's ELR_EL1 is the instruction itself, hence the +4. Every other
+ * register is preserved. Anything else is unexpected.
+ */
+current_el_sync:
+    sub     sp, sp, #32
+    stp     x9, x10, [sp]
+    str     x11, [sp, #16]
+    mrs     x9, esr_el1
+    ubfx    x10, x9, #ESR_EC_SHIFT, #6
+    cbnz    x10, 1f                 /* EC != unknown: not an UNDEFINED hvc */
+    mrs     x9, elr_el1
+    ldr     w10, [x9]
+    and     w10, w10, #HVC_MASK
+    mov32   w11, HVC_BITS
+    cmp     w10, w11
+    b.ne    1f
+    mov     x0, #SMCCC_NOT_SUPPORTED
+    add     x9, x9, #4
+    msr     elr_el1, x9
+    ldr     x11, [sp, #16]
+    ldp     x9, x10, [sp]
+    add     sp, sp, #32
+    eret
+1:  mov     x0, #0x200
+    /* fall through */
+
+/*
+ * unexpected_exception: X0 = vector offset. Says what happened, reports
+ * DONE 1 and powers off. A second exception while doing that (the UART or
+ * the harness window faulting) stops in a `wfi` loop instead of recursing.
+ */
+unexpected_exception:
+    adr     x1, exception_taken
+    ldr     x2, [x1]
+    cbnz    x2, 2f
+    mov     x2, #1
+    str     x2, [x1]
+    adr     x1, stack_top           /* the stack may be what went wrong */
+    mov     sp, x1
+    mov     x21, x0
+    adr     x0, msg_exception
+    bl      uart_puts
+    mov     x0, x21
+    bl      uart_put_hex
+    adr     x0, msg_esr
+    bl      uart_puts
+    mrs     x0, esr_el1
+    bl      uart_put_hex
+    adr     x0, msg_elr
+    bl      uart_puts
+    mrs     x0, elr_el1
+    bl      uart_put_hex
+    adr     x0, msg_newline
+    bl      uart_puts
+    mov     x1, #1
+    b       finish
+2:  wfi
+    b       2b
+
+/* ------------------------------------------------------------------------ */
+/* Read-only data.                                                          */
+
+    .section .rodata, "a"
+msg_booted:
+    .asciz  "pvmh arm64 demo guest: booted at EL1\n"
+msg_not_available:
+    .asciz  "pKVM memory sharing is not available (KVM_FUNC_FEATURES = "
+msg_close_paren:
+    .asciz  ")\n"
+msg_features:
+    .asciz  "pKVM features: "
+msg_all_passed:
+    .asciz  "demo guest: all checks passed\n"
+msg_demo_prefix:
+    .asciz  "demo guest: "
+msg_checks_failed:
+    .asciz  " checks failed\n"
+msg_check_prefix:
+    .asciz  "demo guest: check "
+msg_check_failed_got:
+    .asciz  " failed: got "
+msg_exception:
+    .asciz  "demo guest: unexpected exception at vector offset "
+msg_esr:
+    .asciz  ", ESR_EL1 "
+msg_elr:
+    .asciz  ", ELR_EL1 "
+msg_newline:
+    .asciz  "\n"
+hello:
+    .ascii  "hello from the protected arm64 guest via a shared page"
+    .set    hello_len, . - hello
+
+/* ------------------------------------------------------------------------ */
+/* Writable, zero-filled data: scalars, the stack, then the shared page.    */
+
+    .section .bss, "aw", @nobits
+    .balign 8
+exception_taken:
+    .skip   8
+decimal_buffer:
+    .skip   23
+decimal_buffer_end:
+    .skip   1
+
+    .balign 16
+stack:
+    .skip   8192
+stack_top:
+
+/* The one page the guest shares; page aligned and alone in its page. */
+    .section .bss.shared_page, "aw", @nobits
+    .balign 4096
+    .globl  shared_page
+shared_page:
+    .skip   4096
