@@ -248,6 +248,14 @@ int ckvm_install_stop_handlers(int eventfd) {
         return -e;
     }
     ckvm_stop_installed = 1;
+    // A parent may have started us with these signals blocked (the mask is
+    // inherited across exec); a VMM that cannot be stopped is worse than one
+    // that can, so take them. Threads created later inherit this mask.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
     return 0;
 }
 

@@ -40,7 +40,10 @@ enum Subprocess {
 
     /// Spawns `executable arguments…`, waits at most `timeout` seconds (then
     /// SIGKILLs it, so a hung child fails the test instead of hanging it).
-    static func run(_ executable: String, _ arguments: [String], timeout: Double = 60) throws -> ProcessResult {
+    /// With `signal`, sends `signal.number` to the child `signal.delay`
+    /// seconds after its stdout first contains `signal.after`.
+    static func run(_ executable: String, _ arguments: [String], timeout: Double = 60,
+                    signal: (number: Int32, after: String, delay: Double)? = nil) throws -> ProcessResult {
         var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
         // Glibc's Swift module lacks pipe2 (it is _GNU_SOURCE): pipe, then close-on-exec,
         // so a child spawned concurrently elsewhere cannot hold our write ends open.
@@ -58,8 +61,20 @@ enum Subprocess {
         let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]
         defer { (argv + envp).forEach { free($0) } }
 
+        // The child gets default signal handling and an empty mask, whatever
+        // the test runner's threads block.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t(), defaults = sigset_t()
+        sigemptyset(&empty)
+        sigemptyset(&defaults)
+        for signal in [SIGINT, SIGTERM, SIGPIPE, SIGUSR1] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, executable, &actions, nil, argv, envp)
+        let spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
         close(outPipe[1])
         close(errPipe[1])
         guard spawned == 0 else {
@@ -73,7 +88,16 @@ enum Subprocess {
         var timedOut = false
         let deadline = now() + timeout
         var buffer = [UInt8](repeating: 0, count: 65536)
+        var signalAt: Double?
+        var signalled = false
         while !open.isEmpty {
+            if let signal, !signalled {
+                if signalAt == nil, String(decoding: out, as: UTF8.self).contains(signal.after) { signalAt = now() + signal.delay }
+                if let at = signalAt, now() >= at {
+                    kill(pid, signal.number)
+                    signalled = true
+                }
+            }
             let remaining = deadline - now()
             if remaining <= 0 {
                 timedOut = true
@@ -81,7 +105,7 @@ enum Subprocess {
                 break
             }
             var fds = open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
-            let ready = poll(&fds, nfds_t(fds.count), Int32(min(remaining, 1) * 1000))
+            let ready = poll(&fds, nfds_t(fds.count), Int32(min(remaining, signal != nil && !signalled ? 0.01 : 1) * 1000))
             if ready < 0 && errno == EINTR { continue }
             guard ready >= 0 else { break }
             for entry in fds where entry.revents != 0 {
