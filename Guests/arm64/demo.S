@@ -12,10 +12,12 @@
  *
  * The same image runs on pKVM (the hypervisor answers the vendor calls at
  * EL2), on the pKVM model, and under QEMU's `virt` machine, where there is no
- * EL2: QEMU handles PSCI calls itself and makes every other HVC UNDEFINED.
- * So the first vendor call may come back as an exception to our own vector
- * table; the handler turns that into SMCCC NOT_SUPPORTED and the guest takes
- * the "not available" path, which QEMU can check end to end.
+ * EL2: QEMU (7.2, as tested) handles PSCI itself and answers every other HVC
+ * with SMCCC NOT_SUPPORTED, as host KVM does for a non-protected VM. A VMM
+ * may instead make an HVC it does not implement UNDEFINED, which brings it
+ * to our own vector table; the handler turns that into NOT_SUPPORTED too.
+ * Either way the guest takes the "not available" path, which QEMU can check
+ * end to end.
  *
  * Entry state: EL1, MMU off, PC = ELF entry (0x40080000). Nothing else is
  * assumed: the loaders set different registers (QEMU passes a DTB address in
@@ -69,8 +71,8 @@
  *   UART     "demo guest: all checks passed\n" | "demo guest: N checks failed\n"
  *   DONE     status, then SYSTEM_OFF (and `wfi` forever should it return)
  *
- * A failed check also prints "demo guest: check N failed: got 0x...\n" right
- * after its CHECK event is built (a correct run prints no such line). If the
+ * A failed check also prints "demo guest: check N failed: got 0x...\n" just
+ * before its CHECK event (a correct run prints no such line). If the
  * first share fails, the guest neither writes the message nor reports it:
  * the page is private, and a host told to read it would fault.
  *
@@ -138,6 +140,8 @@
 _start:
     msr     daifset, #0xf           /* no interrupts: the guest polls nothing */
     msr     spsel, #1               /* EL1h: run on SP_EL1 */
+    msr     nzcv, xzr               /* flags are UNKNOWN at reset (QEMU starts with Z set):
+                                       clear them so every CPU runs from the same state */
     mov32   x0, SCTLR_EL1_MMU_OFF
     msr     sctlr_el1, x0
     adr     x0, vectors
@@ -458,7 +462,7 @@ uart_put_decimal:
  * The vector table: 16 entries of 0x80 bytes, 2 KiB aligned. The guest runs
  * at EL1 on SP_EL1 with everything masked, so the only exception it expects
  * is a synchronous one from its own EL (offset 0x200): an HVC that no EL2
- * answered (QEMU without EL2 makes a non-PSCI HVC UNDEFINED, EC 0).
+ * answered, made UNDEFINED (EC 0) by a VMM without a hypervisor behind it.
  */
 .macro unexpected_vector offset
     .balign 0x80

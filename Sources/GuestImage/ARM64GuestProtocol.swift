@@ -52,9 +52,12 @@ public enum SMCCCFunction {
 public enum SMCCCReturn {
     public static let success: Int64 = 0
     public static let notSupported: Int64 = -1
-    public static let invalidParameter: Int64 = -2  // PSCI INVALID_PARAMS
-    /// pKVM's answer to a bad MEMINFO/MEM_SHARE/MEM_UNSHARE (SMCCC_RET_INVALID_PARAMETER).
-    public static let pkvmInvalidParameter: Int64 = -3
-    public static let denied: Int64 = -3
-    public static let alreadyOn: Int64 = -4
+    /// PSCI INVALID_PARAMETERS (SMCCC's -2 means NOT_REQUIRED).
+    public static let psciInvalidParameters: Int64 = -2
+    /// SMCCC_RET_INVALID_PARAMETER: pKVM's answer to a bad MEMINFO/MEM_SHARE/MEM_UNSHARE.
+    public static let invalidParameter: Int64 = -3
+    /// PSCI DENIED.
+    public static let psciDenied: Int64 = -3
+    /// PSCI ALREADY_ON.
+    public static let psciAlreadyOn: Int64 = -4
 }

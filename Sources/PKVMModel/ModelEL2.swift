@@ -32,7 +32,7 @@ public struct ModelEL2: Sendable {
 
     static func word(_ value: Int64) -> UInt64 { UInt64(bitPattern: value) }
     static let notSupported = word(SMCCCReturn.notSupported)
-    static let invalid = word(SMCCCReturn.pkvmInvalidParameter)
+    static let invalid = word(SMCCCReturn.invalidParameter)
 
     /// Handles function `x[0]` with arguments `x[1...]`.
     public func handle(_ x: [UInt64], table: HypPageTable) -> HypercallOutcome {

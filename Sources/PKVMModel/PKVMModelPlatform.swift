@@ -27,6 +27,7 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
     private var wake = pthread_cond_t()
     private var systemOff: VCPUStopReason?
     private var hostFindings: [String] = []
+    private var hypercallLog: [HypercallRecord] = []
 
     public init(configuration: ModelConfiguration = ModelConfiguration()) {
         self.configuration = configuration
@@ -54,6 +55,15 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
         pthread_mutex_lock(&lock)
         defer { pthread_mutex_unlock(&lock) }
         return hostFindings
+    }
+
+    /// Every HVC/SMC the guest made, in order, with the PC of the
+    /// instruction and the register state at the call (for differential
+    /// checks against QEMU).
+    public var hypercalls: [HypercallRecord] {
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        return hypercallLog
     }
 
     private func find(_ text: String, _ fields: [(String, JSONValue)]) {
@@ -164,7 +174,10 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
         case .instructionLimit:
             return nil
         case .hvc, .smc:
-            let registers = (0..<4).map { cpu[x: $0] }
+            let registers = (0..<31).map { cpu[x: $0] }
+            pthread_mutex_lock(&lock)
+            hypercallLog.append(HypercallRecord(vcpu: vcpu.index, pc: cpu.pc &- 4, registers: registers, sp: cpu.sp, pstate: cpu.pstate))
+            pthread_mutex_unlock(&lock)
             vcpu.hypercalls += 1
             return handle(el2.handle(registers, table: table), vcpu: vcpu)
         case .mmio(let access):
@@ -209,12 +222,12 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
             pthread_mutex_lock(&lock)
             defer { pthread_mutex_unlock(&lock) }
             guard target & ~UInt64(0xFF) == 0, index < vcpus.count else {
-                cpu[x: 0] = UInt64(bitPattern: SMCCCReturn.invalidParameter)
+                cpu[x: 0] = UInt64(bitPattern: SMCCCReturn.psciInvalidParameters)
                 return nil
             }
             let other = vcpus[index]
             guard !other.poweredOn else {
-                cpu[x: 0] = UInt64(bitPattern: SMCCCReturn.alreadyOn)
+                cpu[x: 0] = UInt64(bitPattern: SMCCCReturn.psciAlreadyOn)
                 return nil
             }
             other.cpu.pc = entry
@@ -402,6 +415,18 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
         if vmExists { open.append("model VM") }
         return open
     }
+}
+
+/// One HVC/SMC as the guest made it.
+public struct HypercallRecord: Equatable, Sendable {
+    public var vcpu: Int
+    /// Address of the HVC/SMC instruction.
+    public var pc: UInt64
+    /// X0–X30 at the call (X0 is the function id).
+    public var registers: [UInt64]
+    /// The stack pointer in use and PSTATE (SPSR layout) at the call.
+    public var sp: UInt64
+    public var pstate: UInt64
 }
 
 /// One model vCPU: the interpreter state plus what the platform tracks for it.

@@ -10,10 +10,13 @@ struct BuiltinGuestTests {
         #expect(BuiltinGuest.named("x86_64-demo")?.architecture == .x86_64)
         #expect(BuiltinGuest.named("no-such-guest") == nil)
         #expect(BuiltinGuest.defaultGuest(for: .x86_64)?.name == "x86_64-demo")
+        #expect(BuiltinGuest.defaultGuest(for: .aarch64)?.name == "arm64-demo")
+        #expect(BuiltinGuest.named("arm64-cdemo")?.architecture == .aarch64)
         for guest in BuiltinGuest.all {
             #expect(guest.name.hasPrefix(guest.architecture == .x86_64 ? "x86_64-" : "arm64-"))
             #expect(!guest.summary.isEmpty && !guest.summary.contains("\n"))
-            #expect(guest.source.hasPrefix("Guests/") && guest.source.hasSuffix(".S"))
+            // One assembly file, or a directory of sources (Guests/build's two row kinds).
+            #expect(guest.source.hasPrefix("Guests/") && (guest.source.hasSuffix(".S") || guest.source.hasSuffix("/")))
         }
     }
 
@@ -46,6 +49,22 @@ struct BuiltinGuestTests {
         #expect(image.segments.contains { $0.flags.contains(.writable) && $0.zeroFillSize >= 0x1000 })
         #expect(throws: ELFError.wrongMachine(found: .x86_64, expected: .aarch64)) {
             try ELFImage(bytes: BuiltinGuest.named("x86_64-demo")!.elfBytes, expecting: .aarch64)
+        }
+    }
+
+    @Test("the arm64 guests fit QEMU virt's layout: linked at imageBase, inside 2 MiB of RAM, clear of the devices",
+          arguments: ["arm64-demo", "arm64-cdemo"])
+    func arm64Layout(name: String) throws {
+        let image = try #require(BuiltinGuest.named(name)).image()
+        #expect(image.entry == ARM64GuestProtocol.imageBase)
+        #expect(image.guestPhysicalExtent.lowerBound == ARM64GuestProtocol.imageBase)
+        let uart = ARM64GuestProtocol.uartBase..<ARM64GuestProtocol.uartBase + 0x1000
+        let harness = ARM64GuestProtocol.harnessBase..<ARM64GuestProtocol.harnessBase + ARM64GuestProtocol.harnessSize
+        try image.validate(placement: ARM64GuestProtocol.ramBase, ramSize: 0x20_0000, mmio: [uart, harness])
+        // Stack (and the demo's shared_page) in a writable zero-filled tail.
+        #expect(image.segments.contains { $0.flags.contains(.writable) && $0.zeroFillSize >= 0x1000 })
+        #expect(throws: ELFError.wrongMachine(found: .aarch64, expected: .x86_64)) {
+            try ELFImage(bytes: BuiltinGuest.named(name)!.elfBytes, expecting: .x86_64)
         }
     }
 }

@@ -62,6 +62,36 @@ struct RebuildTests {
     }
 }
 
+/// C guests are embedded from their checked-in compiler output (X.c → X.s,
+/// see Guests/build), so the tests above hold on every toolchain. This one
+/// closes the remaining gap: the X.s must be what X.c compiles to. Only the
+/// clang release that wrote an X.s can reproduce it, so on another toolchain
+/// (`Guests/build --check-c` exits 3) the suite is skipped with that reason.
+@Suite(
+    "Guests/build: checked-in C compiler output matches its C source",
+    .enabled(
+        if: CheckedInAssembly.result.status != 3,
+        "the checked-in .s files were written by another clang release; the images built from them are still compared"))
+struct CheckedInAssemblyTests {
+    @Test("Guests/build --check-c: every X.s is this clang's output for X.c")
+    func assemblyMatchesCSource() {
+        let result = CheckedInAssembly.result
+        #expect(result.status == 0, "Guests/build --check-c failed (exit \(result.status)): \(result.stderr)")
+    }
+}
+
+/// `Guests/build --check-c`, run once (the suite's condition needs it too).
+enum CheckedInAssembly {
+    static let result: (status: Int32, stderr: String) = {
+        do {
+            let root = try packageRoot()
+            return try run(root.appendingPathComponent("Guests/build").path, ["--check-c"])
+        } catch {
+            return (-1, "\(error)")
+        }
+    }()
+}
+
 /// The repository root: the nearest directory above this file (symlinks
 /// resolved, so a scratch package that links the test sources works too)
 /// that holds Guests/build.

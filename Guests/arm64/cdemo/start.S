@@ -1,0 +1,99 @@
+/*
+ * pvmh arm64 C demo guest (arm64-cdemo): the minimal start-up main.c needs.
+ *
+ * Sets up EL1 exactly as demo.S does (exceptions masked, SP_EL1, SCTLR_EL1
+ * with the MMU off, a vector table, a stack in this image; no register is
+ * read at entry), calls cdemo_main() in main.c, which prints its results and
+ * reports CHECKs and DONE, and then powers off with PSCI SYSTEM_OFF, the
+ * guest's only HVC. Any exception goes to cdemo_exception() in main.c (which
+ * prints it and reports DONE 1) and then to the same power-off.
+ */
+
+#define PSCI_SYSTEM_OFF     0x84000008
+#define SCTLR_EL1_MMU_OFF   0x30d00800      /* as in demo.S */
+#define STACK_SIZE          16384
+
+.macro mov32 reg, value
+    movz    \reg, #((\value) & 0xffff)
+    movk    \reg, #(((\value) >> 16) & 0xffff), lsl #16
+.endm
+
+    .section .text.boot, "ax"
+    .globl  _start
+_start:
+    msr     daifset, #0xf
+    msr     spsel, #1
+    msr     nzcv, xzr               /* flags are UNKNOWN at reset: start every CPU from the same state */
+    mov32   x0, SCTLR_EL1_MMU_OFF
+    msr     sctlr_el1, x0
+    adr     x0, vectors
+    msr     vbar_el1, x0
+    isb
+    adr     x0, stack_top
+    mov     sp, x0
+    mov     x29, #0                 /* end of the frame-pointer chain */
+    mov     x30, #0
+    bl      cdemo_main
+
+power_off:
+    mov32   x0, PSCI_SYSTEM_OFF
+    mov     x1, #0
+    mov     x2, #0
+    mov     x3, #0
+    hvc     #0
+1:  wfi                             /* SYSTEM_OFF returned: nothing else to do */
+    b       1b
+
+/*
+ * Every vector: X0 = the vector's offset, then to the C handler on a fresh
+ * stack. A second exception while handling one stops in a `wfi` loop.
+ */
+.macro vector offset
+    .balign 0x80
+    mov     x0, #\offset
+    b       exception
+.endm
+
+    .text
+    .balign 0x800
+vectors:
+    vector  0x000
+    vector  0x080
+    vector  0x100
+    vector  0x180
+    vector  0x200
+    vector  0x280
+    vector  0x300
+    vector  0x380
+    vector  0x400
+    vector  0x480
+    vector  0x500
+    vector  0x580
+    vector  0x600
+    vector  0x680
+    vector  0x700
+    vector  0x780
+
+exception:
+    adr     x1, exception_taken
+    ldr     x2, [x1]
+    cbnz    x2, 1f
+    mov     x2, #1
+    str     x2, [x1]
+    adr     x1, stack_top
+    mov     sp, x1
+    mrs     x1, esr_el1
+    mrs     x2, elr_el1
+    bl      cdemo_exception
+    b       power_off
+1:  wfi
+    b       1b
+
+    .section .bss, "aw", @nobits
+    .balign 8
+exception_taken:                    /* 0 at load: the loader zero-fills .bss */
+    .skip   8
+    .balign 16
+stack:
+    .skip   STACK_SIZE
+stack_top:
