@@ -386,7 +386,7 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
             faults += 1
             if faults <= 4 {
                 let (host, guest) = table.states(index: i)
-                find("host fault: the host allocator reused gfn 0x\(String(gfn, radix: 16)) while the guest still owned it (host \(host), guest \(guest)): guest_memfd was unbound before the hypervisor reclaimed the page",
+                find("host fault: the host allocator reused gfn 0x\(String(gfn, radix: 16)), a page the hypervisor still held for the guest (host \(host), guest \(guest)): guest_memfd was unbound before the hypervisor reclaimed it",
                      [("gfn", .uint(gfn)), ("host_state", .string(host.description)), ("guest_state", .string(guest.description)), ("by", "host allocator")])
             }
             // pKVM force-reclaims on such a touch: zeroed, guest view poisoned.

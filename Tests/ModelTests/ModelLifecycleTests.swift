@@ -61,7 +61,7 @@ struct ModelLifecycleTests {
         #expect(report.exitCode == 1)
         let first = try #require(platform.findings.first)
         #expect(first.contains("host fault"))
-        #expect(first.contains("host allocator reused gfn 0x40000"))
+        #expect(first.contains("host allocator reused gfn 0x40000, a page the hypervisor still held for the guest"))
         #expect(first.contains("guest OWNED"))
         #expect(journal.events(named: "model.fault").first?["gfn"] == .uint(0x40000))
         #expect(report.violations.contains(first))
