@@ -28,8 +28,10 @@ let package = Package(
         .target(name: "PKVMModel", dependencies: ["A64", "Lifecycle", "Ownership", "GuestImage"]),
         // Platform implementations (real KVM).
         .target(name: "Platforms", dependencies: ["KVM", "CKVM", "Lifecycle", "Ownership", "GuestImage"]),
+        // The teardown-ordering regression suite: scenarios, verdicts, KTAP.
+        .target(name: "Checks", dependencies: ["Platforms", "PKVMModel", "Lifecycle", "KVM", "CKVM", "Ownership", "GuestImage"]),
         // The command line: parsing, commands and everything formatted for humans.
-        .target(name: "PVMHCommand", dependencies: ["Platforms", "PKVMModel", "Lifecycle", "KVM", "Ownership", "GuestImage"]),
+        .target(name: "PVMHCommand", dependencies: ["Checks", "Platforms", "PKVMModel", "Lifecycle", "KVM", "Ownership", "GuestImage"]),
         .executableTarget(name: "pvmh", dependencies: ["PVMHCommand"]),
 
         // Helpers shared by the test targets (ELF images made in memory, the KVM gate).
@@ -39,6 +41,7 @@ let package = Package(
         .testTarget(name: "GuestImageTests", dependencies: ["GuestImage"]),
         .testTarget(name: "A64Tests", dependencies: ["A64"]),
         .testTarget(name: "ModelTests", dependencies: ["PKVMModel", "A64", "Lifecycle", "Ownership", "GuestImage", "PVMHTestSupport"]),
+        .testTarget(name: "ChecksTests", dependencies: ["Checks", "Lifecycle", "PVMHTestSupport"]),
         .testTarget(name: "LifecycleTests", dependencies: ["Lifecycle", "Platforms", "KVM", "Ownership", "GuestImage", "PVMHTestSupport"]),
         .testTarget(name: "PVMHTests", dependencies: ["PVMHCommand", "pvmh", "PVMHTestSupport"]),
     ],

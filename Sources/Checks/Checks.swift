@@ -1,0 +1,2 @@
+/// The regression suite (in progress).
+public enum ChecksModule {}
