@@ -126,6 +126,12 @@ int ckvm_punch_hole(int fd, uint64_t offset, uint64_t length) {
     return r < 0 ? -errno : 0;
 }
 
+int ckvm_fallocate(int fd, uint64_t offset, uint64_t length) {
+    // guest_memfd only accepts KEEP_SIZE allocations (its size is fixed at creation).
+    int r = fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)length);
+    return r < 0 ? -errno : 0;
+}
+
 void *ckvm_mmap(void *addr, size_t length, int prot, int flags, int fd, uint64_t offset, int *err) {
     void *p = mmap(addr, length, prot, flags, fd, (off_t)offset);
     if (p == MAP_FAILED) {

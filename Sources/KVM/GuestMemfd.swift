@@ -20,6 +20,14 @@ public final class GuestMemfd: @unchecked Sendable {
         try HostMapping(length: Int(length), protection: protection, fd: fd.rawValue, offset: offset, what: what)
     }
 
+    /// Allocates backing pages for a byte range up front, so the memory is
+    /// really taken (and its return after teardown measurable).
+    /// The corresponding call is `fallocate(0)`.
+    public func allocate(offset: UInt64, length: UInt64) throws(KVMError) {
+        let result = ckvm_fallocate(fd.rawValue, offset, length)
+        if result < 0 { throw KVMError("fallocate on guest_memfd", errno: -result) }
+    }
+
     /// Discards the pages of a byte range so later reads see zeros — how
     /// teardown scrubs private memory without a userspace memset.
     /// The corresponding call is `fallocate(PUNCH_HOLE|KEEP_SIZE)`.

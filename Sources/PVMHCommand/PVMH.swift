@@ -1,3 +1,5 @@
+import Checks
+
 /// The `pvmh` command line. Exit codes: 0 success, 1 a failed check or guest
 /// failure, 2 bad usage or bad input.
 public enum PVMH {
@@ -10,6 +12,7 @@ public enum PVMH {
       run [GUEST]   boot a guest (default: the built-in demo) with all memory
                     private, handle its share/unshare requests, tear down in
                     the safe order and print the verdict
+      check         the teardown-ordering regression suite (KTAP output)
       probe         what this host supports and which platform run would use
       guest         list or export the built-in guest images
       help          this text; `pvmh <command> --help` for a command
@@ -35,6 +38,12 @@ public enum PVMH {
             case "run":
                 if wantsHelp { output.line(RunCommand.help); return 0 }
                 return try RunCommand.main(rest, output: output)
+            case "check":
+                if wantsHelp { output.line(CheckCommand.help); return 0 }
+                return try CheckCommand.main(rest, output: output)
+            case "_child":
+                // A child VMM the regression suite starts (not for people).
+                return ChildScenarios.run(rest)
             case "guest":
                 if wantsHelp { output.line(GuestCommand.help); return 0 }
                 return try GuestCommand.main(rest, output: output)

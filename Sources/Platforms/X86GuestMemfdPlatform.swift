@@ -46,6 +46,10 @@ public final class X86GuestMemfdPlatform: Platform, @unchecked Sendable {
             enforcement: useAttributes ? "KVM memory attributes + the VMM (host view PROT_NONE)" : "the VMM: private ranges of the host view are PROT_NONE")
     }
 
+    /// Allocate all of guest memory at creation (fallocate), so what
+    /// teardown gives back is measurable (the regression suite uses it).
+    public var preallocate = false
+
     public init(system: KVMSystem, transport: HypercallTransport, transportReason: String) {
         self.system = system
         self.transport = transport
@@ -83,6 +87,9 @@ public final class X86GuestMemfdPlatform: Platform, @unchecked Sendable {
 
         let gmem = try wrap { () throws(KVMError) in try vm.createGuestMemfd(size: ram.size, flags: flags) }
         guestMemfd = gmem
+        if preallocate {
+            try wrap { () throws(KVMError) in try gmem.allocate(offset: 0, length: ram.size) }
+        }
         let kvmView = try wrap { () throws(KVMError) in try gmem.map(length: ram.size, protection: [.read, .write], what: "guest_memfd (KVM's view)") }
         self.kvmView = kvmView
         hostView = try wrap { () throws(KVMError) in try gmem.map(length: ram.size, protection: [.read, .write], what: "guest_memfd (host view)") }

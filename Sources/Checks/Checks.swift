@@ -1,2 +1,0 @@
-/// The regression suite (in progress).
-public enum ChecksModule {}

@@ -1,0 +1,59 @@
+import Glibc
+import GuestImage
+import Lifecycle
+import Platforms
+
+/// What a child VMM started by the suite does (`pvmh _child NAME`).
+public enum ChildScenarios {
+    /// `exit-without-teardown SIZE`: boots the demo on the host's KVM
+    /// platform with SIZE of guest memory allocated, runs it until it halts,
+    /// and exits without any teardown. `spin SIZE`: the same with a guest that
+    /// never stops, for the parent to kill.
+    public static func run(_ arguments: [String]) -> Int32 {
+        let spin = arguments.first == "spin"
+        guard arguments.first == "exit-without-teardown" || spin else { return 2 }
+        let size = UInt64(arguments.dropFirst().first?.dropLast() ?? "64").map { $0 << 20 } ?? (64 << 20)
+        let factory = KVMPlatformFactory()
+        do {
+            let platform = try factory.make()
+            let ram = LifecycleProbe.ram(for: .kvm, size: size)
+            let journal = try Journal()
+            try platform.create(ram: ram, journal: journal)
+            _ = try platform.makeAllPrivate(ram)
+            let image = spin ? try ELFImage(bytes: InlineImage.elfBytes(machine: 62, code: [0xEB, 0xFE], address: 0x100000))
+                             : try LifecycleProbe.guest(for: .kvm).image()
+            try platform.load(image)
+            try platform.createVCPUs(count: 1, entry: image.entry)
+            // A minimal run loop: answer everything, stop at the first stop.
+            var ledger = Ownership.OwnershipLedger()
+            try? ledger.addPrivateMemory(ram.gfns)
+            say("guest running")
+            alarm(60)  // a safety net: a child nobody kills still ends
+            while true {
+                let event = platform.run(vcpu: 0)
+                if case .stopped(let reason) = event {
+                    say("guest halted: \(reason)")
+                    usleep(200_000)  // let the parent see the memory held
+                    break
+                }
+                if case .memoryRequest(let request) = event {
+                    platform.complete(vcpu: 0, reply: .memoryResult(MemoryRequestPolicy.apply(request, pageSize: ram.pageSize, to: &ledger)))
+                } else {
+                    platform.complete(vcpu: 0, reply: .resume)
+                }
+            }
+            // No teardown: the kernel must clean up after a VMM that just exits.
+            _exit(0)
+        } catch {
+            say("child VMM failed: \(error)")
+            _exit(1)
+        }
+    }
+}
+
+import Ownership
+
+private func say(_ text: String) {
+    let bytes = Array((text + "\n").utf8)
+    _ = bytes.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
+}

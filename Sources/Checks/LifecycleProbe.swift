@@ -1,0 +1,135 @@
+import GuestImage
+import Glibc
+import Lifecycle
+
+/// One lifecycle run under a teardown plan, with everything measured around
+/// it that a teardown verdict needs: kernel log, memory, fds.
+struct MeasuredRun {
+    var report: RunReport
+    var journal: Journal
+    var kernelProblems: [String]
+    var kernelLogNote: String?
+    var memoryDropBytes: Int64?
+    var leakedDescriptors: [String]
+    /// Guest memory the kernel accounted while the guest ran (above baseline).
+    var heldDuringRunBytes: Int64?
+}
+
+enum LifecycleProbe {
+    static let memoryTolerance: Int64 = 4 << 20
+
+    static func guest(for platform: CheckPlatform) -> BuiltinGuest {
+        #if arch(x86_64)
+        let name = platform == .model ? "arm64-demo" : "x86_64-demo"
+        #else
+        let name = "arm64-demo"
+        #endif
+        return BuiltinGuest.named(name)!
+    }
+
+    static func ram(for platform: CheckPlatform, size: UInt64) -> GuestRAM {
+        let arm = platform == .model || guest(for: platform).architecture == .aarch64
+        return GuestRAM(base: arm ? ARM64GuestProtocol.ramBase : 0, size: size)
+    }
+
+    /// Runs `image` (default: the platform's demo) with `plan`, measuring around it.
+    static func run(_ context: CheckContext, plan: TeardownPlan, image: ELFImage? = nil, memory: UInt64 = 64 << 20,
+                    timeout: Double = 20) throws(LifecycleError) -> MeasuredRun {
+        let watch = KernelLogWatch()
+        watch.start()
+        let before = MemoryAccounting.held()
+        let baseline = FileDescriptorAudit.openKVMDescriptors()
+        let platform = try context.makePlatform()
+        let journal = try Journal()
+        let sample = HeldSample()
+        let lifecycle = ProtectedVMLifecycle(
+            platform: platform, journal: journal,
+            options: RunOptions(ram: ram(for: context.platform, size: memory), timeoutSeconds: timeout, plan: plan,
+                                auditDescriptors: false),
+            guestName: guest(for: context.platform).name) { notice in
+                // Sampled once the guest runs: its memory must be visible.
+                if case .phase("run") = notice, let before, let now = MemoryAccounting.held() {
+                    sample.set(Int64(now) - Int64(before))
+                }
+            }
+        let chosen: ELFImage
+        if let image {
+            chosen = image
+        } else {
+            do { chosen = try guest(for: context.platform).image() } catch { throw .badInput("\(error)") }
+        }
+        let report = lifecycle.run(image: chosen)
+        let drop = before.map { MemoryAccounting.waitForReturn(to: $0, tolerance: memoryTolerance).shortfall }
+        return MeasuredRun(report: report, journal: journal, kernelProblems: watch.newProblems(),
+                           kernelLogNote: watch.unavailableReason, memoryDropBytes: drop,
+                           leakedDescriptors: FileDescriptorAudit.leaked(since: baseline), heldDuringRunBytes: sample.get())
+    }
+}
+
+/// The verdict rules every teardown scenario shares (Docs/checks.md).
+struct TeardownVerdict {
+    var failures: [String] = []
+
+    /// Kernel healthy, memory back within tolerance, no fd left.
+    mutating func host(_ run: MeasuredRun, _ context: CheckContext) {
+        if !run.kernelProblems.isEmpty {
+            failures.append("the kernel logged: \(run.kernelProblems.prefix(3).joined(separator: " | "))")
+        }
+        if let note = run.kernelLogNote { context.note(note) }
+        if context.platform == .kvm {
+            // Without seeing the memory taken, "it came back" proves nothing.
+            let held = run.heldDuringRunBytes ?? 0
+            context.note("guest memory held while the guest ran: \(held >> 20) MiB")
+            if held < 32 << 20 {
+                failures.append("the guest's 64 MiB did not show in \(MemoryAccounting.counter) while it ran (saw \(held >> 10) KiB), so its return cannot be checked")
+            }
+        }
+        if let drop = run.memoryDropBytes {
+            context.note("guest memory (\(MemoryAccounting.counter)) \(drop / 1024) KiB above baseline after the run (tolerance \(LifecycleProbe.memoryTolerance >> 20) MiB)")
+            if drop > LifecycleProbe.memoryTolerance {
+                failures.append("guest memory was not returned: \(MemoryAccounting.counter) is still \(drop >> 20) MiB above its baseline (tolerance \(LifecycleProbe.memoryTolerance >> 20) MiB)")
+            }
+        } else {
+            context.note("/proc/meminfo has no Unevictable line: memory return not checked")
+        }
+        if !run.leakedDescriptors.isEmpty {
+            failures.append("fds left open: \(run.leakedDescriptors.joined(separator: ", "))")
+        }
+        if !run.report.platformResourcesReleased {
+            failures.append("the platform still holds resources after teardown")
+        }
+    }
+
+    /// Private pages faulted for the host before reclaim and read zero after.
+    mutating func isolation(_ run: MeasuredRun) {
+        let probes = run.journal.events(named: "verify.private")
+        if probes.isEmpty { failures.append("no private page was probed before reclaim") }
+        for probe in probes where !(probe["host_access"]?.serialized.contains("faulted") ?? false) {
+            failures.append("the host could read private gfn \(probe["gfn"]?.serialized ?? "?") before reclaim (\(probe["host_access"]?.serialized ?? ""))")
+        }
+        if run.report.verifiedZeroPages == 0 { failures.append("no reclaimed page was verified to read zero") }
+        failures += run.report.violations.filter { $0.contains("not zero after reclaim") || $0.contains("could read private") }
+    }
+
+    mutating func guestFinished(_ run: MeasuredRun) {
+        if run.report.guestStatus != 0 { failures.append("the guest did not finish cleanly (status \(run.report.guestStatus.map(String.init) ?? "none"))") }
+        for check in run.report.checks where !check.passed { failures.append("guest check \(check.id) failed") }
+    }
+
+    var outcome: CheckOutcome { failures.isEmpty ? .pass : .fail(failures.joined(separator: "; ")) }
+}
+
+extension RunReport {
+    /// No "platform still holds" violation.
+    var platformResourcesReleased: Bool { !violations.contains { $0.contains("still holds") } }
+}
+
+/// A value set from a notice callback.
+final class HeldSample: @unchecked Sendable {
+    private var lock = pthread_mutex_t()
+    private var value: Int64?
+    init() { pthread_mutex_init(&lock, nil) }
+    deinit { pthread_mutex_destroy(&lock) }
+    func set(_ v: Int64) { pthread_mutex_lock(&lock); value = v; pthread_mutex_unlock(&lock) }
+    func get() -> Int64? { pthread_mutex_lock(&lock); defer { pthread_mutex_unlock(&lock) }; return value }
+}

@@ -1,0 +1,107 @@
+import Lifecycle
+
+/// Where a scenario runs.
+public enum CheckPlatform: String, Sendable, CaseIterable, Comparable {
+    /// The host's KVM platform (x86_64-gmem here).
+    case kvm
+    /// The pKVM model.
+    case model
+
+    public static func < (a: CheckPlatform, b: CheckPlatform) -> Bool { a.rawValue < b.rawValue }
+}
+
+/// What a scenario expects to see.
+public enum ExpectedVerdict: String, Sendable {
+    /// Everything clean.
+    case clean
+    /// A broken order must be detected: the scenario passes when it is caught.
+    case faultCaught = "fault caught"
+}
+
+/// One regression check: a name, where it applies, what it expects, and the
+/// code that runs it and decides.
+public struct Scenario: Sendable {
+    public var name: String
+    public var platforms: [CheckPlatform]
+    public var expected: ExpectedVerdict
+    /// One line: what it checks (for --list and Docs/checks.md).
+    public var summary: String
+    public var run: @Sendable (CheckContext) -> CheckOutcome
+
+    public init(_ name: String, on platforms: [CheckPlatform], expects expected: ExpectedVerdict = .clean,
+                _ summary: String, run: @escaping @Sendable (CheckContext) -> CheckOutcome) {
+        self.name = name
+        self.platforms = platforms
+        self.expected = expected
+        self.summary = summary
+        self.run = run
+    }
+}
+
+/// Everything a scenario run needs.
+public final class CheckContext: @unchecked Sendable {
+    public let platform: CheckPlatform
+    /// Makes a fresh platform instance for one lifecycle.
+    public let makePlatform: @Sendable () throws(LifecycleError) -> Platform
+    /// Seed for the random choices (kill points); runs are reproducible with --seed.
+    public let seed: UInt64
+    /// The pvmh executable, for scenarios that need a child VMM.
+    public let executable: String?
+    /// Diagnostics for the KTAP stream.
+    public private(set) var notes: [String] = []
+    private var random: SplitMix64
+
+    public init(platform: CheckPlatform, seed: UInt64, executable: String?,
+                makePlatform: @escaping @Sendable () throws(LifecycleError) -> Platform) {
+        self.platform = platform
+        self.seed = seed
+        self.executable = executable
+        self.makePlatform = makePlatform
+        random = SplitMix64(seed: seed)
+    }
+
+    public func note(_ text: String) { notes.append(text) }
+    public func takeNotes() -> [String] {
+        defer { notes.removeAll() }
+        return notes
+    }
+
+    public func nextRandom(below bound: UInt64) -> UInt64 { random.next() % max(bound, 1) }
+}
+
+/// A small, reproducible PRNG (SplitMix64).
+public struct SplitMix64: Sendable {
+    private var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// `*` and `?` glob matching for --filter.
+public func globMatches(_ pattern: String, _ text: String) -> Bool {
+    let p = Array(pattern), t = Array(text)
+    var pi = 0, ti = 0, star = -1, mark = 0
+    while ti < t.count {
+        if pi < p.count && (p[pi] == "?" || p[pi] == t[ti]) {
+            pi += 1
+            ti += 1
+        } else if pi < p.count && p[pi] == "*" {
+            star = pi
+            mark = ti
+            pi += 1
+        } else if star >= 0 {
+            pi = star + 1
+            mark += 1
+            ti = mark
+        } else {
+            return false
+        }
+    }
+    while pi < p.count && p[pi] == "*" { pi += 1 }
+    return pi == p.count
+}

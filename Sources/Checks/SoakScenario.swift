@@ -1,0 +1,49 @@
+import Lifecycle
+
+/// Lifecycle soak: many lifecycles back to back, with fd and memory
+/// accounting at the end (`--repeat N`).
+enum SoakScenario {
+    static func scenario(repeatCount: Int) -> Scenario {
+        Scenario("soak.lifecycles", on: [.kvm, .model],
+                 "\(repeatCount) complete lifecycles of the demo guest in a row (--repeat): each passes, and no fd or memory is left at the end") { context in
+            run(context, count: repeatCount)
+        }
+    }
+
+    static func run(_ context: CheckContext, count: Int) -> CheckOutcome {
+        let baseline = FileDescriptorAudit.openKVMDescriptors()
+        let before = MemoryAccounting.held()
+        let start = monotonicNanoseconds()
+        let image: GuestImage.ELFImage
+        do { image = try LifecycleProbe.guest(for: context.platform).image() } catch { return .fail("\(error)") }
+        for index in 1...max(count, 1) {
+            let platform: Platform
+            do { platform = try context.makePlatform() } catch { return .skip("\(error)") }
+            let journal: Journal
+            do { journal = try Journal() } catch { return .fail(error.description) }
+            let report = ProtectedVMLifecycle(
+                platform: platform, journal: journal,
+                options: RunOptions(ram: LifecycleProbe.ram(for: context.platform, size: 4 << 20), timeoutSeconds: 20,
+                                    auditDescriptors: false),
+                guestName: "soak").run(image: image)
+            if !report.passed {
+                return .fail("lifecycle \(index) of \(count) failed: \(report.failures.prefix(2).joined(separator: "; "))")
+            }
+        }
+        let elapsed = monotonicNanoseconds() - start
+        context.note("\(count) lifecycles in \(elapsed / 1_000_000) ms (\(elapsed / UInt64(max(count, 1)) / 1000) µs each)")
+        var failures: [String] = []
+        let leaked = FileDescriptorAudit.leaked(since: baseline)
+        if !leaked.isEmpty { failures.append("fds left open after \(count) lifecycles: \(leaked.joined(separator: ", "))") }
+        if let before {
+            let drop = MemoryAccounting.waitForReturn(to: before, tolerance: LifecycleProbe.memoryTolerance).shortfall
+            context.note("guest memory (\(MemoryAccounting.counter)) \(drop / 1024) KiB above baseline after the soak (tolerance \(LifecycleProbe.memoryTolerance >> 20) MiB)")
+            if drop > LifecycleProbe.memoryTolerance {
+                failures.append("memory not returned: \(MemoryAccounting.counter) is still \(drop >> 20) MiB above its baseline after \(count) lifecycles")
+            }
+        }
+        return failures.isEmpty ? .pass : .fail(failures.joined(separator: "; "))
+    }
+}
+
+import GuestImage

@@ -1,0 +1,103 @@
+import Checks
+import Glibc
+import Lifecycle
+import Platforms
+
+/// `pvmh check`: the teardown-ordering regression suite, in KTAP.
+enum CheckCommand {
+    static let help = """
+    usage: pvmh check [--platform auto|kvm|model|all] [--filter GLOB] [--list]
+                      [--repeat N] [--seed S] [--pretty]
+
+    Runs the regression scenarios (teardown orders, kill during run,
+    guest_memfd behaviour, the share/unshare protocol, a lifecycle soak) and
+    prints KTAP on stdout: `ok N name`, `not ok N name # reason`,
+    `ok N name # SKIP reason`, then `# Totals: …`. A human summary goes to
+    stderr. Exit 0 only when nothing failed. Docs/checks.md explains each
+    scenario and its verdict rule.
+
+      --platform P   auto (default: KVM if usable here, else the model), kvm,
+                     model, or all
+      --filter GLOB  only scenarios whose name (or name[platform]) matches,
+                     e.g. 'teardown.*' or 'gmem.*[kvm]'
+      --list         print the catalogue with the platforms each applies to
+      --repeat N     lifecycles in the soak scenario (default 10, 1…100000)
+      --seed S       seed for random kill points (default: from the clock;
+                     printed, so a run can be reproduced)
+      --pretty       a human table on stdout instead of KTAP
+    """
+
+    static func main(_ args: [String], output: Output) throws(UsageError) -> Int32 {
+        var arguments = Arguments(args, command: "check")
+        let list = arguments.flag("--list")
+        let pretty = arguments.flag("--pretty")
+        let platformText = try arguments.option("--platform") ?? "auto"
+        let filter = try arguments.option("--filter")
+        let repeatText = try arguments.option("--repeat")
+        let seedText = try arguments.option("--seed")
+        _ = try arguments.positionals(max: 0)
+
+        let repeatCount = try repeatText.map { text throws(UsageError) -> Int in
+            guard let value = Int(text), (1...100_000).contains(value) else {
+                throw UsageError("--repeat \(text) is not a count; give a whole number from 1 to 100000")
+            }
+            return value
+        } ?? 10
+        let seed = try seedText.map { text throws(UsageError) -> UInt64 in
+            guard let value = UInt64(text) else { throw UsageError("--seed \(text) is not a seed; give a whole number from 0 to \(UInt64.max)") }
+            return value
+        } ?? monotonicNanoseconds()
+
+        let platforms: [CheckPlatform]
+        switch platformText {
+        case "all": platforms = [.kvm, .model]
+        case "kvm": platforms = [.kvm]
+        case "model": platforms = [.model]
+        case "auto": platforms = HostProbe.gather(probeTransport: false).selected != nil ? [.kvm] : [.model]
+        default: throw UsageError("--platform \(platformText) is not a platform; use auto, kvm, model or all")
+        }
+
+        if list {
+            for scenario in CheckCatalogue.scenarios(repeatCount: repeatCount) {
+                output.line("\(Format.padded(scenario.name, 40)) \(Format.padded(scenario.platforms.map(\.rawValue).joined(separator: ","), 10)) expects \(scenario.expected.rawValue): \(scenario.summary)")
+            }
+            return 0
+        }
+        let selected = CheckCatalogue.selection(platforms: platforms, filter: filter, repeatCount: repeatCount)
+        if selected.isEmpty {
+            throw UsageError("no scenario matches --filter \(filter ?? "") on \(platformText); see `pvmh check --list`")
+        }
+
+        var rows: [(String, CheckOutcome, UInt64)] = []
+        let options = CheckOptions(platforms: platforms, filter: filter, repeatCount: repeatCount, seed: seed,
+                                   executable: selfExecutable())
+        let emit: (String) -> Void = pretty ? { _ in } : { output.line($0) }
+        if !pretty { output.line("# pvmh check: seed \(seed), platforms \(platforms.map(\.rawValue).joined(separator: ","))") }
+        let totals = CheckRunner.run(options, emit: emit) { name, outcome, nanoseconds in
+            rows.append((name, outcome, nanoseconds))
+            let line = humanLine(name, outcome, nanoseconds)
+            if pretty { output.line(line) } else { output.error(line) }
+        }
+        let summary = "pvmh check: \(totals.passed) passed, \(totals.failed) failed, \(totals.skipped) skipped (seed \(seed))"
+        if pretty { output.line(summary) } else { output.error(summary) }
+        return totals.failed == 0 ? 0 : 1
+    }
+
+    static func humanLine(_ name: String, _ outcome: CheckOutcome, _ nanoseconds: UInt64) -> String {
+        let time = Format.padded(Format.duration(nanoseconds), 10)
+        switch outcome {
+        case .pass: return "  PASS  \(time) \(name)"
+        case .fail(let why): return "  FAIL  \(time) \(name): \(why)"
+        case .skip(let why): return "  SKIP  \(time) \(name): \(why)"
+        }
+    }
+
+    /// /proc/self/exe, for scenarios that start a child VMM.
+    static func selfExecutable() -> String? {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard length > 0 else { return nil }
+        let path = String(decoding: buffer.prefix(length), as: UTF8.self)
+        return path.hasSuffix("/pvmh") ? path : nil
+    }
+}

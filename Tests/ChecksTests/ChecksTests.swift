@@ -1,0 +1,102 @@
+import Checks
+import Lifecycle
+import PKVMModel
+import PVMHTestSupport
+import Testing
+
+@Suite("KTAP output")
+struct KTAPTests {
+    @Test func linesFollowKTAPVersion1() {
+        var lines: [String] = []
+        var writer = KTAPWriter { lines.append($0) }
+        writer.begin(count: 3)
+        writer.result("a", .pass)
+        writer.diagnostic("measured\nsomething")
+        writer.result("b", .fail("it broke\nbadly"))
+        writer.result("c", .skip("needs KVM_X86_SW_PROTECTED_VM"))
+        writer.finish()
+        #expect(lines == [
+            "KTAP version 1", "1..3", "ok 1 a", "# measured", "# something",
+            "not ok 2 b # it broke; badly", "ok 3 c # SKIP needs KVM_X86_SW_PROTECTED_VM",
+            "# Totals: pass:1 fail:1 xfail:0 xpass:0 skip:1 error:0",
+        ])
+    }
+
+    @Test("glob filters", arguments: [
+        ("teardown.*", "teardown.safe-order", true),
+        ("*[kvm]", "gmem.distinct-files[kvm]", true),
+        ("gmem.*[model]", "gmem.distinct-files[kvm]", false),
+        ("soak.lifecycle?", "soak.lifecycles", true),
+        ("*", "", true),
+        ("a*b*c", "axxbyyc", true),
+        ("a*b*c", "axxbyy", false),
+    ])
+    func glob(_ pattern: String, _ text: String, _ matches: Bool) {
+        #expect(globMatches(pattern, text) == matches)
+    }
+}
+
+@Suite("The regression catalogue")
+struct CatalogueTests {
+    @Test func everyScenarioHasAUniqueNameAPlatformAndASummary() {
+        let scenarios = CheckCatalogue.scenarios(repeatCount: 10)
+        #expect(Set(scenarios.map(\.name)).count == scenarios.count)
+        #expect(scenarios.allSatisfy { !$0.platforms.isEmpty && !$0.summary.isEmpty && !$0.name.contains(" ") })
+        let names = Set(scenarios.map(\.name))
+        for required in ["teardown.safe-order", "teardown.unbind-before-reclaim", "teardown.close-gmem-before-memslot",
+                         "teardown.close-vm-first", "teardown.munmap-first", "teardown.exit-without-teardown",
+                         "teardown.delete-memslot-while-running", "teardown.kernel-unbind-before-reclaim", "kill-during-run",
+                         "gmem.unaligned-size-einval", "gmem.unsupported-flag-einval", "gmem.read-write-fail",
+                         "gmem.map-private-fails", "gmem.fault-past-eof-sigbus", "gmem.punch-hole-zeroes-exact-pages",
+                         "gmem.distinct-files", "gmem.overlapping-gpa-eexist", "gmem.other-vm-einval",
+                         "protocol.demo-requests", "protocol.share-of-mmio", "soak.lifecycles"] {
+            #expect(names.contains(required), "missing scenario \(required)")
+        }
+    }
+
+    @Test func selectionHonoursPlatformAndFilter() {
+        let model = CheckCatalogue.selection(platforms: [.model], filter: nil, repeatCount: 1)
+        #expect(model.allSatisfy { $0.0.platforms.contains(.model) && $0.1 == .model })
+        let filtered = CheckCatalogue.selection(platforms: [.kvm, .model], filter: "teardown.safe-order", repeatCount: 1)
+        #expect(filtered.map(\.1) == [.kvm, .model])
+        #expect(CheckCatalogue.selection(platforms: [.model], filter: "gmem.*", repeatCount: 1).isEmpty)
+    }
+}
+
+/// The suite must be able to fail: broken orders are caught.
+@Suite("Checks fail when the order is broken")
+struct BrokenOrderTests {
+    static func modelContext() -> CheckContext {
+        CheckContext(platform: .model, seed: 1, executable: nil) { () throws(LifecycleError) -> Platform in PKVMModelPlatform() }
+    }
+
+    @Test func theSafeOrderScenarioPassesOnTheModel() {
+        #expect(TeardownScenarios.safeOrder(Self.modelContext()) == .pass)
+    }
+
+    @Test func aBrokenSafePlanFailsTheSafeOrderScenario() throws {
+        let broken = try TeardownPlan(steps: [.stopVCPUs, .unbind, .reclaim, .release, .destroy])
+        guard case .fail(let why) = TeardownScenarios.safeOrder(Self.modelContext(), plan: broken) else {
+            Issue.record("an unsafe plan passed the safe-order check")
+            return
+        }
+        #expect(why.contains("unbind before reclaim"))
+    }
+
+    @Test func theBrokenKernelOrderIsCaughtOnTheModel() {
+        let context = Self.modelContext()
+        #expect(TeardownScenarios.kernelUnbindBeforeReclaim(context) == .pass)
+        #expect(context.takeNotes().contains { $0.contains("caught as expected: host fault") })
+    }
+
+    @Test func theWholeModelSuitePassesAndPrintsValidKTAP() {
+        var lines: [String] = []
+        let totals = CheckRunner.run(CheckOptions(platforms: [.model], repeatCount: 3, seed: 7)) { lines.append($0) }
+        #expect(totals.failed == 0, "\(lines.joined(separator: "\n"))")
+        #expect(lines.first == "KTAP version 1")
+        #expect(lines.last == "# Totals: pass:\(totals.passed) fail:0 xfail:0 xpass:0 skip:\(totals.skipped) error:0")
+        let results = lines.filter { $0.hasPrefix("ok ") || $0.hasPrefix("not ok ") }
+        #expect(lines[1] == "1..\(results.count)")
+        for (index, line) in results.enumerated() { #expect(line.hasPrefix("ok \(index + 1) ")) }
+    }
+}
