@@ -34,6 +34,8 @@ public struct CheckOptions: Sendable {
     public var repeatCount: Int
     public var seed: UInt64
     public var executable: String?
+    /// See `CheckContext.processIsExclusive`.
+    public var processIsExclusive = true
 
     public init(platforms: [CheckPlatform], filter: String? = nil, repeatCount: Int = 10, seed: UInt64 = 1, executable: String? = nil) {
         self.platforms = platforms
@@ -58,6 +60,7 @@ public enum CheckRunner {
                 () throws(LifecycleError) -> Platform in
                 platform == .model ? PKVMModelPlatform() : try kvmFactory.make()
             }
+            context.processIsExclusive = options.processIsExclusive
             let name = "\(scenario.name)[\(platform.rawValue)]"
             let start = monotonicNanoseconds()
             var outcome: CheckOutcome

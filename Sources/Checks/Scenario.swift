@@ -47,6 +47,10 @@ public final class CheckContext: @unchecked Sendable {
     public let seed: UInt64
     /// The pvmh executable, for scenarios that need a child VMM.
     public let executable: String?
+    /// Whether this process runs no other VM while scenarios run, so the
+    /// process-wide fd audit is exact (true for `pvmh check`; in-process
+    /// tests share the process with other suites and turn it off).
+    public var processIsExclusive = true
     /// Diagnostics for the KTAP stream.
     public private(set) var notes: [String] = []
     private var random: SplitMix64

@@ -34,7 +34,7 @@ enum SoakScenario {
         context.note("\(count) lifecycles in \(elapsed / 1_000_000) ms (\(elapsed / UInt64(max(count, 1)) / 1000) µs each)")
         var failures: [String] = []
         let leaked = FileDescriptorAudit.leaked(since: baseline)
-        if !leaked.isEmpty { failures.append("fds left open after \(count) lifecycles: \(leaked.joined(separator: ", "))") }
+        if context.processIsExclusive, !leaked.isEmpty { failures.append("fds left open after \(count) lifecycles: \(leaked.joined(separator: ", "))") }
         if let before {
             let drop = MemoryAccounting.waitForReturn(to: before, tolerance: LifecycleProbe.memoryTolerance).shortfall
             context.note("guest memory (\(MemoryAccounting.counter)) \(drop / 1024) KiB above baseline after the soak (tolerance \(LifecycleProbe.memoryTolerance >> 20) MiB)")

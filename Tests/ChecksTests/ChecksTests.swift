@@ -67,7 +67,9 @@ struct CatalogueTests {
 @Suite("Checks fail when the order is broken")
 struct BrokenOrderTests {
     static func modelContext() -> CheckContext {
-        CheckContext(platform: .model, seed: 1, executable: nil) { () throws(LifecycleError) -> Platform in PKVMModelPlatform() }
+        let context = CheckContext(platform: .model, seed: 1, executable: nil) { () throws(LifecycleError) -> Platform in PKVMModelPlatform() }
+        context.processIsExclusive = false  // other suites run VMs in this process
+        return context
     }
 
     @Test func theSafeOrderScenarioPassesOnTheModel() {
@@ -91,7 +93,9 @@ struct BrokenOrderTests {
 
     @Test func theWholeModelSuitePassesAndPrintsValidKTAP() {
         var lines: [String] = []
-        let totals = CheckRunner.run(CheckOptions(platforms: [.model], repeatCount: 3, seed: 7)) { lines.append($0) }
+        var options = CheckOptions(platforms: [.model], repeatCount: 3, seed: 7)
+        options.processIsExclusive = false
+        let totals = CheckRunner.run(options) { lines.append($0) }
         #expect(totals.failed == 0, "\(lines.joined(separator: "\n"))")
         #expect(lines.first == "KTAP version 1")
         #expect(lines.last == "# Totals: pass:\(totals.passed) fail:0 xfail:0 xpass:0 skip:\(totals.skipped) error:0")
