@@ -126,6 +126,11 @@ int ckvm_punch_hole(int fd, uint64_t offset, uint64_t length) {
     return r < 0 ? -errno : 0;
 }
 
+int ckvm_memfd_create(const char *name) {
+    int fd = memfd_create(name, MFD_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
 int ckvm_fallocate(int fd, uint64_t offset, uint64_t length) {
     // guest_memfd only accepts KEEP_SIZE allocations (its size is fixed at creation).
     int r = fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)length);

@@ -12,6 +12,16 @@ import Ownership
 public final class PKVMModelPlatform: Platform, @unchecked Sendable {
     public let configuration: ModelConfiguration
     public var architecture: GuestArchitecture { .aarch64 }
+    /// The most vCPUs the model runs (`pvmh run --vcpus`): each is a thread
+    /// running the interpreter, secondaries powered off until PSCI CPU_ON.
+    public static let maximumVCPUs = 8
+    /// The first hypercalls kept in `hypercalls`; a guest that makes more
+    /// (a storm) must not grow the VMM without bound.
+    public static let recordedHypercalls = 4096
+    /// Refused or unsupported hypercalls journaled one by one; past this the
+    /// guest is storming, and one `hypercall.storm` event says so.
+    public static let journaledBadHypercalls = 100
+    private var badHypercalls = 0  // guarded by `lock`
 
     private var memory: ModelMemory?
     private var table: HypPageTable?
@@ -57,9 +67,9 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
         return hostFindings
     }
 
-    /// Every HVC/SMC the guest made, in order, with the PC of the
-    /// instruction and the register state at the call (for differential
-    /// checks against QEMU).
+    /// The HVCs/SMCs the guest made (the first `recordedHypercalls` of
+    /// them), in order, with the PC of the instruction and the register state
+    /// at the call (for differential checks against QEMU).
     public var hypercalls: [HypercallRecord] {
         pthread_mutex_lock(&lock)
         defer { pthread_mutex_unlock(&lock) }
@@ -112,6 +122,9 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
     }
 
     public func createVCPUs(count: Int, entry: UInt64) throws(LifecycleError) {
+        guard (1...Self.maximumVCPUs).contains(count) else {
+            throw .badInput("the pKVM model runs 1 to \(Self.maximumVCPUs) vCPUs, not \(count); use --vcpus 1 to \(Self.maximumVCPUs)")
+        }
         for index in 0..<count {
             let vcpu = ModelVCPU(index: index)
             vcpu.cpu.pc = entry
@@ -172,14 +185,33 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
         let cpu = vcpu.cpu
         switch stop {
         case .instructionLimit:
-            return nil
+            return exceptionLoop(vcpu)
         case .hvc, .smc:
             let registers = (0..<31).map { cpu[x: $0] }
             pthread_mutex_lock(&lock)
-            hypercallLog.append(HypercallRecord(vcpu: vcpu.index, pc: cpu.pc &- 4, registers: registers, sp: cpu.sp, pstate: cpu.pstate))
+            if hypercallLog.count < Self.recordedHypercalls {
+                hypercallLog.append(HypercallRecord(vcpu: vcpu.index, pc: cpu.pc &- 4, registers: registers, sp: cpu.sp, pstate: cpu.pstate))
+            }
             pthread_mutex_unlock(&lock)
             vcpu.hypercalls += 1
-            return handle(el2.handle(registers, table: table), vcpu: vcpu)
+            let outcome = el2.handle(registers, table: table)
+            switch outcome {
+            case .result(let values) where values.first == ModelEL2.notSupported:
+                journalBadHypercall("hypercall.not-supported", [("vcpu", .int(Int64(vcpu.index))), ("function", .uint(registers[0])),
+                                                                ("pc", .uint(cpu.pc &- 4))])
+            case .memory(let operation, let ipa, false, .some(ModelEL2.malformedArguments)):
+                // pKVM refuses a malformed MEM_SHARE/MEM_UNSHARE before it looks
+                // at any page, so there is no ownership change for the VMM's
+                // ledger to agree with: answer the guest, journal it, resume.
+                cpu[x: 0] = ModelEL2.invalid
+                for n in 1...3 { cpu[x: n] = 0 }
+                journalBadHypercall("hypercall.refused", [("vcpu", .int(Int64(vcpu.index))), ("operation", .string(operation.rawValue)),
+                                                          ("ipa", .uint(ipa)), ("reason", .string(ModelEL2.malformedArguments))])
+                return nil
+            default:
+                break
+            }
+            return handle(outcome, vcpu: vcpu)
         case .mmio(let access):
             return handleMMIO(access, vcpu: vcpu, table: table)
         case .wfi:
@@ -247,49 +279,38 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
             let (host, guest) = table.states(index: i)
             return .stopped(.failed("stage-2 fault: the guest's \(access.isWrite ? "write" : "read") of gpa 0x\(String(address, radix: 16)) at pc 0x\(String(access.pc, radix: 16)) hit a page it cannot access (guest \(guest), host \(host)); KVM_RUN would fail with EFAULT"))
         }
-        let uart = ARM64GuestProtocol.uartBase
-        let harness = ARM64GuestProtocol.harnessBase
-        if address >= uart && address < uart + 0x1000 {
-            if access.isWrite {
-                try? cpu.completeMMIOWrite()
-                return address == uart ? .console([UInt8(truncatingIfNeeded: access.value)]) : nil
-            }
-            // FR: transmit FIFO empty, receive FIFO empty; everything else reads 0.
-            try? cpu.completeMMIORead(address - uart == ARM64GuestProtocol.uartFlagOffset ? 0x90 : 0)
+        // The UART and the harness window are decoded by the devices every
+        // arm64 platform shares; only the check of a claim is the model's own.
+        if !access.isWrite, let value = vcpu.devices.read(address: address) {
+            try? cpu.completeMMIORead(value)
             return nil
         }
-        if address >= harness && address < harness + ARM64GuestProtocol.harnessSize {
-            guard access.isWrite else {
-                try? cpu.completeMMIORead(0)
+        if access.isWrite {
+            switch vcpu.devices.write(address: address, value: access.value) {
+            case .absorbed:
+                try? cpu.completeMMIOWrite()
                 return nil
-            }
-            try? cpu.completeMMIOWrite()
-            let offset = address - harness
-            if let slot = ARM64GuestProtocol.argumentOffsets.firstIndex(of: offset) {
-                vcpu.harnessArguments[slot] = access.value
+            case .event(let event):
+                try? cpu.completeMMIOWrite()
+                return event
+            case .claim(let claim):
+                try? cpu.completeMMIOWrite()
+                verify(claim, table: table)
                 return nil
+            case .noDevice:
+                break
             }
-            guard offset == ARM64GuestProtocol.reportOffset else { return nil }
-            return harnessReport(code: access.value, arguments: vcpu.harnessArguments, table: table)
         }
         return .stopped(.failed("the guest \(access.isWrite ? "wrote" : "read") \(access.size) bytes at gpa 0x\(String(address, radix: 16)) (pc 0x\(String(access.pc, radix: 16))), where there is neither RAM nor a device"))
     }
 
-    private func harnessReport(code: UInt64, arguments a: [UInt64], table: HypPageTable) -> GuestEvent? {
-        switch ARM64GuestProtocol.Report(rawValue: code) {
-        case .message: return .report(.message(gpa: a[0], length: a[1]))
-        case .check: return .report(.check(id: a[0], passed: a[1] == 1, value: Int64(bitPattern: a[2])))
-        case .done: return .report(.done(status: a[0]))
-        case .shared, .unshared:
-            // The guest's claim; EL2 is the truth here, so check it agrees.
-            let expected: PKVMPageState = code == ARM64GuestProtocol.Report.shared.rawValue ? .sharedOwned : .owned
-            let actual = table.guest(a[0] / ram.pageSize)
-            if actual != expected {
-                find("the guest claims it \(code == 4 ? "shared" : "unshared") IPA 0x\(String(a[0], radix: 16)), but EL2 has the page as \(actual.map(\.description) ?? "outside guest memory")",
-                     [("ipa", .uint(a[0]))])
-            }
-            return nil
-        case nil: return .report(.unknown(code: code, arguments: a))
+    /// The guest's claim of a share/unshare; EL2 is the truth here, so check it agrees.
+    private func verify(_ claim: ARM64OwnershipClaim, table: HypPageTable) {
+        let expected: PKVMPageState = claim.kind == .shared ? .sharedOwned : .owned
+        let actual = table.guest(claim.ipa / ram.pageSize)
+        if actual != expected {
+            find("the guest claims it \(claim.kind.rawValue) IPA 0x\(String(claim.ipa, radix: 16)), but EL2 has the page as \(actual.map(\.description) ?? "outside guest memory")",
+                 [("ipa", .uint(claim.ipa))])
         }
     }
 
@@ -305,6 +326,51 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
             find("ledger and EL2 disagree on \(pending.operation.rawValue) of IPA 0x\(String(pending.ipa, radix: 16)): EL2 \(pending.accepted ? "accepted" : "refused (\(pending.refusal ?? ""))"), the ledger \(ledgerAccepted ? "accepted" : "refused")",
                  [("ipa", .uint(pending.ipa))])
         }
+    }
+
+    /// Journals a refused or unsupported hypercall, the first
+    /// `journaledBadHypercalls` of them; a storm of them stays bounded.
+    private func journalBadHypercall(_ name: String, _ fields: [(String, JSONValue)]) {
+        pthread_mutex_lock(&lock)
+        badHypercalls += 1
+        let count = badHypercalls
+        pthread_mutex_unlock(&lock)
+        if count <= Self.journaledBadHypercalls {
+            journal?.record(name, fields)
+        } else if count == Self.journaledBadHypercalls + 1 {
+            journal?.record("hypercall.storm", [("after", .int(Int64(Self.journaledBadHypercalls))),
+                                                ("message", "further refused or unsupported hypercalls are answered but not journaled")])
+        }
+    }
+
+    // MARK: Exception loops
+
+    /// Stops a vCPU whose exception vectors fault again and again.
+    ///
+    /// On hardware, and under real pKVM, such a guest spins at EL1 until the
+    /// VMM's `--timeout`; nothing in it can recover, because the handler
+    /// faulted before it saved ELR/SPSR. The model sees it and ends the run
+    /// with a verdict instead. Evidence, sampled between interpreter slices
+    /// (so the fast path pays nothing): the latest exception was taken from
+    /// inside the vector table (ELR_EL1 in [VBAR_EL1, VBAR_EL1 + 0x800)), and
+    /// a whole slice later the latest exception is still that one (same
+    /// ELR_EL1 and ESR_EL1) with the PC still in the table.
+    private func exceptionLoop(_ vcpu: ModelVCPU) -> GuestEvent? {
+        let system = vcpu.cpu.system
+        let vbar = system.vbarEL1, elr = system.elrEL1, esr = system.esrEL1, pc = vcpu.cpu.pc
+        let inVectors = { (address: UInt64) in vbar != 0 && address >= vbar && address - vbar < 0x800 }
+        guard inVectors(elr), inVectors(pc) else {
+            vcpu.exceptionLoopEvidence = nil
+            return nil
+        }
+        guard let previous = vcpu.exceptionLoopEvidence, previous.elr == elr, previous.esr == esr else {
+            vcpu.exceptionLoopEvidence = (elr, esr)
+            return nil
+        }
+        let hex = { (value: UInt64) in "0x" + String(value, radix: 16) }
+        journal?.record("model.exception-loop", [("vcpu", .int(Int64(vcpu.index))), ("vbar", .uint(vbar)), ("elr", .uint(elr)),
+                                                 ("esr", .uint(esr)), ("ec", .uint(esr >> 26))])
+        return .stopped(.failed("exception loop: the guest's exception vector faults again and again (ESR_EL1 \(hex(esr)), EC \(hex(esr >> 26)), taken at \(hex(elr)) inside the vector table at VBAR_EL1 \(hex(vbar))), so it can never return; stopped by the model (real pKVM would spin until --timeout)"))
     }
 
     // MARK: Host access through the owner table
@@ -436,8 +502,11 @@ final class ModelVCPU: @unchecked Sendable {
     var poweredOn = false
     var stopRequested = false
     var hypercalls = 0
-    var harnessArguments: [UInt64] = [0, 0, 0]
+    /// The UART and harness window as this vCPU sees them (its ARG0…ARG2).
+    var devices = ARM64GuestDevices()
     var pendingEL2: (operation: HypercallOutcome.MemoryOperation, ipa: UInt64, accepted: Bool, refusal: String?)?
+    /// The recursive exception seen at the last slice boundary (exceptionLoop).
+    var exceptionLoopEvidence: (elr: UInt64, esr: UInt64)?
 
     init(index: Int) {
         self.index = index

@@ -49,6 +49,10 @@ enum ProbeCommand {
             if let transport = probe.transport {
                 output.line("hypercall transport: \(transport.rawValue) — \(probe.transportReason ?? "")")
             }
+            if let arm64 = probe.arm64 {
+                output.line("arm64:")
+                for line in arm64.lines { output.line("  \(Format.padded(line.name, 28)) \(line.value)") }
+            }
         }
         output.line("platforms:")
         for platform in probe.platforms {
@@ -73,11 +77,15 @@ enum ProbeCommand {
             fields.append(("memory_attributes", .uint(probe.memoryAttributes ?? 0)))
             fields.append(("hypercall_transport", probe.transport.map { .string($0.rawValue) } ?? .null))
             fields.append(("hypercall_transport_reason", probe.transportReason.map { .string($0) } ?? .null))
+            if let arm64 = probe.arm64 {
+                fields.append(("arm64", .object(arm64.lines.map { ($0.name, .string($0.value)) })))
+            }
         }
         fields.append(("platforms", .array(probe.platforms.map {
             .object([("id", .string($0.id)), ("name", .string($0.name)), ("available", .bool($0.available)), ("reason", .string($0.reason))])
         })))
         fields.append(("selected", probe.selected.map { .string($0) } ?? .null))
+        fields.append(("run_would_use", .string(probe.selected ?? "model")))
         fields.append(("selection_reason", .string(probe.selectionReason)))
         return .object(fields)
     }

@@ -31,10 +31,19 @@ public struct HostProbe: Sendable {
     public var memoryAttributes: UInt64?
     public var transport: HypercallTransport?
     public var transportReason: String?
+    /// arm64 only: kvm-arm.mode, protected-VM and SMCCC-filter probes, memlock.
+    public var arm64: ARM64HostFacts?
     public var platforms: [PlatformAvailability] = []
     /// The platform `run --platform auto` picks, and why.
     public var selected: String?
     public var selectionReason: String
+
+    /// A probe with nothing gathered yet (tests build synthetic ones from it).
+    public init(architecture: String, kernelRelease: String) {
+        self.architecture = architecture
+        self.kernelRelease = kernelRelease
+        selectionReason = ""
+    }
 
     public func capability(_ capability: Capability) -> Int? {
         capabilities.first { $0.capability == capability }?.value ?? nil
@@ -48,7 +57,7 @@ public struct HostProbe: Sendable {
         func field<T>(_ value: T) -> String {
             withUnsafeBytes(of: value) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
         }
-        var probe = HostProbe(architecture: field(uts.machine), kernelRelease: field(uts.release), selectionReason: "")
+        var probe = HostProbe(architecture: field(uts.machine), kernelRelease: field(uts.release))
         probe.kvmPath = kvmPath
         let system: KVMSystem
         do {
@@ -69,6 +78,12 @@ public struct HostProbe: Sendable {
         } else {
             probe.vmTypes = [.default]
         }
+        #elseif arch(arm64)
+        // No capability advertises protected VMs: creating one is the test
+        // (and taints the kernel where it succeeds; the facts say so).
+        let facts = ARM64HostFacts.gather(system: system)
+        probe.arm64 = facts
+        probe.vmTypes = facts.protectedVM.isAccepted ? [.default, .armProtected] : [.default]
         #endif
         if let flags = probe.capability(.guestMemfdFlags) { probe.guestMemfdFlags = GuestMemfdFlags(rawValue: UInt64(flags)) }
         if let attributes = probe.capability(.memoryAttributes) { probe.memoryAttributes = UInt64(attributes) }
@@ -84,7 +99,8 @@ public struct HostProbe: Sendable {
         return probe
     }
 
-    mutating func choose() {
+    /// Picks the first available platform (the catalogue's order is the preference).
+    public mutating func choose() {
         if let first = platforms.first(where: \.available) {
             selected = first.id
             selectionReason = "\(first.name): \(first.reason)"
@@ -129,10 +145,7 @@ public enum PlatformCatalogue {
         }
         list.append(.init(id: "x86_64-gmem", name: "x86_64 KVM + guest_memfd", available: gmemOK, reason: gmemReason))
         #elseif arch(arm64)
-        list.append(.init(id: "arm64-pkvm", name: "arm64 pKVM protected VM", available: false,
-                          reason: "not implemented yet in this build (see the arm64 platforms issue); use --platform model"))
-        list.append(.init(id: "arm64-gmem", name: "arm64 KVM + guest_memfd", available: false,
-                          reason: "not implemented yet in this build; use --platform model"))
+        list += ARM64PlatformCatalogue.availability(probe: probe)
         #endif
         return list
     }

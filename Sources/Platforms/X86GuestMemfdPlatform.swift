@@ -20,10 +20,7 @@ public final class X86GuestMemfdPlatform: Platform, @unchecked Sendable {
 
     private let system: KVMSystem
     private var vm: VirtualMachine?
-    private var guestMemfd: GuestMemfd?
-    private var kvmView: HostMapping?
-    private var hostView: HostMapping?
-    private var slot: MemorySlot?
+    private var memory: GuestMemfdRAM?
     private var vcpus: [VCPU] = []
     private var pending: [PendingExit] = []
     private var stopFlags: [UnsafeMutablePointer<UInt8>] = []
@@ -60,14 +57,6 @@ public final class X86GuestMemfdPlatform: Platform, @unchecked Sendable {
         for flag in stopFlags { flag.deallocate() }
     }
 
-    private func wrap<T>(_ body: () throws(KVMError) -> T) throws(LifecycleError) -> T {
-        do {
-            return try body()
-        } catch {
-            throw .platform(error.description)
-        }
-    }
-
     // MARK: Creation
 
     public func create(ram: GuestRAM, journal: Journal) throws(LifecycleError) {
@@ -81,76 +70,54 @@ public final class X86GuestMemfdPlatform: Platform, @unchecked Sendable {
         guard supported.isSuperset(of: flags) else {
             throw .platformUnavailable("guest_memfd here accepts \(supported), but this platform needs MMAP|INIT_SHARED (Linux 6.18+); use --platform model")
         }
-        let vm = try wrap { () throws(KVMError) in try system.createVM(type: .default) }
+        let vm = try lifecycleError { () throws(KVMError) in try system.createVM(type: .default) }
         self.vm = vm
         journal.record("create.vm", [("type", .string(VMType.default.description)), ("fd", .int(Int64(vm.fd.rawValue)))])
 
-        let gmem = try wrap { () throws(KVMError) in try vm.createGuestMemfd(size: ram.size, flags: flags) }
-        guestMemfd = gmem
-        if preallocate {
-            try wrap { () throws(KVMError) in try gmem.allocate(offset: 0, length: ram.size) }
-        }
-        let kvmView = try wrap { () throws(KVMError) in try gmem.map(length: ram.size, protection: [.read, .write], what: "guest_memfd (KVM's view)") }
-        self.kvmView = kvmView
-        hostView = try wrap { () throws(KVMError) in try gmem.map(length: ram.size, protection: [.read, .write], what: "guest_memfd (host view)") }
-        let slot = MemorySlot(slot: 0, flags: .guestMemfd, guestPhysicalAddress: ram.base, size: ram.size,
-                              userspaceAddress: UInt64(UInt(bitPattern: kvmView.address())),
-                              guestMemfd: gmem.fd.rawValue, guestMemfdOffset: 0)
-        try wrap { () throws(KVMError) in try vm.setMemoryRegion(slot) }
-        self.slot = slot
+        let memory = try GuestMemfdRAM(vm: vm, ram: ram, flags: flags, preallocate: preallocate)
+        self.memory = memory
+        try memory.bind(to: vm)
         journal.record("create.memory", [
             ("bytes", .uint(ram.size)), ("gmem_flags", .string(flags.description)), ("slot", .int(0)),
             ("gpa", .uint(ram.base)),
         ])
         if transport == .vmcall {
-            try wrap { () throws(KVMError) in try vm.enable(.exitHypercall, arguments: [1 << X86GuestProtocol.mapGPARange]) }
+            try lifecycleError { () throws(KVMError) in try vm.enable(.exitHypercall, arguments: [1 << X86GuestProtocol.mapGPARange]) }
         }
         let attributes = (try? vm.check(.memoryAttributes)) ?? 0
         useAttributes = attributes & Int(MemoryAttributes.private.rawValue) != 0
     }
 
     public func makeAllPrivate(_ ram: GuestRAM) throws(LifecycleError) -> String {
-        guard let vm, let hostView else { throw .invalidState("makeAllPrivate before create") }
+        guard let vm, let memory else { throw .invalidState("makeAllPrivate before create") }
         var how: [String] = []
         if useAttributes {
-            try wrap { () throws(KVMError) in try vm.setMemoryAttributes(address: ram.base, size: ram.size, attributes: .private) }
+            try lifecycleError { () throws(KVMError) in try vm.setMemoryAttributes(address: ram.base, size: ram.size, attributes: .private) }
             how.append("KVM_SET_MEMORY_ATTRIBUTES(PRIVATE)")
         }
-        try wrap { () throws(KVMError) in try hostView.protect(offset: 0, length: Int(ram.size), .none) }
+        try memory.protectAll()
         how.append("host view PROT_NONE")
         return how.joined(separator: " + ")
     }
 
     public func load(_ image: ELFImage) throws(LifecycleError) {
-        guard let kvmView else { throw .invalidState("load before create") }
-        // Like a launch-time populate (SNP_LAUNCH_UPDATE, TDX init memory):
-        // the image goes in through KVM's mapping, never the host view.
-        // guest_memfd pages start zeroed, so the bss tail needs no writes.
-        for segment in image.segments {
-            let offset = segment.guestPhysicalAddress - ram.base
-            guard segment.guestPhysicalAddress >= ram.base, offset + segment.memorySize <= ram.size else {
-                throw .badInput("segment at gpa 0x\(String(segment.guestPhysicalAddress, radix: 16)) does not fit in guest RAM; give the guest more --memory")
-            }
-            segment.fileBytes.withUnsafeBytes { bytes in
-                if let base = bytes.baseAddress {
-                    kvmView.address(at: Int(offset)).copyMemory(from: base, byteCount: bytes.count)
-                }
-            }
-        }
+        guard let memory else { throw .invalidState("load before create") }
+        // Like a launch-time populate (SNP_LAUNCH_UPDATE, TDX init memory).
+        try memory.load(image)
     }
 
     public func createVCPUs(count: Int, entry: UInt64) throws(LifecycleError) {
         guard let vm else { throw .invalidState("createVCPUs before create") }
-        let cpuid = try wrap { () throws(KVMError) in try system.supportedCPUID() }
+        let cpuid = try lifecycleError { () throws(KVMError) in try system.supportedCPUID() }
         for index in 0..<count {
-            let vcpu = try wrap { () throws(KVMError) in try vm.createVCPU(id: index) }
-            try wrap { () throws(KVMError) in try vcpu.setCPUID(cpuid) }
+            let vcpu = try lifecycleError { () throws(KVMError) in try vm.createVCPU(id: index) }
+            try lifecycleError { () throws(KVMError) in try vcpu.setCPUID(cpuid) }
             vcpus.append(vcpu)
             pending.append(.none)
             let flag = UnsafeMutablePointer<UInt8>.allocate(capacity: 1)
             flag.initialize(to: 0)
             stopFlags.append(flag)
-            try wrap { () throws(KVMError) in
+            try lifecycleError { () throws(KVMError) in
                 try vcpu.setFlatProtectedMode(entry: entry, arguments: [transport.guestSelector, ram.size & 0xFFFF_FFFF])
             }
         }
@@ -296,32 +263,28 @@ public final class X86GuestMemfdPlatform: Platform, @unchecked Sendable {
     // MARK: Enforcement
 
     public func reflect(_ operation: MemoryRequest.Operation, _ range: GFNRange) throws(LifecycleError) {
-        guard let vm, let hostView else { throw .invalidState("reflect before create") }
-        let offset = Int(range.start * ram.pageSize - ram.base)
-        let length = Int(range.count * ram.pageSize)
+        guard let vm, let memory else { throw .invalidState("reflect before create") }
         if useAttributes {
-            try wrap { () throws(KVMError) in
-                try vm.setMemoryAttributes(address: ram.base + UInt64(offset), size: UInt64(length),
+            try lifecycleError { () throws(KVMError) in
+                try vm.setMemoryAttributes(address: range.start * ram.pageSize, size: range.count * ram.pageSize,
                                            attributes: operation == .share ? [] : .private)
             }
         }
-        try wrap { () throws(KVMError) in try hostView.protect(offset: offset, length: length, operation == .share ? [.read, .write] : .none) }
+        try memory.reflect(operation, range)
     }
 
     public func readHostMemory(gpa: UInt64, length: Int) throws(LifecycleError) -> [UInt8] {
-        guard let hostView, hostView.isMapped else { throw .invalidState("the host view of guest memory is not mapped") }
-        guard ram.contains(gpa: gpa), gpa - ram.base + UInt64(length) <= ram.size else {
-            throw .platform("gpa 0x\(String(gpa, radix: 16))+\(length) is outside guest RAM")
-        }
-        let source = UnsafeRawBufferPointer(start: hostView.address(at: Int(gpa - ram.base)), count: length)
-        return Array(source)
+        guard let memory else { throw .invalidState("the host view of guest memory is not mapped") }
+        return try memory.readHost(gpa: gpa, length: length)
     }
 
+    /// Probed in a forked child: the x86 platform's guest memory is
+    /// MAP_SHARED guest_memfd, which a fork does not copy.
     public func probeHostRead(gpa: UInt64) -> HostAccess {
-        guard let hostView, hostView.isMapped, ram.contains(gpa: gpa) else { return .unmapped }
+        guard let address = memory?.hostAddress(of: gpa) else { return .unmapped }
         var value: UInt8 = 0
         var code: Int32 = 0
-        let result = ckvm_probe_read_in_child(hostView.address(at: Int(gpa - ram.base)), &value, &code)
+        let result = ckvm_probe_read_in_child(address, &value, &code)
         if result == 0 { return .readable(value) }
         return .faulted(signal: result, code: code)
     }
@@ -329,46 +292,26 @@ public final class X86GuestMemfdPlatform: Platform, @unchecked Sendable {
     // MARK: Teardown
 
     public func reclaim(_ reclaim: Reclaim) throws(LifecycleError) {
-        guard let guestMemfd, let hostView else { throw .invalidState("reclaim after release") }
-        // Private contents are discarded by punching holes (the kernel frees
-        // the pages; later reads see zeros), never by a userspace memset.
-        for range in reclaim.formerlyPrivate {
-            try wrap { () throws(KVMError) in
-                try guestMemfd.punchHole(offset: range.start * ram.pageSize - ram.base, length: range.count * ram.pageSize)
-            }
-        }
+        guard let memory else { return }
+        try memory.reclaim(formerlyPrivate: reclaim.formerlyPrivate)
         if useAttributes, let vm {
-            try wrap { () throws(KVMError) in try vm.setMemoryAttributes(address: ram.base, size: ram.size, attributes: []) }
+            try lifecycleError { () throws(KVMError) in try vm.setMemoryAttributes(address: ram.base, size: ram.size, attributes: []) }
         }
-        try wrap { () throws(KVMError) in try hostView.protect(offset: 0, length: Int(ram.size), [.read, .write]) }
     }
 
     public func unbind() throws(LifecycleError) {
-        guard let vm, let slot else { throw .invalidState("unbind: no memslot") }
-        try wrap { () throws(KVMError) in try vm.setMemoryRegion(slot.deletion) }
-        self.slot = nil
+        try memory?.unbind(from: vm)
     }
 
     public func release() throws(LifecycleError) {
-        var errors: [String] = []
-        for mapping in [kvmView, hostView].compactMap({ $0 }) where mapping.isMapped {
-            do { try mapping.unmap() } catch { errors.append(error.description) }
-        }
-        if let guestMemfd, guestMemfd.fd.isOpen {
-            do { try guestMemfd.fd.close() } catch { errors.append(error.description) }
-        }
-        kvmView = nil
-        hostView = nil
-        guestMemfd = nil
-        if !errors.isEmpty { throw .teardown(errors.joined(separator: "; ")) }
+        try memory?.release()
     }
 
     public var openResources: [String] {
         var open: [String] = []
         if system.fd.isOpen { open.append(system.fd.kind) }
         if let vm, vm.fd.isOpen { open.append(vm.fd.kind) }
-        if let guestMemfd, guestMemfd.fd.isOpen { open.append(guestMemfd.fd.kind) }
-        for mapping in [kvmView, hostView].compactMap({ $0 }) where mapping.isMapped { open.append(mapping.what) }
+        open += memory?.openResources ?? []
         for vcpu in vcpus {
             if vcpu.fd.isOpen { open.append(vcpu.fd.kind) }
             if vcpu.run.isMapped { open.append(vcpu.run.what) }

@@ -140,7 +140,9 @@ long ckvm_ioctl(int fd, unsigned long request, void *arg);
 long ckvm_ioctl_value(int fd, unsigned long request, unsigned long value);
 /// fallocate(PUNCH_HOLE|KEEP_SIZE): discards the pages so later reads see zero.
 int ckvm_punch_hole(int fd, uint64_t offset, uint64_t length);
-/// fallocate(mode 0): allocates backing for the range.
+/// memfd_create(name, MFD_CLOEXEC) (Swift's Glibc module hides it), or -errno.
+int ckvm_memfd_create(const char *name);
+/// fallocate(KEEP_SIZE): allocates backing for the range.
 int ckvm_fallocate(int fd, uint64_t offset, uint64_t length);
 /// mmap returning a pointer, or NULL with *err = errno.
 void *ckvm_mmap(void *addr, size_t length, int prot, int flags, int fd, uint64_t offset, int *err);

@@ -1,0 +1,253 @@
+import Glibc
+import GuestImage
+import KVM
+import Lifecycle
+import Ownership
+
+/// "arm64 KVM + guest_memfd" (Linux 6.18+, a non-protected VM): guest RAM is
+/// a guest_memfd (`MMAP`, plus `INIT_SHARED` where offered) in one memslot.
+/// The SMCCC filter forwards pKVM's vendor hypercalls (`0xC6000000`–`4`
+/// and `KVM_FUNC_FEATURES`) to the VMM, which answers them exactly as pKVM's
+/// EL2 would (`ARM64VendorCalls`) with the ledger deciding share/unshare.
+/// KVM reaches memory through one mapping; every VMM access goes through a
+/// second one, the host view, whose private ranges are `PROT_NONE`, so a host
+/// bug faults as it would under pKVM. PSCI stays with KVM. Teardown is the
+/// safe order: punch holes → delete the memslot → unmap and close → close
+/// the vCPUs and the VM.
+public final class ARM64GuestMemfdPlatform: Platform, @unchecked Sendable {
+    public var architecture: GuestArchitecture { .aarch64 }
+
+    private let system: KVMSystem
+    private var vm: VirtualMachine?
+    private var memory: GuestMemfdRAM?
+    private let cpus = ARM64VCPUs()
+    private var ram = GuestRAM(size: 0)
+    private var journal: Journal?
+    private var gmemFlags: GuestMemfdFlags = [.mmap]
+
+    private var lock = pthread_mutex_t()
+    private var detected: [String] = []
+    /// Whether each vCPU waits for the ledger's answer to a MEM_SHARE/MEM_UNSHARE.
+    private var pending: [Bool] = []
+
+    public init(system: KVMSystem) {
+        self.system = system
+        pthread_mutex_init(&lock, nil)
+    }
+
+    deinit { pthread_mutex_destroy(&lock) }
+
+    public var description: PlatformDescription {
+        PlatformDescription(
+            id: "arm64-gmem", name: "arm64 KVM + guest_memfd",
+            privateMemory: "guest_memfd \(gmemFlags), all private in the ledger at creation",
+            transport: "SMCCC filter: pKVM's MEM_SHARE/MEM_UNSHARE as KVM_EXIT_HYPERCALL, arguments and results via ONE_REG",
+            enforcement: "the VMM: private ranges of the host view are PROT_NONE (a non-protected VM: the kernel does not isolate it)")
+    }
+
+    /// Claims of the guest that the host view contradicts.
+    public var findings: [String] {
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        return detected
+    }
+
+    /// The flags to create guest_memfd with: `MMAP` (arm64 refuses flags 0),
+    /// and `INIT_SHARED` where `KVM_CAP_GUEST_MEMFD_FLAGS` offers it.
+    public static func flags(offered: GuestMemfdFlags) -> GuestMemfdFlags {
+        offered.contains(.initShared) ? [.mmap, .initShared] : [.mmap]
+    }
+
+    // MARK: Creation
+
+    public func create(ram: GuestRAM, journal: Journal) throws(LifecycleError) {
+        self.ram = ram
+        self.journal = journal
+        guard (try? system.check(.guestMemfd)) ?? 0 > 0 else {
+            throw .platformUnavailable("this kernel has no guest_memfd (KVM_CAP_GUEST_MEMFD is 0); it needs Linux 6.18+ on arm64, or use --platform model")
+        }
+        let type = VMType(rawValue: UInt(VMType.armIPABits(toReach: ram.base + ram.size - 1)))
+        let vm = try lifecycleError { () throws(KVMError) in try system.createVM(type: type) }
+        self.vm = vm
+        journal.record("create.vm", [("type", .string(type.description)), ("fd", .int(Int64(vm.fd.rawValue)))])
+
+        let offered = GuestMemfdFlags(rawValue: UInt64((try? vm.check(.guestMemfdFlags)) ?? 0))
+        guard offered.contains(.mmap) else {
+            throw .platformUnavailable("guest_memfd here accepts \(offered), but this platform needs MMAP (Linux 6.18+ on arm64); use --platform model")
+        }
+        gmemFlags = ARM64GuestMemfdPlatform.flags(offered: offered)
+        // Every forwarded range before any vCPU exists: KVM refuses filters
+        // once a vCPU has run (EBUSY).
+        for filter in ARM64SMCCCFilter.pKVMVendorCalls {
+            do {
+                try vm.setSMCCCFilter(filter)
+            } catch {
+                throw .platformUnavailable("\(error); without the SMCCC filter pKVM's share/unshare calls cannot reach the VMM, so use --platform model")
+            }
+        }
+        journal.record("create.smccc-filter", [("forwarded", .array(ARM64SMCCCFilter.pKVMVendorCalls.map {
+            .string("0x\(String($0.base, radix: 16, uppercase: true))+\($0.count)")
+        }))])
+
+        let flags = gmemFlags
+        let memory = try GuestMemfdRAM(vm: vm, ram: ram, flags: flags) { kvmView throws(LifecycleError) in
+            // Without INIT_SHARED a host fault may be SIGBUS; find out before
+            // the loader writes through the mapping.
+            if case .faulted(let signal, let code) = GuardedHostRead.probe(kvmView.address()) {
+                throw .platformUnavailable("the host cannot touch guest_memfd created with \(flags) (a read faulted with signal \(signal), si_code \(code)); this platform needs INIT_SHARED (Linux 6.18+), or use --platform model")
+            }
+        }
+        self.memory = memory
+        try memory.bind(to: vm)
+        journal.record("create.memory", [("bytes", .uint(ram.size)), ("gmem_flags", .string(gmemFlags.description)),
+                                         ("slot", .int(0)), ("gpa", .uint(ram.base))])
+    }
+
+    public func makeAllPrivate(_ ram: GuestRAM) throws(LifecycleError) -> String {
+        guard let memory else { throw .invalidState("makeAllPrivate before create") }
+        try memory.protectAll()
+        return "host view PROT_NONE (arm64 has no KVM_SET_MEMORY_ATTRIBUTES; KVM still maps all of it for the guest)"
+    }
+
+    public func load(_ image: ELFImage) throws(LifecycleError) {
+        guard let memory else { throw .invalidState("load before create") }
+        try memory.load(image)
+    }
+
+    public func createVCPUs(count: Int, entry: UInt64) throws(LifecycleError) {
+        guard let vm else { throw .invalidState("createVCPUs before create") }
+        try lifecycleError { () throws(KVMError) in try cpus.create(on: vm, count: count, entry: entry) }
+        pthread_mutex_lock(&lock)
+        pending = Array(repeating: false, count: count)
+        pthread_mutex_unlock(&lock)
+    }
+
+    public var vcpuCount: Int { cpus.count }
+
+    // MARK: Running
+
+    public func requestStop(vcpu index: Int) {
+        cpus.requestStop(index)
+    }
+
+    private func setPending(_ value: Bool, vcpu index: Int) -> Bool {
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        guard index < pending.count else { return false }
+        let old = pending[index]
+        pending[index] = value
+        return old
+    }
+
+    public func run(vcpu index: Int) -> GuestEvent {
+        cpus.run(index, hypercall: { call, vcpu in
+            forwarded(call, vcpu: vcpu, index: index)
+        }, claim: { claim in
+            // The VMM answered the call itself and the ledger applied it
+            // then; the claim checks that the host view now agrees.
+            let access = probeHostRead(gpa: claim.ipa)
+            journal?.record("verify.claim", [("vcpu", .int(Int64(index))), ("claim", .string(claim.kind.rawValue)),
+                                             ("ipa", .uint(claim.ipa)), ("host_access", .string(access.description))])
+            if let finding = claim.verify(access) {
+                pthread_mutex_lock(&lock)
+                detected.append(finding)
+                pthread_mutex_unlock(&lock)
+            }
+            return nil
+        }, failure: { error in
+            error.errno == EIO
+                ? "\(error): KVM refused guest_memfd memory (is this a protected VM? pKVM rejects guest_memfd there)"
+                : error.description
+        })
+    }
+
+    /// One forwarded SMCCC call: X1…X3 in, the decision, X0…X3 out. PC is
+    /// already past the HVC, so writing the result is all that resumes it.
+    private func forwarded(_ call: HypercallExit, vcpu: VCPU, index: Int) -> GuestEvent? {
+        let arguments: [UInt64]
+        do {
+            arguments = try vcpu.registers([.x(1), .x(2), .x(3)])
+        } catch {
+            return .stopped(.failed("reading the arguments of SMCCC call 0x\(String(call.nr, radix: 16)) failed: \(error)"))
+        }
+        let registers = SMCCCRegisters(call.nr, arguments[0], arguments[1], arguments[2])
+        switch ARM64VendorCalls.decode(registers) {
+        case .answer(let answer):
+            journal?.record("hypercall", [("vcpu", .int(Int64(index))), ("function", .uint(call.nr)),
+                                          ("in", .string(registers.description)), ("out", .string(answer.description))])
+            if let failure = write(answer, to: vcpu) { return .stopped(.failed(failure)) }
+            return nil
+        case .memoryRequest(let request):
+            _ = setPending(true, vcpu: index)
+            return .memoryRequest(request)
+        }
+    }
+
+    private func write(_ answer: SMCCCRegisters, to vcpu: VCPU) -> String? {
+        do {
+            for (n, value) in answer.values.enumerated() { try vcpu.setRegister(.x(n), value) }
+            return nil
+        } catch {
+            return "answering an SMCCC call failed: \(error)"
+        }
+    }
+
+    public func complete(vcpu index: Int, reply: GuestReply) {
+        guard setPending(false, vcpu: index), case .memoryResult(let result) = reply, index < cpus.count else { return }
+        if let failure = write(ARM64VendorCalls.answer(for: result), to: cpus.vcpus[index]) {
+            // The vCPU would resume with the function id in X0; stop it instead.
+            cpus.requestStop(index)
+            journal?.record("error", [("vcpu", .int(Int64(index))), ("message", .string(failure))])
+        }
+    }
+
+    // MARK: Enforcement
+
+    public func reflect(_ operation: MemoryRequest.Operation, _ range: GFNRange) throws(LifecycleError) {
+        guard let memory else { throw .invalidState("reflect before create") }
+        try memory.reflect(operation, range)
+    }
+
+    public func readHostMemory(gpa: UInt64, length: Int) throws(LifecycleError) -> [UInt8] {
+        guard let memory else { throw .invalidState("the host view of guest memory is not mapped") }
+        return try memory.readHost(gpa: gpa, length: length)
+    }
+
+    public func probeHostRead(gpa: UInt64) -> HostAccess {
+        guard let address = memory?.hostAddress(of: gpa) else { return .unmapped }
+        return GuardedHostRead.probe(address)
+    }
+
+    // MARK: Teardown
+
+    public func reclaim(_ reclaim: Reclaim) throws(LifecycleError) {
+        try memory?.reclaim(formerlyPrivate: reclaim.formerlyPrivate)
+    }
+
+    public func unbind() throws(LifecycleError) {
+        try memory?.unbind(from: vm)
+    }
+
+    public func release() throws(LifecycleError) {
+        try memory?.release()
+    }
+
+    public func destroy() throws(LifecycleError) {
+        var errors = cpus.close()
+        if let vm, vm.fd.isOpen {
+            do { try vm.fd.close() } catch { errors.append(error.description) }
+        }
+        vm = nil
+        if system.fd.isOpen {
+            do { try system.fd.close() } catch { errors.append(error.description) }
+        }
+        if !errors.isEmpty { throw .teardown(errors.joined(separator: "; ")) }
+    }
+
+    public var openResources: [String] {
+        var open: [String] = []
+        if system.fd.isOpen { open.append(system.fd.kind) }
+        if let vm, vm.fd.isOpen { open.append(vm.fd.kind) }
+        return open + (memory?.openResources ?? []) + cpus.openResources
+    }
+}

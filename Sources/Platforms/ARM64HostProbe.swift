@@ -1,0 +1,231 @@
+import Glibc
+import KVM
+
+/// `kvm-arm.mode` as the running kernel was booted with it.
+public struct ARM64KVMMode: Equatable, Sendable, CustomStringConvertible {
+    public enum Source: String, Sendable {
+        case moduleParameter = "/sys/module/kvm/parameters/mode"
+        case commandLine = "/proc/cmdline"
+        /// Neither names a mode: the kernel's default (VHE or nVHE, not protected).
+        case notSet = "not set"
+    }
+
+    /// "protected", "nvhe", "nested", "none"…; nil when not set.
+    public var value: String?
+    public var source: Source
+
+    public init(value: String?, source: Source) {
+        self.value = value
+        self.source = source
+    }
+
+    public var isProtected: Bool { value == "protected" }
+
+    public var description: String {
+        guard let value else { return "not set (the default: VHE or nVHE, not protected)" }
+        return "\(value) (from \(source.rawValue))"
+    }
+
+    /// The mode in the module parameter file's text, if any.
+    public static func parse(parameter text: String) -> String? {
+        let value = Substring(text).trimmed(of: " \t\n")
+        return value.isEmpty ? nil : value
+    }
+
+    /// The value of the last `kvm-arm.mode=` on a kernel command line (the
+    /// kernel applies them in order, so the last wins). As the kernel does,
+    /// `-` and `_` in the name are the same, a quoted value is unquoted, and
+    /// everything after a lone `--` belongs to init, not the kernel.
+    public static func parse(commandLine text: String) -> String? {
+        var found: String?
+        for token in commandLine(tokens: text) {
+            if token == "--" { break }
+            guard let equals = token.firstIndex(of: "=") else { continue }
+            let name = token[..<equals].replacingUnderscores()
+            guard name == "kvm-arm.mode" else { continue }
+            found = String(token[token.index(after: equals)...])
+        }
+        return found
+    }
+
+    /// Splits a command line at blanks outside double quotes, dropping the quotes.
+    static func commandLine(tokens text: String) -> [String] {
+        var tokens: [String] = []
+        var current = ""
+        var quoted = false
+        var inToken = false
+        for character in text {
+            if character == "\"" {
+                quoted.toggle()
+                inToken = true
+            } else if !quoted && (character == " " || character == "\t" || character == "\n") {
+                if inToken { tokens.append(current) }
+                current = ""
+                inToken = false
+            } else {
+                current.append(character)
+                inToken = true
+            }
+        }
+        if inToken { tokens.append(current) }
+        return tokens
+    }
+
+    /// The parameter file wins where it exists; otherwise the command line.
+    public static func resolve(parameter: String?, commandLine: String?) -> ARM64KVMMode {
+        if let value = parameter.flatMap(parse(parameter:)) { return ARM64KVMMode(value: value, source: .moduleParameter) }
+        if let value = commandLine.flatMap(parse(commandLine:)), !value.isEmpty {
+            return ARM64KVMMode(value: value, source: .commandLine)
+        }
+        return ARM64KVMMode(value: nil, source: .notSet)
+    }
+
+    /// This host's mode.
+    public static func current() -> ARM64KVMMode {
+        resolve(parameter: try? ProcFile.read(Source.moduleParameter.rawValue),
+                commandLine: try? ProcFile.read(Source.commandLine.rawValue))
+    }
+}
+
+extension Substring {
+    func replacingUnderscores() -> String {
+        String(map { $0 == "_" ? "-" : $0 })
+    }
+}
+
+/// Whether an operation the probe tried was accepted.
+public enum ProbeOutcome: Equatable, Sendable, CustomStringConvertible {
+    case accepted
+    case refused(operation: String, errno: Int32)
+    case notTried(String)
+
+    public var isAccepted: Bool { self == .accepted }
+
+    public var description: String {
+        switch self {
+        case .accepted: "accepted"
+        case .refused(let operation, let errno): "\(operation) failed with \(Errno.name(errno)) (\(Errno.message(errno)))"
+        case .notTried(let why): "not tried: \(why)"
+        }
+    }
+}
+
+/// What an arm64 host offers the two arm64 platforms, found by asking the
+/// kernel: creating (and closing) a protected VM is the only test for
+/// protected-VM support, and setting an SMCCC filter on a throwaway VM the
+/// only test for the filter.
+public struct ARM64HostFacts: Equatable, Sendable {
+    public var mode: ARM64KVMMode
+    /// `KVM_CREATE_VM(KVM_VM_TYPE_ARM_PROTECTED)`. Creating one taints the kernel.
+    public var protectedVM: ProbeOutcome
+    /// `KVM_SET_DEVICE_ATTR(KVM_ARM_VM_SMCCC_FILTER)` on a fresh default VM.
+    public var smcccFilter: ProbeOutcome
+    /// `KVM_CAP_GUEST_MEMFD_FLAGS` asked on a default VM (nil: not asked).
+    public var guestMemfdFlags: GuestMemfdFlags?
+    public var memlock: MemlockBudget
+
+    public init(mode: ARM64KVMMode, protectedVM: ProbeOutcome, smcccFilter: ProbeOutcome,
+                guestMemfdFlags: GuestMemfdFlags?, memlock: MemlockBudget) {
+        self.mode = mode
+        self.protectedVM = protectedVM
+        self.smcccFilter = smcccFilter
+        self.guestMemfdFlags = guestMemfdFlags
+        self.memlock = memlock
+    }
+
+    /// The default guest RAM of `pvmh run`, for the memlock note.
+    public static let defaultGuestRAM: UInt64 = 4 << 20
+
+    /// Asks the kernel behind `system`. Runs on any host (elsewhere than
+    /// arm64 both VM probes are simply refused).
+    public static func gather(system: KVMSystem, mode: ARM64KVMMode = .current(),
+                              memlock: MemlockBudget = .current()) -> ARM64HostFacts {
+        let protectedVM: ProbeOutcome
+        do {
+            let vm = try system.createVM(type: .armProtected)
+            try? vm.fd.close()
+            protectedVM = .accepted
+        } catch {
+            protectedVM = .refused(operation: "KVM_CREATE_VM(KVM_VM_TYPE_ARM_PROTECTED)", errno: error.errno)
+        }
+        var flags: GuestMemfdFlags?
+        let smccc: ProbeOutcome
+        do {
+            let vm = try system.createVM(type: .default)
+            defer { try? vm.fd.close() }
+            flags = (try? vm.check(.guestMemfdFlags)).map { GuestMemfdFlags(rawValue: UInt64($0)) }
+            do {
+                try vm.setSMCCCFilter(ARM64SMCCCFilter.pKVMVendorCalls[0])
+                smccc = .accepted
+            } catch {
+                smccc = .refused(operation: "KVM_SET_DEVICE_ATTR(KVM_ARM_VM_SMCCC_FILTER)", errno: error.errno)
+            }
+        } catch {
+            smccc = .notTried("a default VM could not be created (\(error))")
+        }
+        return ARM64HostFacts(mode: mode, protectedVM: protectedVM, smcccFilter: smccc, guestMemfdFlags: flags, memlock: memlock)
+    }
+
+    /// The facts as labelled lines, for `pvmh probe`.
+    public var lines: [(name: String, value: String)] {
+        var protectedText = protectedVM.description
+        if protectedVM.isAccepted {
+            protectedText += " (the probe created and closed one; creating a protected VM taints the kernel: TAINT_USER, \"protected VMs are experimental\")"
+        }
+        return [
+            ("kvm-arm.mode", mode.description),
+            ("protected VMs", protectedText),
+            ("SMCCC filter", smcccFilter.description),
+            ("guest_memfd flags (VM)", guestMemfdFlags.map(\.description) ?? "not asked"),
+            ("memlock limit", memlock.description),
+        ]
+    }
+}
+
+/// The arm64 rows of the platform table, in `--platform auto` order: the
+/// pKVM protected VM, then arm64 KVM + guest_memfd. Pure over the probe.
+public enum ARM64PlatformCatalogue {
+    public static func availability(probe: HostProbe) -> [HostProbe.PlatformAvailability] {
+        let noKVM = probe.kvmError.map { "/dev/kvm is not usable: \($0)" }
+        guard let facts = probe.arm64 else {
+            let reason = noKVM ?? "the arm64 facts were not gathered"
+            return [.init(id: "arm64-pkvm", name: "arm64 pKVM protected VM", available: false, reason: reason),
+                    .init(id: "arm64-gmem", name: "arm64 KVM + guest_memfd", available: false, reason: reason)]
+        }
+        return [protectedRow(facts, noKVM: noKVM), guestMemfdRow(probe, facts, noKVM: noKVM)]
+    }
+
+    static func protectedRow(_ facts: ARM64HostFacts, noKVM: String?) -> HostProbe.PlatformAvailability {
+        let name = "arm64 pKVM protected VM"
+        if let noKVM { return .init(id: "arm64-pkvm", name: name, available: false, reason: noKVM) }
+        switch facts.protectedVM {
+        case .accepted:
+            var reason = "KVM_CREATE_VM(KVM_VM_TYPE_ARM_PROTECTED) works with kvm-arm.mode \(facts.mode); guest RAM is a MAP_SHARED memfd pKVM donates on first fault, and each share/unshare the guest reports is verified by probing host access"
+            if let refusal = facts.memlock.refusal(forGuestRAM: ARM64HostFacts.defaultGuestRAM) {
+                reason += "; note: \(refusal)"
+            }
+            return .init(id: "arm64-pkvm", name: name, available: true, reason: reason)
+        case .refused(_, let errno) where errno == EINVAL:
+            return .init(id: "arm64-pkvm", name: name, available: false,
+                         reason: "KVM_CREATE_VM(KVM_VM_TYPE_ARM_PROTECTED) fails with EINVAL: protected VMs need Linux 7.1+ booted with kvm-arm.mode=protected; kvm-arm.mode here is \(facts.mode)")
+        case .refused, .notTried:
+            return .init(id: "arm64-pkvm", name: name, available: false, reason: "\(facts.protectedVM)")
+        }
+    }
+
+    static func guestMemfdRow(_ probe: HostProbe, _ facts: ARM64HostFacts, noKVM: String?) -> HostProbe.PlatformAvailability {
+        let name = "arm64 KVM + guest_memfd"
+        func row(_ available: Bool, _ reason: String) -> HostProbe.PlatformAvailability {
+            .init(id: "arm64-gmem", name: name, available: available, reason: reason)
+        }
+        if let noKVM { return row(false, noKVM) }
+        let flags = facts.guestMemfdFlags ?? probe.guestMemfdFlags ?? []
+        if (probe.capability(.guestMemfd) ?? 0) == 0 { return row(false, "needs KVM_CAP_GUEST_MEMFD (Linux 6.18+ on arm64)") }
+        if !flags.contains(.mmap) { return row(false, "needs guest_memfd flag MMAP (Linux 6.18+); this kernel accepts \(flags)") }
+        if (probe.capability(.userMemory2) ?? 0) == 0 { return row(false, "needs KVM_CAP_USER_MEMORY2") }
+        guard facts.smcccFilter.isAccepted else {
+            return row(false, "needs the SMCCC filter (Linux 6.4+) to forward pKVM's hypercalls to the VMM: \(facts.smcccFilter)")
+        }
+        return row(true, "guest_memfd \(ARM64GuestMemfdPlatform.flags(offered: flags)), memslots v2 and the SMCCC filter work; pKVM's share/unshare calls reach the VMM, which enforces privacy with a PROT_NONE host view (a non-protected VM: the kernel does not isolate it)")
+    }
+}

@@ -1,0 +1,290 @@
+import Glibc
+import GuestImage
+import KVM
+import Lifecycle
+import Ownership
+
+/// "arm64 pKVM protected VM": a `KVM_VM_TYPE_ARM_PROTECTED` VM whose RAM is a
+/// `MAP_SHARED` memfd in an ordinary memslot. pKVM donates each page to the
+/// guest on its first stage-2 fault and handles MEM_SHARE/MEM_UNSHARE at EL2
+/// without telling the VMM, so the ledger learns of them from the guest's
+/// SHARED/UNSHARED reports and the platform verifies each claim by probing
+/// host access in-process (SIGSEGV/SEGV_ACCERR on a private page).
+///
+/// Teardown maps onto the protocol as the kernel allows (kvm-abi.md,
+/// pkvm-qemu-lane.md): memslots cannot be deleted after the first run
+/// (EPERM), so *reclaim* closes the vCPUs and the VM — the kernel reclaims,
+/// zeroing guest-owned pages — *unbind* has nothing left to do, *release*
+/// unmaps and closes the memfd and *destroy* closes /dev/kvm.
+public final class ARM64ProtectedPlatform: Platform, @unchecked Sendable {
+    public var architecture: GuestArchitecture { .aarch64 }
+
+    private let system: KVMSystem
+    private let memlock: MemlockBudget
+    private var vm: VirtualMachine?
+    private var memory: ARM64GuestMemory?
+    private let cpus = ARM64VCPUs()
+    private var ram = GuestRAM(size: 0)
+    private var journal: Journal?
+    /// The claim each vCPU is waiting on the ledger for (its thread only).
+    private var pendingClaims: [ARM64OwnershipClaim?] = []
+
+    private var lock = pthread_mutex_t()
+    private var detected: [String] = []
+
+    /// How the journal names a claim that reached the ledger.
+    static let transport = "harness report (EL2 handled the HVC)"
+
+    public init(system: KVMSystem, memlock: MemlockBudget = .current()) {
+        self.system = system
+        self.memlock = memlock
+        pthread_mutex_init(&lock, nil)
+    }
+
+    deinit { pthread_mutex_destroy(&lock) }
+
+    public var description: PlatformDescription {
+        PlatformDescription(
+            id: "arm64-pkvm", name: "arm64 pKVM protected VM",
+            privateMemory: "MAP_SHARED memfd in an ordinary memslot, donated to the guest by pKVM on its first fault",
+            transport: "none reaches the VMM (EL2 handles MEM_SHARE/MEM_UNSHARE); the guest reports each on the harness window and the VMM verifies it by probing host access",
+            enforcement: "the hypervisor (pKVM's stage-2)")
+    }
+
+    public var findings: [String] {
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        return detected
+    }
+
+    private func find(_ text: String, _ fields: [(String, JSONValue)]) {
+        pthread_mutex_lock(&lock)
+        detected.append(text)
+        pthread_mutex_unlock(&lock)
+        journal?.record("pkvm.finding", fields + [("message", .string(text))])
+    }
+
+    private func wrap<T>(_ body: () throws(KVMError) -> T) throws(LifecycleError) -> T {
+        do {
+            return try body()
+        } catch {
+            throw .platform(error.description)
+        }
+    }
+
+    // MARK: Creation
+
+    public func create(ram: GuestRAM, journal: Journal) throws(LifecycleError) {
+        guard ram.base % ram.pageSize == 0, ram.size % ram.pageSize == 0, ram.size > 0 else {
+            throw .badInput("guest RAM must be page aligned and non-empty")
+        }
+        self.ram = ram
+        self.journal = journal
+        if let refusal = memlock.refusal(forGuestRAM: ram.size) { throw .platformUnavailable(refusal) }
+
+        let ipaBits = VMType.armIPABits(toReach: ram.base + ram.size - 1)
+        let type = VMType.armProtected(ipaBits: ipaBits)
+        do {
+            vm = try system.createVM(type: type)
+        } catch {
+            throw .platformUnavailable(ARM64ProtectedPlatform.createVMFailure(error, mode: ARM64KVMMode.current()))
+        }
+        guard let vm else { return }
+        journal.record("create.vm", [("type", "KVM_VM_TYPE_ARM_PROTECTED"), ("raw_type", .uint(UInt64(type.rawValue))),
+                                     ("fd", .int(Int64(vm.fd.rawValue))), ("taints_kernel", .bool(true))])
+
+        let memory = try wrap { () throws(KVMError) in try ARM64GuestMemory(size: ram.size) }
+        self.memory = memory
+        let slot = MemorySlot(slot: 0, flags: [], guestPhysicalAddress: ram.base, size: ram.size,
+                              userspaceAddress: UInt64(UInt(bitPattern: memory.mapping.address())))
+        try wrap { () throws(KVMError) in try vm.setMemoryRegion(slot) }
+        journal.record("create.memory", [
+            ("bytes", .uint(ram.size)), ("backing", .string(memory.backing)), ("map", "MAP_SHARED, MADV_DONTFORK"),
+            ("slot", .int(0)), ("gpa", .uint(ram.base)), ("memlock", .string(memlock.description)),
+        ])
+    }
+
+    /// The one sentence for a refused `KVM_CREATE_VM(KVM_VM_TYPE_ARM_PROTECTED)`.
+    static func createVMFailure(_ error: KVMError, mode: ARM64KVMMode) -> String {
+        let base = "\(error.operation) failed with \(error.errnoName)"
+        switch error.errno {
+        case EINVAL:
+            let booted = mode.value.map { "booted with kvm-arm.mode=\($0), per \(mode.source.rawValue)" } ?? "booted without kvm-arm.mode"
+            return "\(base): this kernel does not accept protected VMs (it was \(booted)); boot Linux 7.1 or newer with kvm-arm.mode=protected, or run the guest with --platform model"
+        case ENOMEM:
+            return "\(base): the kernel could not allocate the VM; free memory or check RLIMIT_MEMLOCK (`ulimit -l`)"
+        default:
+            return "\(base) (\(Errno.message(error.errno))); check dmesg for pKVM errors, or run the guest with --platform model"
+        }
+    }
+
+    public func makeAllPrivate(_ ram: GuestRAM) throws(LifecycleError) -> String {
+        guard vm != nil else { throw .invalidState("makeAllPrivate before create") }
+        return "nothing to do in the kernel: pKVM donates each page to the guest on its first stage-2 fault (pages the guest never touches stay readable by the host)"
+    }
+
+    public func load(_ image: ELFImage) throws(LifecycleError) {
+        guard let memory else { throw .invalidState("load before create") }
+        // Before the first KVM_RUN the host still owns every page, so the
+        // image goes in through the one mapping; the bss is already zero.
+        for segment in image.segments {
+            let offset = segment.guestPhysicalAddress &- ram.base
+            guard segment.guestPhysicalAddress >= ram.base, offset + segment.memorySize <= ram.size else {
+                throw .badInput("segment at gpa 0x\(String(segment.guestPhysicalAddress, radix: 16)) does not fit in guest RAM; give the guest more --memory")
+            }
+            memory.write(segment.fileBytes, at: offset)
+        }
+    }
+
+    public func createVCPUs(count: Int, entry: UInt64) throws(LifecycleError) {
+        guard let vm else { throw .invalidState("createVCPUs before create") }
+        try wrap { () throws(KVMError) in try cpus.create(on: vm, count: count, entry: entry) }
+        pthread_mutex_lock(&lock)
+        pendingClaims = Array(repeating: nil, count: count)
+        pthread_mutex_unlock(&lock)
+    }
+
+    public var vcpuCount: Int { cpus.count }
+
+    // MARK: Running
+
+    public func requestStop(vcpu index: Int) {
+        cpus.requestStop(index)
+    }
+
+    public func run(vcpu index: Int) -> GuestEvent {
+        cpus.run(index, hypercall: { call, _ in
+            .stopped(.failed("unexpected KVM_EXIT_HYPERCALL for function 0x\(String(call.nr, radix: 16)): a protected VM has no SMCCC filter"))
+        }, claim: { claim in
+            // EL2 already did it; the ledger hears of it now and the claim
+            // is verified against host access once the ledger has answered.
+            setPending(claim, vcpu: index)
+            return .memoryRequest(claim.memoryRequest(transport: ARM64ProtectedPlatform.transport))
+        }, failure: ARM64ProtectedPlatform.runFailure)
+    }
+
+    /// The sentence for a failed KVM_RUN on a protected VM.
+    static func runFailure(_ error: KVMError) -> String {
+        switch error.errno {
+        case EIO: "\(error): pKVM refused the guest memory (it must be swap-backed memory such as a MAP_SHARED memfd, never guest_memfd)"
+        case EFAULT: "\(error): the guest touched a page pKVM poisoned because the host kernel touched it (did something fork, or read guest memory through a kernel path?)"
+        case ENOMEM: "\(error): pKVM could not pin guest memory; raise RLIMIT_MEMLOCK (`ulimit -l`)"
+        default: error.description
+        }
+    }
+
+    /// vCPU threads each touch only their own slot, but the array is shared: locked.
+    private func setPending(_ claim: ARM64OwnershipClaim?, vcpu index: Int) {
+        pthread_mutex_lock(&lock)
+        if index < pendingClaims.count { pendingClaims[index] = claim }
+        pthread_mutex_unlock(&lock)
+    }
+
+    private func takePending(vcpu index: Int) -> ARM64OwnershipClaim? {
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        guard index < pendingClaims.count else { return nil }
+        let claim = pendingClaims[index]
+        pendingClaims[index] = nil
+        return claim
+    }
+
+    public func complete(vcpu index: Int, reply: GuestReply) {
+        guard let claim = takePending(vcpu: index) else { return }
+        if case .memoryResult(.failure(let why)) = reply {
+            find("the guest claims EL2 \(claim.kind.rawValue) IPA 0x\(String(claim.ipa, radix: 16)), but the ledger refuses that transition (\(why))",
+                 [("ipa", .uint(claim.ipa))])
+        }
+        let access = probeHostRead(gpa: claim.ipa)
+        journal?.record("verify.claim", [("vcpu", .int(Int64(index))), ("claim", .string(claim.kind.rawValue)),
+                                         ("ipa", .uint(claim.ipa)), ("host_access", .string(access.description))])
+        if let finding = claim.verify(access) { find(finding, [("ipa", .uint(claim.ipa))]) }
+    }
+
+    // MARK: Host access
+
+    public func reflect(_ operation: MemoryRequest.Operation, _ range: GFNRange) throws(LifecycleError) {
+        // EL2 changed the host's stage-2 before the guest reported it.
+    }
+
+    public func readHostMemory(gpa: UInt64, length: Int) throws(LifecycleError) -> [UInt8] {
+        guard let memory, memory.isMapped else { throw .invalidState("guest RAM is not mapped") }
+        guard length >= 0, ram.contains(gpa: gpa), gpa - ram.base + UInt64(length) <= ram.size else {
+            throw .platform("gpa 0x\(String(gpa, radix: 16))+\(length) is outside guest RAM")
+        }
+        guard length > 0 else { return [] }
+        // Ownership is per page: if a guarded read of a page's first byte
+        // works, the whole page can be copied without risking the VMM.
+        let offset = gpa - ram.base
+        var page = offset / ram.pageSize * ram.pageSize
+        while page < offset + UInt64(length) {
+            let access = memory.probe(offset: max(page, offset))
+            if case .faulted = access {
+                throw .platform("a host read of gpa 0x\(String(ram.base + max(page, offset), radix: 16)) \(access): pKVM still holds that page for the guest")
+            }
+            page += ram.pageSize
+        }
+        return Array(UnsafeRawBufferPointer(start: memory.mapping.address(at: Int(offset)), count: length))
+    }
+
+    public func probeHostRead(gpa: UInt64) -> HostAccess {
+        guard let memory, ram.contains(gpa: gpa) else { return .unmapped }
+        return memory.probe(offset: gpa - ram.base)
+    }
+
+    // MARK: Teardown
+
+    public func reclaim(_ reclaim: Reclaim) throws(LifecycleError) {
+        let errors = closeVM()
+        journal?.record("pkvm.reclaim", [
+            ("how", "closed the vCPU fds and the VM fd: the kernel reclaimed guest memory, zeroing guest-owned pages and keeping shared ones"),
+            ("memslots", "not deleted: the kernel refuses after the first run (EPERM); they went with the VM"),
+        ])
+        if !errors.isEmpty { throw .teardown(errors.joined(separator: "; ")) }
+    }
+
+    /// Closes the vCPUs (kvm_run first) and the VM fd; the last reference
+    /// runs pKVM's teardown synchronously.
+    private func closeVM() -> [String] {
+        var errors = cpus.close()
+        if let vm, vm.fd.isOpen {
+            if errors.isEmpty {
+                do { try vm.fd.close() } catch { errors.append(error.description) }
+            } else {
+                errors.append("the VM fd stays open because a vCPU could not be closed")
+            }
+        }
+        return errors
+    }
+
+    public func unbind() throws(LifecycleError) {
+        journal?.record("pkvm.unbind", [("how", "nothing left to unbind: a protected VM's memslots cannot be deleted after the first run (EPERM) and were released with the VM at reclaim")])
+    }
+
+    public func release() throws(LifecycleError) {
+        guard let memory else { return }
+        do {
+            try memory.release()
+        } catch {
+            throw .teardown(error.description)
+        }
+    }
+
+    public func destroy() throws(LifecycleError) {
+        // In the safe order the VM is already closed; in a broken one this is where it goes.
+        var errors = closeVM()
+        if system.fd.isOpen {
+            do { try system.fd.close() } catch { errors.append(error.description) }
+        }
+        if !errors.isEmpty { throw .teardown(errors.joined(separator: "; ")) }
+    }
+
+    public var openResources: [String] {
+        var open: [String] = []
+        if system.fd.isOpen { open.append(system.fd.kind) }
+        if let vm, vm.fd.isOpen { open.append(vm.fd.kind) }
+        open += memory?.openResources ?? []
+        open += cpus.openResources
+        return open
+    }
+}

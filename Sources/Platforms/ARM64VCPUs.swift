@@ -1,0 +1,182 @@
+import CKVM
+import GuestImage
+import KVM
+import Lifecycle
+
+/// What an arm64 platform does about one KVM exit. Pure, so it is tested
+/// with synthetic exits on any host.
+public enum ARM64ExitAction: Equatable, Sendable {
+    /// A guest load from MMIO: answer it from the guest devices.
+    case mmioRead(MMIOAccess)
+    /// A guest store to MMIO (KVM completes it on the next run).
+    case mmioWrite(address: UInt64, value: UInt64)
+    /// An SMCCC call the filter forwarded (`KVM_EXIT_HYPERCALL`).
+    case hypercall(HypercallExit)
+    /// Enter the guest again (a signal that was not a stop request).
+    case resume
+    case stop(VCPUStopReason)
+}
+
+/// The exit policy shared by the arm64 KVM platforms.
+public enum ARM64ExitPolicy {
+    public static func action(for exit: VCPUExit, stopRequested: Bool) -> ARM64ExitAction {
+        switch exit {
+        case .mmio(let access):
+            return access.isWrite ? .mmioWrite(address: access.address, value: ARM64GuestDevices.value(of: access.data)) : .mmioRead(access)
+        case .hypercall(let call):
+            return .hypercall(call)
+        case .systemEvent(let event):
+            // PSCI SYSTEM_OFF / SYSTEM_RESET: KVM has already stopped every vCPU.
+            switch event.type {
+            case .shutdown: return .stop(.poweredOff)
+            case .reset: return .stop(.reset)
+            case .crash: return .stop(.failed("the guest reported a crash (KVM_EXIT_SYSTEM_EVENT CRASH, data \(event.data))"))
+            default: return .stop(.failed("KVM_EXIT_SYSTEM_EVENT \(event.type) is not one pvmh handles"))
+            }
+        case .interrupted:
+            return stopRequested ? .stop(.stopRequested) : .resume
+        case .shutdown:
+            return .stop(.shutdown)
+        case .hlt:
+            return .stop(.halted)
+        case .io(let io):
+            return .stop(.failed("KVM_EXIT_IO (port 0x\(String(io.port, radix: 16))) on arm64, which has no port I/O"))
+        case .memoryFault(let fault):
+            return .stop(.failed("KVM_EXIT_MEMORY_FAULT at gpa 0x\(String(fault.gpa, radix: 16)) size \(fault.size) (\(fault.isPrivate ? "private" : "shared") access)"))
+        case .internalError(let suberror, let data):
+            return .stop(.failed("KVM_EXIT_INTERNAL_ERROR suberror \(suberror) data \(data.map { "0x" + String($0, radix: 16) })"))
+        case .failEntry(let reason, let cpu):
+            return .stop(.failed("KVM_EXIT_FAIL_ENTRY reason 0x\(String(reason, radix: 16)) on cpu \(cpu)"))
+        case .unsupported(let reason):
+            guard reason.contains("KVM_EXIT_ARM_NISV") else { return .stop(.failed(reason)) }
+            return .stop(.failed("\(reason): the guest accessed MMIO with an instruction KVM cannot emulate (a load/store pair or writeback); use single-register ldr/str for device registers"))
+        }
+    }
+
+    /// The failure for an MMIO access no device decodes.
+    public static func noDevice(address: UInt64, isWrite: Bool, length: UInt32) -> VCPUStopReason {
+        .failed("the guest \(isWrite ? "wrote" : "read") \(length) bytes at gpa 0x\(String(address, radix: 16)), where there is neither RAM nor a device (KVM_EXIT_MMIO)")
+    }
+}
+
+/// The vCPUs of an arm64 KVM VM: created with the preferred target and PSCI
+/// 0.2, run with the shared exit policy and guest devices, stopped with
+/// `immediate_exit`, and closed in teardown.
+final class ARM64VCPUs: @unchecked Sendable {
+    private(set) var vcpus: [VCPU] = []
+    /// Two bytes per vCPU: [0] a stop was requested, [1] its thread is
+    /// inside `run` (and may touch `kvm_run`). Seq-cst loads and stores, so
+    /// `close()` and a vCPU thread cannot both miss each other's flag.
+    private var flags: [UnsafeMutablePointer<UInt8>] = []
+    /// One per vCPU; each is touched only by its vCPU's thread.
+    private var devices: [ARM64GuestDevices] = []
+
+    deinit {
+        for flag in flags { flag.deallocate() }
+    }
+
+    var count: Int { vcpus.count }
+
+    /// Creates `count` vCPUs. vCPU 0 starts at `entry` in the bare-metal boot
+    /// state; the others start powered off and wait for PSCI CPU_ON.
+    func create(on vm: VirtualMachine, count: Int, entry: UInt64) throws(KVMError) {
+        let preferred = try vm.preferredTarget()
+        for index in 0..<count {
+            let vcpu = try vm.createVCPU(id: index)
+            vcpus.append(vcpu)
+            let flag = UnsafeMutablePointer<UInt8>.allocate(capacity: 2)
+            flag.initialize(repeating: 0, count: 2)
+            flags.append(flag)
+            devices.append(ARM64GuestDevices())
+            var request = ARM64VCPUInit(target: preferred.target, features: [.psci02])
+            if index > 0 { request.insert(.powerOff) }
+            try vcpu.initialize(request)
+            if index == 0 { try vcpu.setBootState(ARM64BootState(entry: entry)) }
+        }
+    }
+
+    func requestStop(_ index: Int) {
+        guard index < vcpus.count else { return }
+        ckvm_store_u8_volatile(flags[index], 1)
+        if vcpus[index].run.isMapped { vcpus[index].requestImmediateExit() }
+    }
+
+    func stopRequested(_ index: Int) -> Bool {
+        ckvm_load_u8_volatile(flags[index]) != 0
+    }
+
+    /// Runs vCPU `index` until an event for the lifecycle. `hypercall` and
+    /// `claim` return nil for "handled, run again"; `failure` turns a failed
+    /// KVM_RUN into the sentence the user sees.
+    func run(_ index: Int,
+             hypercall: (HypercallExit, VCPU) -> GuestEvent?,
+             claim: (ARM64OwnershipClaim) -> GuestEvent?,
+             failure: (KVMError) -> String) -> GuestEvent {
+        let vcpu = vcpus[index]
+        ckvm_store_u8_volatile(flags[index] + 1, 1)
+        defer { ckvm_store_u8_volatile(flags[index] + 1, 0) }
+        while true {
+            if stopRequested(index) { return .stopped(.stopRequested) }
+            let exit: VCPUExit
+            do {
+                exit = try vcpu.runOnce()
+            } catch {
+                return .stopped(.failed(failure(error)))
+            }
+            switch ARM64ExitPolicy.action(for: exit, stopRequested: stopRequested(index)) {
+            case .resume:
+                continue
+            case .stop(let reason):
+                return .stopped(reason)
+            case .hypercall(let call):
+                if let event = hypercall(call, vcpu) { return event }
+            case .mmioRead(let access):
+                guard let value = devices[index].read(address: access.address) else {
+                    return .stopped(ARM64ExitPolicy.noDevice(address: access.address, isWrite: false, length: access.length))
+                }
+                vcpu.completeMMIORead(access, value: value)
+            case .mmioWrite(let address, let value):
+                switch devices[index].write(address: address, value: value) {
+                case .absorbed:
+                    continue
+                case .event(let event):
+                    return event
+                case .claim(let report):
+                    if let event = claim(report) { return event }
+                case .noDevice:
+                    if case .mmio(let access) = exit {
+                        return .stopped(ARM64ExitPolicy.noDevice(address: address, isWrite: true, length: access.length))
+                    }
+                    return .stopped(ARM64ExitPolicy.noDevice(address: address, isWrite: true, length: 0))
+                }
+            }
+        }
+    }
+
+    /// Unmaps every `kvm_run` and closes every vCPU fd (a `kvm_run` mapping
+    /// holds its vCPU file, which holds the VM). A vCPU whose thread is still
+    /// inside `run` is left open (unmapping its `kvm_run` under it would crash
+    /// the VMM) and reported. Returns the failures.
+    func close() -> [String] {
+        var errors: [String] = []
+        for (index, vcpu) in vcpus.enumerated() {
+            requestStop(index)
+            if ckvm_load_u8_volatile(flags[index] + 1) != 0 {
+                errors.append("vCPU \(index) was still running, so its fd and kvm_run stay open; stop the vCPUs before closing the VM")
+                continue
+            }
+            if vcpu.run.isMapped { do { try vcpu.run.unmap() } catch { errors.append(error.description) } }
+            if vcpu.fd.isOpen { do { try vcpu.fd.close() } catch { errors.append(error.description) } }
+        }
+        return errors
+    }
+
+    var openResources: [String] {
+        var open: [String] = []
+        for vcpu in vcpus {
+            if vcpu.fd.isOpen { open.append(vcpu.fd.kind) }
+            if vcpu.run.isMapped { open.append(vcpu.run.what) }
+        }
+        return open
+    }
+}
