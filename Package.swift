@@ -31,8 +31,14 @@ let package = Package(
         // The teardown-ordering regression suite: scenarios, verdicts, KTAP.
         .target(name: "Checks", dependencies: ["Platforms", "PKVMModel", "Lifecycle", "KVM", "CKVM", "Ownership", "GuestImage"]),
         // The command line: parsing, commands and everything formatted for humans.
-        .target(name: "PVMHCommand", dependencies: ["Checks", "Platforms", "PKVMModel", "Lifecycle", "KVM", "Ownership", "GuestImage"]),
+        .target(name: "PVMHCommand", dependencies: ["Bench", "Checks", "Platforms", "PKVMModel", "Lifecycle", "KVM", "Ownership", "GuestImage"]),
         .executableTarget(name: "pvmh", dependencies: ["PVMHCommand"]),
+        // The raw-ioctl baseline `pvmh bench` compares against (C, no VMM
+        // logic); main.c is the same code as its own process, built by the
+        // bench with the toolchain's clang.
+        .target(name: "CBaseline", path: "Benchmarks/baseline", exclude: ["main.c"]),
+        // `pvmh bench`: the measurements (the CLI only formats them).
+        .target(name: "Bench", dependencies: ["CBaseline", "Platforms", "PKVMModel", "Lifecycle", "KVM", "CKVM", "Ownership", "GuestImage"]),
 
         // Helpers shared by the test targets (ELF images made in memory, the KVM gate).
         .target(name: "PVMHTestSupport", dependencies: ["KVM", "Lifecycle"], path: "Tests/Support"),
@@ -44,6 +50,13 @@ let package = Package(
         .testTarget(name: "ChecksTests", dependencies: ["Checks", "Lifecycle", "PVMHTestSupport"]),
         .testTarget(name: "LifecycleTests", dependencies: ["Lifecycle", "Platforms", "KVM", "Ownership", "GuestImage", "PVMHTestSupport"]),
         .testTarget(name: "PVMHTests", dependencies: ["PVMHCommand", "pvmh", "PVMHTestSupport"]),
+        // The bench's statistics, and its --quick path as a smoke test (values never asserted).
+        .testTarget(name: "BenchTests", dependencies: ["Bench", "GuestImage", "Ownership", "pvmh"]),
+        // Misbehaving guests on the model and x86 KVM (bad hypercalls, storms,
+        // exception loops, wild writes) and the fuzzers' regressions. The
+        // guests' assembly sources live in Guests/ (assembled by Guests/assemble).
+        .testTarget(name: "BadInputTests", dependencies: ["PKVMModel", "Platforms", "KVM", "Lifecycle", "Ownership", "GuestImage", "A64", "PVMHTestSupport"],
+                    exclude: ["Guests"]),
     ],
     swiftLanguageModes: [.v6]
 )

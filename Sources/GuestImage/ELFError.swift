@@ -38,6 +38,12 @@ public enum ELFError: Error, Sendable, Hashable, CustomStringConvertible {
     case noLoadSegment
     /// `e_entry` is not inside the file bytes of an executable PT_LOAD.
     case entryOutsideExecutableSegment(entry: UInt64)
+    /// `e_entry` (or a flat binary's load address) is not aligned to an
+    /// instruction: A64 instructions are 4-byte aligned, and a vCPU started
+    /// there takes a PC-alignment fault before it runs anything.
+    case misalignedEntry(entry: UInt64, machine: GuestArchitecture)
+    /// A flat binary (`--flat ADDRESS`) with no bytes.
+    case emptyFlatImage
     /// A PT_LOAD does not lie entirely inside guest RAM.
     case segmentOutsideRAM(index: Int, range: Range<UInt64>, ramStart: UInt64, ramSize: UInt64)
     /// A PT_LOAD overlaps an MMIO region.
@@ -96,6 +102,11 @@ public enum ELFError: Error, Sendable, Hashable, CustomStringConvertible {
         case .entryOutsideExecutableSegment(let entry):
             return "the guest image's entry point \(hex(entry)) is not inside an executable segment's file "
                 + "bytes; check ENTRY() and the segment flags in the guest's linker script"
+        case .misalignedEntry(let entry, let machine):
+            return "the guest image's entry point \(hex(entry)) is not \(machine.instructionAlignment)-byte aligned, "
+                + "as \(machine) instructions must be; fix ENTRY() or the --flat load address"
+        case .emptyFlatImage:
+            return "the flat binary is empty, so there is nothing to load; give a file with the guest's code"
         case .segmentOutsideRAM(let index, let range, let ramStart, let ramSize):
             return "segment \(index) of the guest image (\(hex(range))) is not inside guest RAM "
                 + "(\(hex(ramSize)) bytes at \(hex(ramStart))); give the VM more memory or link the guest lower"

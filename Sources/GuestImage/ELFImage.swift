@@ -54,6 +54,9 @@ public struct ELFImage: Sendable, Hashable {
                 && entry - segment.guestPhysicalAddress < UInt64(segment.fileBytes.count)
         }
         guard entryIsCode else { throw .entryOutsideExecutableSegment(entry: entry) }
+        guard entry % machine.instructionAlignment == 0 else {
+            throw .misalignedEntry(entry: entry, machine: machine)
+        }
 
         self.machine = machine
         self.entry = entry
@@ -67,17 +70,21 @@ public struct ELFImage: Sendable, Hashable {
         return start..<end
     }
 
-    /// Checks that every segment lies inside guest RAM (`ramSize` bytes at
-    /// `ramStart`) and outside every MMIO region.
+    /// Checks that every segment lies outside every MMIO region and inside
+    /// guest RAM (`ramSize` bytes at `ramStart`).
+    ///
+    /// MMIO is checked first: on arm64 the devices sit below RAM, so a segment
+    /// linked over the UART is also outside RAM, and "overlaps the MMIO region"
+    /// is the sentence that tells the user what they did.
     public func validate(placement ramStart: UInt64, ramSize: UInt64, mmio: [Range<UInt64>]) throws(ELFError) {
         for segment in segments {
             let range = segment.guestPhysicalRange
+            if let region = mmio.first(where: { $0.overlaps(range) }) {
+                throw .segmentOverlapsMMIO(index: segment.index, range: range, mmio: region)
+            }
             // range.upperBound >= range.lowerBound >= ramStart, so neither side overflows.
             guard range.lowerBound >= ramStart, range.upperBound - ramStart <= ramSize else {
                 throw .segmentOutsideRAM(index: segment.index, range: range, ramStart: ramStart, ramSize: ramSize)
-            }
-            if let region = mmio.first(where: { $0.overlaps(range) }) {
-                throw .segmentOverlapsMMIO(index: segment.index, range: range, mmio: region)
             }
         }
     }

@@ -25,6 +25,16 @@ public final class ProtectedVMLifecycle: @unchecked Sendable {
     private var latch: StopLatch?
     private var entryGFN: UInt64?
     private var completedSteps = Set<TeardownStep>()
+    /// Stop signals already acted on or journaled (StopSignals.count counts them all).
+    private var acknowledgedSignals = 0
+
+    /// Share/unshare requests journaled and shown one by one. A guest that
+    /// makes more (a storm of 10^5) gets the rest counted, not listed, so
+    /// the journal and the console stay readable and bounded; the counts are
+    /// journaled as `memory.aggregate` (Docs/journal.md). The ledger sees
+    /// every request either way.
+    public static let individuallyJournaledRequests = 1000
+    private var tally = RequestTally()  // guarded by `lock`
 
     public init(platform: Platform, journal: Journal, options: RunOptions, guestName: String,
                 observer: @escaping @Sendable (RunNotice) -> Void = { _ in }) {
@@ -82,6 +92,8 @@ public final class ProtectedVMLifecycle: @unchecked Sendable {
     private func checkStopSignal() throws(LifecycleError) {
         if let signal = StopSignals.received, options.handleSignals {
             report.interruptedBy = signal
+            acknowledgedSignals = StopSignals.count
+            journal.record("signal", [("signal", .string(StopSignals.name(signal))), ("during", "boot")])
             throw .platform("interrupted by \(StopSignals.name(signal)) before the guest ran; tearing down in the safe order")
         }
     }
@@ -195,7 +207,7 @@ public final class ProtectedVMLifecycle: @unchecked Sendable {
     /// into the platform and journals it. Rejections leave the ledger as it was.
     func handleMemoryRequest(_ request: MemoryRequest) -> Result<Void, MemoryRequestRejection> {
         let pageSize = options.ram.pageSize
-        let result: Result<Void, MemoryRequestRejection> = locked {
+        let (result, individually, stormStarts): (Result<Void, MemoryRequestRejection>, Bool, Bool) = locked {
             report.memoryRequests += 1
             let outcome = MemoryRequestPolicy.apply(request, pageSize: pageSize, to: &ledger)
             if case .success = outcome {
@@ -211,8 +223,16 @@ public final class ProtectedVMLifecycle: @unchecked Sendable {
             } else {
                 report.rejectedRequests += 1
             }
-            return outcome
+            let individually = report.memoryRequests <= Self.individuallyJournaledRequests
+            if !individually { tally.count(request, outcome) }
+            return (outcome, individually, report.memoryRequests == Self.individuallyJournaledRequests + 1)
         }
+        if stormStarts {
+            let text = "the guest made more than \(Self.individuallyJournaledRequests) share/unshare requests: the rest are answered and counted, not listed (journal: memory.aggregate)"
+            journal.record("memory.storm", [("after", .int(Int64(Self.individuallyJournaledRequests))), ("message", .string(text))])
+            observer(.warning(text))
+        }
+        guard individually else { return result }
         var fields: [(String, JSONValue)] = [
             ("gfn", .uint(request.gpa / pageSize)), ("gpa", .uint(request.gpa)), ("pages", .uint(request.pages)),
             ("transport", .string(request.transport)),
@@ -289,7 +309,8 @@ public final class ProtectedVMLifecycle: @unchecked Sendable {
             if finished || anyAbort { return }
             if let signal = StopSignals.received, options.handleSignals {
                 report.interruptedBy = signal
-                journal.record("signal", [("signal", .string(StopSignals.name(signal)))])
+                acknowledgedSignals = StopSignals.count
+                journal.record("signal", [("signal", .string(StopSignals.name(signal))), ("during", "run")])
                 observer(.warning("\(StopSignals.name(signal)) received: stopping the guest and tearing down in the safe order"))
                 return
             }
@@ -324,6 +345,7 @@ public final class ProtectedVMLifecycle: @unchecked Sendable {
             let record = TeardownRecord(step: step, durationNanoseconds: monotonicNanoseconds() - start,
                                         error: failure, hazard: hazard, detail: detail)
             report.teardown.append(record)
+            noteStopSignalsDuringTeardown()
             var fields: [(String, JSONValue)] = [("duration_ns", .uint(record.durationNanoseconds)),
                                                  ("ok", .bool(failure == nil)), ("detail", .string(detail))]
             if let failure { fields.append(("error", .string(failure))) }
@@ -331,6 +353,23 @@ public final class ProtectedVMLifecycle: @unchecked Sendable {
             journal.record("teardown.\(step.rawValue)", fields)
             observer(.teardown(record))
         }
+    }
+
+    /// A SIGINT/SIGTERM that arrives once teardown has started changes
+    /// nothing (teardown already runs, exactly once, to the end); it is
+    /// journaled and said, so the user knows it was heard.
+    private func noteStopSignalsDuringTeardown() {
+        guard options.handleSignals else { return }
+        let count = StopSignals.count
+        guard count > acknowledgedSignals else { return }
+        let first = acknowledgedSignals == 0 ? StopSignals.received.map(StopSignals.name) : nil
+        let what = first ?? "another stop signal"
+        for _ in acknowledgedSignals..<count {
+            journal.record("signal", [("signal", .string(first ?? "SIGINT/SIGTERM")), ("during", "teardown"),
+                                      ("action", "none: teardown is already under way and runs once")])
+        }
+        acknowledgedSignals = count
+        observer(.warning("\(what) received during teardown: teardown is already under way and runs exactly once"))
     }
 
     private func perform(_ step: TeardownStep) throws(LifecycleError) -> String {
@@ -454,6 +493,16 @@ public final class ProtectedVMLifecycle: @unchecked Sendable {
         }
         if options.auditDescriptors { report.leakedDescriptors = FileDescriptorAudit.leaked(since: baseline) }
         if report.phases.last?.0 != "released" { recordPhase("final") }
+        noteStopSignalsDuringTeardown()
+        let tally = locked { self.tally }
+        if tally.total > 0 {
+            journal.record("memory.aggregate", [
+                ("after", .int(Int64(Self.individuallyJournaledRequests))), ("requests", .int(Int64(tally.total))),
+                ("share_ok", .int(Int64(tally.shareOK))), ("share_rejected", .int(Int64(tally.shareRejected))),
+                ("unshare_ok", .int(Int64(tally.unshareOK))), ("unshare_rejected", .int(Int64(tally.unshareRejected))),
+                ("first_rejection", tally.firstRejection.map { JSONValue.string($0) } ?? .null),
+            ])
+        }
         let failures = report.failures
         journal.record("verdict", [
             ("passed", .bool(failures.isEmpty)), ("failures", .array(failures.map { .string($0) })),
@@ -467,6 +516,7 @@ public final class ProtectedVMLifecycle: @unchecked Sendable {
             })),
             ("memory_requests", .int(Int64(report.memoryRequests))),
             ("rejected", .int(Int64(report.rejectedRequests))),
+            ("journaled_requests", .int(Int64(min(report.memoryRequests, Self.individuallyJournaledRequests)))),
         ])
         journal.close()
     }
@@ -488,6 +538,25 @@ public enum MemoryRequestPolicy {
             return .success(())
         } catch {
             return .failure(.ledger(error))
+        }
+    }
+}
+
+/// Share/unshare requests past `individuallyJournaledRequests`, counted by
+/// operation and answer.
+private struct RequestTally {
+    var shareOK = 0, shareRejected = 0, unshareOK = 0, unshareRejected = 0
+    var firstRejection: String?
+
+    var total: Int { shareOK + shareRejected + unshareOK + unshareRejected }
+
+    mutating func count(_ request: MemoryRequest, _ outcome: Result<Void, MemoryRequestRejection>) {
+        switch (request.operation, outcome) {
+        case (.share, .success): shareOK += 1
+        case (.unshare, .success): unshareOK += 1
+        case (.share, .failure(let why)), (.unshare, .failure(let why)):
+            if request.operation == .share { shareRejected += 1 } else { unshareRejected += 1 }
+            if firstRejection == nil { firstRejection = "\(request.operation.rawValue) gpa 0x\(String(request.gpa, radix: 16)): \(why)" }
         }
     }
 }

@@ -33,6 +33,9 @@ public struct ModelEL2: Sendable {
     static func word(_ value: Int64) -> UInt64 { UInt64(bitPattern: value) }
     static let notSupported = word(SMCCCReturn.notSupported)
     static let invalid = word(SMCCCReturn.invalidParameter)
+    /// The refusal of a MEM_SHARE/MEM_UNSHARE whose X2/X3 are not zero:
+    /// pKVM rejects it before it looks at the page (`pkvm_memshare_call`).
+    public static let malformedArguments = "X2/X3 must be zero"
 
     /// Handles function `x[0]` with arguments `x[1...]`.
     public func handle(_ x: [UInt64], table: HypPageTable) -> HypercallOutcome {
@@ -50,7 +53,7 @@ public struct ModelEL2: Sendable {
             let operation: HypercallOutcome.MemoryOperation = function == SMCCCFunction.memShare ? .share : .unshare
             let ipa = x[1]
             guard x[2] == 0, x[3] == 0 else {
-                return .memory(operation: operation, ipa: ipa, accepted: false, refusal: "X2/X3 must be zero")
+                return .memory(operation: operation, ipa: ipa, accepted: false, refusal: Self.malformedArguments)
             }
             guard ipa % granule == 0 else {
                 return .memory(operation: operation, ipa: ipa, accepted: false, refusal: "IPA 0x\(String(ipa, radix: 16)) is not granule aligned")

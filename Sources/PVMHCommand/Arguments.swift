@@ -83,10 +83,29 @@ enum ValueParser {
         return bytes
     }
 
+    /// A vCPU count: a whole number from 1 to `maximum` (the largest any
+    /// platform runs; the platform's own limit is checked once it is known).
+    static func vcpuCount(_ text: String, maximum: Int) throws(UsageError) -> Int {
+        guard let value = Int(text), value >= 1, value <= maximum else {
+            throw UsageError("--vcpus \(text) is not a vCPU count; give a whole number from 1 to \(maximum) (the pKVM model runs up to \(maximum), x86_64 KVM runs 1)")
+        }
+        return value
+    }
+
+    /// A guest physical address: `0x40080000` or decimal, below 2^64.
+    static func address(_ text: String, option: String) throws(UsageError) -> UInt64 {
+        let lower = text.lowercased()
+        let value = lower.hasPrefix("0x") ? UInt64(lower.dropFirst(2), radix: 16) : UInt64(lower, radix: 10)
+        guard let value else {
+            throw UsageError("\(option) \(text) is not an address; give a guest physical address from 0 to 0xffffffffffffffff in hex (0x40080000) or decimal")
+        }
+        return value
+    }
+
     /// Seconds, positive and at most a day.
     static func seconds(_ text: String) throws(UsageError) -> Double {
         guard let value = Double(text), value.isFinite, value > 0, value <= 86_400 else {
-            throw UsageError("--timeout \(text) is not a duration; give seconds between 0.001 and 86400, e.g. --timeout 5")
+            throw UsageError("--timeout \(text) is not a duration; give seconds between 0.001 and 86400, such as --timeout 5")
         }
         return value
     }

@@ -41,6 +41,9 @@ public enum PVMH {
             case "check":
                 if wantsHelp { output.line(CheckCommand.help); return 0 }
                 return try CheckCommand.main(rest, output: output)
+            case "bench":  // TEMPORARY local wiring for bench development; the lead wires it for real
+                if wantsHelp { output.line(BenchCommand.help); return 0 }
+                return try BenchCommand.main(rest, output: output)
             case "_child":
                 // A child VMM the regression suite starts (not for people).
                 return ChildScenarios.run(rest)

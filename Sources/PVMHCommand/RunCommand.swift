@@ -8,9 +8,9 @@ import Platforms
 /// share/unshare requests, tear down in the safe order, print the verdict.
 enum RunCommand {
     static let help = """
-    usage: pvmh run [GUEST] [--platform auto|kvm|model] [--memory SIZE] [--journal FILE]
+    usage: pvmh run [GUEST] [--platform auto|kvm|model] [--memory SIZE] [--vcpus N] [--journal FILE]
                     [--timeout SECONDS] [--transport auto|vmcall|doorbell] [--kvm PATH]
-                    [--kernel-order correct|unbind-before-reclaim]
+                    [--kernel-order correct|unbind-before-reclaim] [--flat ADDRESS]
 
     Boots GUEST — a built-in guest name (see `pvmh guest list`; default: the
     demo guest for this architecture) or an ELF64 file — on the chosen
@@ -22,7 +22,12 @@ enum RunCommand {
       --platform P     auto (default: the KVM platform `pvmh probe` selects, else the
                        model), kvm, or model (the pKVM model: a software EL2 with an
                        A64 interpreter; runs the arm64 guests on any host)
-      --memory SIZE    guest RAM, e.g. 4M, 64MiB, 1G (default 4M; page aligned)
+      --memory SIZE    guest RAM, e.g. 4M, 64MiB, 1G (default 4M; page aligned; at most
+                       the host's RAM, and 4095 MiB on x86_64, whose guests get the size
+                       in a 32-bit register)
+      --vcpus N        vCPUs (default 1): 1 to 8 on the model, where secondaries start
+                       powered off until PSCI CPU_ON; 1 on x86_64 KVM (its guests are
+                       single-processor)
       --journal FILE   write every event as JSON Lines to FILE
       --timeout S      stop a guest that runs longer than S seconds (default 30)
       --transport T    x86 share/unshare transport: auto (probe, default), vmcall, doorbell
@@ -30,12 +35,15 @@ enum RunCommand {
       --kernel-order O the model's host-kernel teardown order: correct (default) or
                        unbind-before-reclaim (the guest_memfd v13 bug: the model must
                        report the host fault it causes)
+      --flat ADDRESS   GUEST is a flat binary (raw code, no ELF headers): load it at
+                       guest physical ADDRESS (e.g. 0x40080000) and start there; the
+                       platform decides the architecture, as with no GUEST
 
     Output: the guest console (guest|), each share/unshare and its answer,
     the message the guest left in shared memory, page ownership per phase,
     the teardown steps with timings, and a verdict. Exit 0 when the guest
     finished cleanly, every check passed and nothing leaked; 1 otherwise;
-    2 for bad usage or a bad guest image.
+    2 for bad usage or a bad guest image, always before any VM exists.
     """
 
     struct Options {
@@ -44,21 +52,44 @@ enum RunCommand {
         var platform: PlatformRequest = .auto
         var autoNote: String?
         var memory: UInt64 = 4 << 20
+        var vcpus = 1
         var journalPath: String?
         var timeout: Double = 30
         var transport: HypercallTransport?
         var kvmPath = "/dev/kvm"
         var kernelOrder: KernelTeardownOrder = .correct
         var architecture: GuestArchitecture = .host
+        /// Where a `--flat` binary was loaded; nil for ELF images.
+        var flatAddress: UInt64?
     }
 
     static let minimumMemory: UInt64 = 2 << 20
 
+    /// The host's RAM, the most any platform can give a guest.
     static func maximumMemory() -> UInt64 {
         let pages = sysconf(Int32(_SC_PHYS_PAGES)), size = sysconf(Int32(_SC_PAGESIZE))
         guard pages > 0, size > 0 else { return 1 << 40 }
         // Whole MiB, so the limit prints as a size a person would type.
         return (UInt64(pages) * UInt64(size)) & ~UInt64((1 << 20) - 1)
+    }
+
+    /// The most guest RAM `architecture`'s guests can use on `platform`, and why
+    /// (nil: only the host's RAM limits it).
+    static func memoryLimit(_ platform: PlatformRequest, _ architecture: GuestArchitecture) -> (UInt64, String)? {
+        guard platform != .model, architecture == .x86_64 else { return nil }
+        // The x86 guests start in 32-bit protected mode and are told the RAM
+        // size in ESI: at 4 GiB it would read as 0 (Guests/x86_64/demo.S).
+        return (4095 << 20, "x86_64 guests get the RAM size in the 32-bit ESI register")
+    }
+
+    /// The vCPU counts `platform` runs, with the reason for the upper bound.
+    static func vcpuLimit(_ platform: PlatformRequest) -> (Int, String) {
+        if platform == .model {
+            return (PKVMModelPlatform.maximumVCPUs, "the pKVM model runs up to \(PKVMModelPlatform.maximumVCPUs)")
+        }
+        // The KVM platform here is x86_64's, whose guests are single-processor:
+        // every vCPU would start at the entry point and run the programme again.
+        return (1, "KVM on \(GuestArchitecture.host) runs 1, since its guests are single-processor")
     }
 
     /// Everything the user typed, validated before any VM exists.
@@ -80,6 +111,8 @@ enum RunCommand {
             kernelOrder = order
         }
         let memoryText = try arguments.option("--memory")
+        let vcpusText = try arguments.option("--vcpus")
+        let flatText = try arguments.option("--flat")
         let journal = try arguments.option("--journal")
         let timeoutText = try arguments.option("--timeout")
         let transportText = try arguments.option("--transport") ?? "auto"
@@ -97,12 +130,21 @@ enum RunCommand {
             try ValueParser.memorySize(text, minimum: minimumMemory, maximum: maximumMemory())
         } ?? (4 << 20)
         let timeout = try timeoutText.map { text throws(UsageError) in try ValueParser.seconds(text) } ?? 30
+        let vcpus = try vcpusText.map { text throws(UsageError) in
+            try ValueParser.vcpuCount(text, maximum: max(vcpuLimit(.model).0, vcpuLimit(.kvm).0))
+        } ?? 1
+        let flatAddress = try flatText.map { text throws(UsageError) in try ValueParser.address(text, option: "--flat") }
+        if flatAddress != nil, positionals.isEmpty {
+            throw UsageError("--flat needs the FILE to load; use `pvmh run --flat ADDRESS FILE`")
+        }
 
         // The guest decides the architecture when it names one; auto then
         // picks the platform that runs it (KVM for this host's architecture,
-        // the model for arm64 on other hosts). With no guest, auto takes the
-        // KVM platform the probe selects, else the model.
-        let explicitGuest = try positionals.first.map { text throws(UsageError) in try loadGuest(text) }
+        // the model for arm64 on other hosts). With no guest, or a flat
+        // binary (which names none), auto takes the KVM platform the probe
+        // selects, else the model.
+        let explicitGuest = try flatAddress == nil ? positionals.first.map { text throws(UsageError) in try loadGuest(text) } : nil
+        let flatBytes = try flatAddress == nil ? nil : positionals.first.map { path throws(UsageError) in try GuestFile.readFlat(path) }
         var resolved = platform
         var autoNote: String?
         if platform == .auto {
@@ -127,20 +169,35 @@ enum RunCommand {
                 throw UsageError("guest \(guest.0) is for \(guest.1.machine), but \(resolved == .model ? "the pKVM model" : "KVM on this host") runs \(architecture) guests\(hint)")
             }
             (name, image) = guest
+        } else if let flatAddress, let flatBytes, let path = positionals.first {
+            do {
+                image = try ELFImage(flat: flatBytes, loadAddress: flatAddress, machine: architecture)
+            } catch {
+                throw UsageError("\(path): \(error)")
+            }
+            name = path
         } else {
             guard let guest = BuiltinGuest.defaultGuest(for: architecture) else {
                 throw UsageError("there is no built-in guest for \(architecture); give an ELF file")
             }
             (name, image) = (guest.name, try builtinImage(guest))
         }
+        if let limit = memoryLimit(resolved, architecture), memory > limit.0 {
+            throw UsageError("--memory \(memoryText ?? "") is more than this platform can give its guests (\(limit.1)); use a size between \(Format.bytes(minimumMemory)) and \(Format.bytes(limit.0))")
+        }
+        let (vcpuMaximum, vcpuWhy) = vcpuLimit(resolved)
+        guard vcpus <= vcpuMaximum else {
+            let hint = resolved == .model ? "" : ", or --platform model for up to \(vcpuLimit(.model).0) arm64 vCPUs"
+            throw UsageError("--vcpus \(vcpus) is more than this platform runs (\(vcpuWhy)); use --vcpus 1\(vcpuMaximum > 1 ? " to \(vcpuMaximum)" : "")\(hint)")
+        }
         do {
             try image.validate(placement: ramBase(architecture), ramSize: memory, mmio: mmio(architecture))
         } catch {
             throw UsageError("guest \(name) does not fit this VM: \(error)")
         }
-        return Options(guestName: name, image: image, platform: resolved, autoNote: autoNote, memory: memory, journalPath: journal,
-                       timeout: timeout, transport: transport, kvmPath: kvmPath, kernelOrder: kernelOrder,
-                       architecture: architecture)
+        return Options(guestName: name, image: image, platform: resolved, autoNote: autoNote, memory: memory, vcpus: vcpus,
+                       journalPath: journal, timeout: timeout, transport: transport, kvmPath: kvmPath, kernelOrder: kernelOrder,
+                       architecture: architecture, flatAddress: flatAddress)
     }
 
     /// Where guest RAM starts: 0 on x86, QEMU virt's 0x4000_0000 on arm64.
@@ -162,6 +219,9 @@ enum RunCommand {
         let bytes = try GuestFile.read(argument)
         do {
             return (argument, try ELFImage(bytes: bytes, expecting: nil))
+        } catch .notELF {
+            // Raw code is accepted only when the user says where it goes.
+            throw UsageError("\(argument): \(ELFError.notELF); for a flat binary give its load address with --flat ADDRESS")
         } catch {
             throw UsageError("\(argument): \(error)")
         }
@@ -177,6 +237,12 @@ enum RunCommand {
 
     static func main(_ args: [String], output: Output) throws(UsageError) -> Int32 {
         let options = try parse(args)
+        // From here until the lifecycle installs its handlers, SIGINT/SIGTERM
+        // wait (blocked) instead of killing a VMM that may hold a journal and
+        // a /dev/kvm fd: the lifecycle takes a pending one as soon as it starts
+        // and turns it into the safe teardown, before the guest runs.
+        let previousMask = StopSignalMask.block()
+        defer { StopSignalMask.restore(previousMask) }
         let journal: Journal
         do {
             journal = try Journal(path: options.journalPath)
@@ -204,10 +270,11 @@ enum RunCommand {
             output.line("pvmh: share/unshare transport \(x86.transport.rawValue): \(x86.transportReason)")
         }
         #endif
-        output.line("pvmh: guest \(options.guestName), \(Format.bytes(options.memory)) RAM, 1 vCPU, entry \(Format.hex(options.image.entry))")
+        let kind = options.flatAddress.map { " (flat binary at \(Format.hex($0)))" } ?? ""
+        output.line("pvmh: guest \(options.guestName)\(kind), \(Format.bytes(options.memory)) RAM, \(options.vcpus) vCPU\(options.vcpus == 1 ? "" : "s"), entry \(Format.hex(options.image.entry))")
 
         let ram = GuestRAM(base: ramBase(options.architecture), size: options.memory)
-        let runOptions = RunOptions(ram: ram, vcpus: 1, timeoutSeconds: options.timeout,
+        let runOptions = RunOptions(ram: ram, vcpus: options.vcpus, timeoutSeconds: options.timeout,
                                     plan: .safe, handleSignals: true)
         let lifecycle = ProtectedVMLifecycle(platform: platform, journal: journal, options: runOptions,
                                              guestName: options.guestName) { notice in
@@ -230,29 +297,97 @@ extension GuestArchitecture {
     }
 }
 
-/// Reads a guest image file with one clear sentence per failure.
+/// SIGINT/SIGTERM held back on the calling thread between parsing and the
+/// lifecycle's own handlers (which unblock them).
+enum StopSignalMask {
+    static func block() -> sigset_t {
+        var set = sigset_t(), previous = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        pthread_sigmask(SIG_BLOCK, &set, &previous)
+        return previous
+    }
+
+    static func restore(_ previous: sigset_t) {
+        var previous = previous
+        pthread_sigmask(SIG_SETMASK, &previous, nil)
+    }
+}
+
+/// Reads a guest image file with one clear sentence per failure. The file is
+/// checked with stat before it is opened, so a FIFO or a device is refused
+/// without being opened (opening a tape rewinds it; a FIFO blocks), and the
+/// opened fd is checked again, so a file swapped in between is refused too.
+/// Every path closes the fd: 1000 bad files leave no fd behind (BadInputTests).
 enum GuestFile {
     static let maximumSize = 64 << 20
 
     static func read(_ path: String) throws(UsageError) -> [UInt8] {
+        try read(path, what: "guest", hint: "give an ELF64 executable")
+    }
+
+    /// A `--flat` file: the same rules, and an ELF file is refused (its
+    /// headers would run as code).
+    static func readFlat(_ path: String) throws(UsageError) -> [UInt8] {
+        let bytes = try read(path, what: "flat binary", hint: "give a file of raw guest code")
+        if bytes.starts(with: [0x7F, 0x45, 0x4C, 0x46]) {
+            throw UsageError("flat binary \(path) is an ELF file, whose headers would run as code; drop --flat and pvmh loads it from its headers")
+        }
+        return bytes
+    }
+
+    private static func read(_ path: String, what: String, hint: String) throws(UsageError) -> [UInt8] {
         var info = stat()
         guard stat(path, &info) == 0 else {
             let error = errno
-            let hint = error == ENOENT ? "no such file and no built-in guest of that name (`pvmh guest list`)" : String(cString: strerror(error))
-            throw UsageError("cannot read guest \(path): \(hint)")
+            let why = error == ENOENT
+                ? "no such file and no built-in guest of that name (built-in: \(BuiltinGuest.all.map(\.name).joined(separator: ", ")); `pvmh guest list`)"
+                : String(cString: strerror(error))
+            throw UsageError("cannot read \(what) \(path): \(why)")
         }
-        if info.st_mode & S_IFMT == S_IFDIR { throw UsageError("guest \(path) is a directory; give an ELF file") }
-        guard info.st_size > 0 else { throw UsageError("guest \(path) is empty; give an ELF64 executable") }
-        guard info.st_size <= maximumSize else {
-            throw UsageError("guest \(path) is \(info.st_size) bytes, more than the \(maximumSize >> 20) MiB pvmh accepts for an image")
+        try checkKind(info, path: path, what: what, hint: hint)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+        guard fd >= 0 else {
+            throw UsageError("cannot open \(what) \(path): \(String(cString: strerror(errno))); check its permissions")
         }
-        guard let file = fopen(path, "re") else {
-            throw UsageError("cannot open guest \(path): \(String(cString: strerror(errno))); check its permissions")
+        defer { close(fd) }
+        guard fstat(fd, &info) == 0 else {
+            throw UsageError("cannot read \(what) \(path): \(String(cString: strerror(errno)))")
         }
-        defer { fclose(file) }
+        try checkKind(info, path: path, what: what, hint: hint)
         var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
-        let count = bytes.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
-        guard count == bytes.count else { throw UsageError("reading guest \(path) stopped after \(count) of \(bytes.count) bytes") }
+        var count = 0
+        while count < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + count, $0.count - count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else {
+                throw UsageError("reading \(what) \(path) failed after \(count) of \(bytes.count) bytes: \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { break }
+            count += n
+        }
+        guard count == bytes.count else {
+            throw UsageError("reading \(what) \(path) stopped after \(count) of \(bytes.count) bytes: the file shrank while pvmh read it")
+        }
         return bytes
+    }
+
+    /// Regular, non-empty files of at most `maximumSize` bytes.
+    private static func checkKind(_ info: stat, path: String, what: String, hint: String) throws(UsageError) {
+        let kind: String? = switch info.st_mode & S_IFMT {
+        case S_IFREG: nil
+        case S_IFDIR: "a directory"
+        case S_IFCHR: "a character device"
+        case S_IFBLK: "a block device"
+        case S_IFIFO: "a FIFO"
+        case S_IFSOCK: "a socket"
+        default: "not a regular file"
+        }
+        if let kind { throw UsageError("\(what) \(path) is \(kind); \(hint)") }
+        guard info.st_size > 0 else { throw UsageError("\(what) \(path) is empty; \(hint)") }
+        guard info.st_size <= maximumSize else {
+            throw UsageError("\(what) \(path) is \(info.st_size) bytes, more than the \(maximumSize >> 20) MiB pvmh accepts for an image")
+        }
     }
 }

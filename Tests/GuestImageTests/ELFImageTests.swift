@@ -294,6 +294,7 @@ struct ELFErrorDescriptionTests {
         .noLoadSegment, .entryOutsideExecutableSegment(entry: 0x20_0000),
         .segmentOutsideRAM(index: 1, range: 0x10_1000..<0x10_2000, ramStart: 0, ramSize: 0x1000),
         .segmentOverlapsMMIO(index: 1, range: 0x10_1000..<0x10_2000, mmio: 0x10_1ff0..<0x10_3000),
+        .misalignedEntry(entry: 0x4008_0002, machine: .aarch64), .emptyFlatImage,
     ]
 
     @Test(arguments: samples)

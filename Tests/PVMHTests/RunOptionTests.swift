@@ -75,7 +75,7 @@ struct RunOptionTests {
         let result = pvmh("run", "--timeout", text)
         #expect(result.status == 2)
         #expect(result.out.isEmpty)
-        #expect(result.err == "pvmh: --timeout \(text) is not a duration; give seconds between 0.001 and 86400, e.g. --timeout 5\n")
+        #expect(result.err == "pvmh: --timeout \(text) is not a duration; give seconds between 0.001 and 86400, such as --timeout 5\n")
     }
 
     @Test("--timeout accepts seconds", arguments: [("0.5", 0.5), ("5", 5.0), ("86400", 86400.0), ("1e3", 1000.0)])

@@ -38,12 +38,21 @@ enum Subprocess {
         return String(path[..<slash])
     }
 
+    /// A signal to send: `number`, `delay` seconds after the child's stdout
+    /// or stderr first contains `after` ("" means: as soon as it is spawned).
+    typealias PlannedSignal = (number: Int32, after: String, delay: Double)
+
     /// Spawns `executable arguments…`, waits at most `timeout` seconds (then
     /// SIGKILLs it, so a hung child fails the test instead of hanging it).
-    /// With `signal`, sends `signal.number` to the child `signal.delay`
-    /// seconds after its stdout first contains `signal.after`.
+    /// With `signal` (and then each of `signals`, in order, each armed once
+    /// the previous one was sent), sends `number` to the child `delay`
+    /// seconds after its output first contains `after`. `blockedSignals` are
+    /// blocked in the child from its first instruction (a signal sent then
+    /// stays pending until the child unblocks it).
     static func run(_ executable: String, _ arguments: [String], timeout: Double = 60,
-                    signal: (number: Int32, after: String, delay: Double)? = nil) throws -> ProcessResult {
+                    signal: PlannedSignal? = nil, signals more: [PlannedSignal] = [],
+                    blockedSignals: [Int32] = []) throws -> ProcessResult {
+        var plan = (signal.map { [$0] } ?? []) + more
         var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
         // Glibc's Swift module lacks pipe2 (it is _GNU_SOURCE): pipe, then close-on-exec,
         // so a child spawned concurrently elsewhere cannot hold our write ends open.
@@ -68,6 +77,7 @@ enum Subprocess {
         defer { posix_spawnattr_destroy(&attributes) }
         var empty = sigset_t(), defaults = sigset_t()
         sigemptyset(&empty)
+        for blocked in blockedSignals { sigaddset(&empty, blocked) }
         sigemptyset(&defaults)
         for signal in [SIGINT, SIGTERM, SIGPIPE, SIGUSR1] { sigaddset(&defaults, signal) }
         posix_spawnattr_setsigmask(&attributes, &empty)
@@ -89,13 +99,16 @@ enum Subprocess {
         let deadline = now() + timeout
         var buffer = [UInt8](repeating: 0, count: 65536)
         var signalAt: Double?
-        var signalled = false
         while !open.isEmpty {
-            if let signal, !signalled {
-                if signalAt == nil, String(decoding: out, as: UTF8.self).contains(signal.after) { signalAt = now() + signal.delay }
+            if let next = plan.first {
+                if signalAt == nil, next.after.isEmpty || String(decoding: out + err, as: UTF8.self).contains(next.after) {
+                    signalAt = now() + next.delay
+                }
                 if let at = signalAt, now() >= at {
-                    kill(pid, signal.number)
-                    signalled = true
+                    kill(pid, next.number)
+                    plan.removeFirst()
+                    signalAt = nil
+                    continue
                 }
             }
             let remaining = deadline - now()
@@ -105,7 +118,7 @@ enum Subprocess {
                 break
             }
             var fds = open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
-            let ready = poll(&fds, nfds_t(fds.count), Int32(min(remaining, signal != nil && !signalled ? 0.01 : 1) * 1000))
+            let ready = poll(&fds, nfds_t(fds.count), Int32(min(remaining, plan.isEmpty ? 1 : 0.005) * 1000))
             if ready < 0 && errno == EINTR { continue }
             guard ready >= 0 else { break }
             for entry in fds where entry.revents != 0 {

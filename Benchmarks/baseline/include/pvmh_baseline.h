@@ -1,0 +1,73 @@
+// pvmh_baseline.h — the raw-ioctl baseline `pvmh bench` measures pvmh against.
+//
+// It performs the same kernel work as pvmh's x86_64 guest_memfd platform for
+// one protected-VM lifecycle, with no VMM logic on top: no ledger, no
+// journal, no threads, no verification. Docs/benchmarks.md explains what is
+// and is not counted. Used two ways: linked into pvmh (the CBaseline target,
+// for in-process comparisons) and as its own process (main.c, built with
+// `clang -O2`, for whole-process comparisons).
+#ifndef PVMH_BASELINE_H
+#define PVMH_BASELINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// What one lifecycle saw.
+struct pvmh_baseline_result {
+    /// The guest's DONE status, or -1 if it never reported one.
+    int64_t guest_status;
+    /// KVM_RUN calls made.
+    uint64_t exits;
+    /// Console bytes (port 0x3F8).
+    uint64_t console_bytes;
+    /// Doorbell requests (port 0xE4) answered, and how many were rejected.
+    uint64_t memory_requests;
+    uint64_t rejected_requests;
+    /// CHECK reports that passed / failed.
+    uint64_t checks_passed;
+    uint64_t checks_failed;
+    /// Exits on the bench port 0xE0 (answered by resuming).
+    uint64_t bench_exits;
+    /// Empty on success; otherwise one sentence naming the call and errno.
+    char error[192];
+};
+
+/// Flags for pvmh_baseline_lifecycle.
+enum {
+    /// Read and write the doorbell's registers through kvm_run's synced
+    /// register area (KVM_CAP_SYNC_REGS, KVM_SYNC_X86_REGS) instead of
+    /// KVM_GET_REGS + KVM_SET_REGS: the same answers with two ioctls fewer
+    /// per call. pvmh does not do this (yet); the bench shows what it buys.
+    PVMH_BASELINE_SYNC_REGS = 1,
+};
+
+/// One lifecycle of an x86_64 ELF guest on `ram_size` bytes of guest_memfd
+/// (MMAP|INIT_SHARED) memory with the port doorbell transport: create VM,
+/// guest_memfd, two mappings, memslot, host view PROT_NONE, load, vCPU
+/// (CPUID, 32-bit flat segments), run to HLT, then punch holes over the
+/// private ranges, delete the memslot, unmap, close gmem, vCPU, VM.
+/// Returns 0 when every step worked (whatever the guest reported), -1 with
+/// result->error set otherwise.
+int pvmh_baseline_lifecycle(const uint8_t *elf, size_t elf_size, uint64_t ram_size, unsigned flags,
+                            struct pvmh_baseline_result *result);
+
+/// Teardown of `bytes` of populated guest memory: untimed setup (VM,
+/// guest_memfd, fallocate(KEEP_SIZE) of every byte, two mappings, memslot,
+/// one vCPU), then the timed part — punch a hole over all of it, delete the
+/// memslot, unmap both views, close gmem, the vCPU and the VM. Stores the
+/// timed part in *teardown_ns. Returns 0, or -1 with `error` set.
+int pvmh_baseline_teardown(uint64_t bytes, uint64_t *teardown_ns, char *error, size_t error_size);
+
+/// Bytes malloc has handed out and not had back (glibc's mallinfo2:
+/// uordblks + hblkhd), for the bench's ledger figure; Swift cannot see
+/// mallinfo2 through Glibc.
+uint64_t pvmh_baseline_heap_in_use(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

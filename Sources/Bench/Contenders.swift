@@ -1,0 +1,150 @@
+#if arch(x86_64)
+import CBaseline
+import CKVM
+import GuestImage
+import Glibc
+import KVM
+import Lifecycle
+import Ownership
+import Platforms
+
+/// One in-process lifecycle of each contender, exactly as the figures run it.
+enum Contenders {
+    /// pvmh's lifecycle of an x86_64 ELF on the guest_memfd platform with
+    /// the doorbell transport given (no 100 ms vmcall probe), timed from
+    /// opening /dev/kvm and parsing the ELF to the verdict.
+    ///
+    /// `fullVerification` true is what `pvmh run` does: the /proc/self/fd
+    /// audit, and host-read probes of private pages, each in a forked child.
+    /// False drops both (Docs/benchmarks.md, figure 1); every other check
+    /// (ledger, zero read-back after reclaim, open resources) still runs.
+    static func pvmh(elf: [UInt8], guestName: String, ramSize: UInt64, fullVerification: Bool,
+                     expectPass: Bool = true) throws(BenchFailure) -> (nanoseconds: Double, report: RunReport) {
+        try pvmh(elf: elf, guestName: guestName, ramSize: ramSize, auditDescriptors: fullVerification,
+                 probeHostReads: fullVerification, expectPass: expectPass)
+    }
+
+    /// The same, with the two costly checks chosen one by one.
+    static func pvmh(elf: [UInt8], guestName: String, ramSize: UInt64, auditDescriptors: Bool, probeHostReads: Bool,
+                     expectPass: Bool = true) throws(BenchFailure) -> (nanoseconds: Double, report: RunReport) {
+        var report: RunReport?
+        var failure: BenchFailure?
+        let elapsed = timed {
+            do {
+                let image = try ELFImage(bytes: elf, expecting: .x86_64)
+                let system = try KVMSystem()
+                let x86 = X86GuestMemfdPlatform(system: system, transport: .doorbell, transportReason: "given by pvmh bench")
+                let platform: Platform = probeHostReads ? x86 : UnprobedPlatform(x86)
+                let journal = try Journal()
+                let options = RunOptions(ram: GuestRAM(size: ramSize), auditDescriptors: auditDescriptors)
+                report = ProtectedVMLifecycle(platform: platform, journal: journal, options: options, guestName: guestName).run(image: image)
+            } catch {
+                failure = BenchFailure("pvmh could not run \(guestName): \(error)")
+            }
+        }
+        if let failure { throw failure }
+        guard let report else { throw BenchFailure("pvmh produced no report for \(guestName)") }
+        if expectPass && !report.passed {
+            throw BenchFailure("pvmh's run of \(guestName) failed: \(report.failures.prefix(2).joined(separator: "; "))")
+        }
+        return (elapsed, report)
+    }
+
+    /// The C baseline's lifecycle of the same ELF, timed the same way.
+    static func baseline(elf: [UInt8], ramSize: UInt64, syncRegisters: Bool = false,
+                         expectStatus: Int64 = 0) throws(BenchFailure) -> (nanoseconds: Double, result: pvmh_baseline_result) {
+        var result = pvmh_baseline_result()
+        var status: Int32 = 0
+        let elapsed = timed {
+            status = elf.withUnsafeBufferPointer { pvmh_baseline_lifecycle($0.baseAddress, $0.count, ramSize, syncRegisters ? UInt32(PVMH_BASELINE_SYNC_REGS) : 0, &result) }
+        }
+        guard status == 0 else { throw BenchFailure("the C baseline failed: \(errorText(result.error))") }
+        guard result.guest_status == expectStatus else {
+            throw BenchFailure("the guest under the C baseline reported status \(result.guest_status), expected \(expectStatus)")
+        }
+        return (elapsed, result)
+    }
+
+    /// The C baseline's timed teardown of `bytes` of populated guest memory.
+    static func baselineTeardown(bytes: UInt64) throws(BenchFailure) -> Double {
+        var nanoseconds: UInt64 = 0
+        var error = [CChar](repeating: 0, count: 192)
+        let status = error.withUnsafeMutableBufferPointer { pvmh_baseline_teardown(bytes, &nanoseconds, $0.baseAddress, $0.count) }
+        guard status == 0 else { throw BenchFailure("the C baseline teardown failed: \(String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))") }
+        return Double(nanoseconds)
+    }
+
+    /// pvmh's teardown of `bytes` of populated guest memory: the platform
+    /// set up as a run sets it up (preallocated, all private, one vCPU), then
+    /// the safe plan's platform steps timed — ledger reclaim + platform
+    /// reclaim (hole punch), unbind, release, destroy.
+    static func pvmhTeardown(bytes: UInt64) throws(BenchFailure) -> Double {
+        do {
+            let ram = GuestRAM(size: bytes)
+            let platform = X86GuestMemfdPlatform(system: try KVMSystem(), transport: .doorbell, transportReason: "given by pvmh bench")
+            platform.preallocate = true
+            try platform.create(ram: ram, journal: try Journal())
+            var ledger = OwnershipLedger()
+            try ledger.addPrivateMemory(ram.gfns)
+            _ = try platform.makeAllPrivate(ram)
+            try platform.createVCPUs(count: 1, entry: 0x10_0000)
+            var stepError: LifecycleError?
+            let elapsed = timed {
+                do throws(LifecycleError) {
+                    let reclaimed = ledger.reclaimAll()
+                    try platform.reclaim(reclaimed)
+                    try platform.unbind()
+                    try platform.release()
+                    ledger.releaseAll()
+                    try platform.destroy()
+                } catch {
+                    stepError = error
+                }
+            }
+            if let stepError { throw BenchFailure("pvmh teardown failed: \(stepError)") }
+            return elapsed
+        } catch let failure as BenchFailure {
+            throw failure
+        } catch {
+            throw BenchFailure("pvmh teardown setup failed: \(error)")
+        }
+    }
+
+    static func errorText<T>(_ tuple: T) -> String {
+        withUnsafeBytes(of: tuple) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+    }
+}
+
+/// The x86 platform with the host-read probe switched off: it answers
+/// "no host view" (`.unmapped`) without reading, so the lifecycle's
+/// isolation check before reclaim costs nothing (pvmh run probes each page
+/// in a forked child). Everything else is forwarded unchanged, including
+/// the zero check after reclaim. For the "verification off" row only.
+final class UnprobedPlatform: Platform, @unchecked Sendable {
+    let inner: Platform
+
+    init(_ inner: Platform) { self.inner = inner }
+
+    var description: PlatformDescription { inner.description }
+    var architecture: GuestArchitecture { inner.architecture }
+    func create(ram: GuestRAM, journal: Journal) throws(LifecycleError) { try inner.create(ram: ram, journal: journal) }
+    func makeAllPrivate(_ ram: GuestRAM) throws(LifecycleError) -> String { try inner.makeAllPrivate(ram) }
+    func load(_ image: ELFImage) throws(LifecycleError) { try inner.load(image) }
+    func createVCPUs(count: Int, entry: UInt64) throws(LifecycleError) { try inner.createVCPUs(count: count, entry: entry) }
+    var vcpuCount: Int { inner.vcpuCount }
+    func run(vcpu: Int) -> GuestEvent { inner.run(vcpu: vcpu) }
+    func complete(vcpu: Int, reply: GuestReply) { inner.complete(vcpu: vcpu, reply: reply) }
+    func requestStop(vcpu: Int) { inner.requestStop(vcpu: vcpu) }
+    func reflect(_ operation: MemoryRequest.Operation, _ range: GFNRange) throws(LifecycleError) { try inner.reflect(operation, range) }
+    func readHostMemory(gpa: UInt64, length: Int) throws(LifecycleError) -> [UInt8] { try inner.readHostMemory(gpa: gpa, length: length) }
+    func probeHostRead(gpa: UInt64) -> HostAccess { .unmapped }
+    func reclaim(_ reclaim: Reclaim) throws(LifecycleError) { try inner.reclaim(reclaim) }
+    func unbind() throws(LifecycleError) { try inner.unbind() }
+    func release() throws(LifecycleError) { try inner.release() }
+    func destroy() throws(LifecycleError) { try inner.destroy() }
+    var openResources: [String] { inner.openResources }
+    var findings: [String] { inner.findings }
+}
+#endif

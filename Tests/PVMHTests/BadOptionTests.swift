@@ -1,0 +1,129 @@
+import Glibc
+import GuestImage
+import PVMHTestSupport
+@testable import PVMHCommand
+import Testing
+
+/// Every bad option is exit 2 with one sentence that gives the valid range,
+/// and nothing starts: no "pvmh: platform" line and no journal file (the
+/// journal is opened only once the options are valid, and the VM after it).
+@Suite("bad options are refused before any VM exists")
+struct BadOptionTests {
+    /// Arguments and a phrase the one error line must contain.
+    static let cases: [([String], String)] = [
+        (["--memory", "0"], "--memory 0 is out of range; use a size such as 4M, 64MiB or 1G between 2 MiB and "),
+        (["--memory", "1.5G"], "--memory 1.5G is not a size; use a size such as 4M, 64MiB or 1G between 2 MiB and "),
+        (["--memory", "2097153"], "is not a multiple of the 4096-byte page size"),
+        (["--memory", "99999T"], "--memory 99999T is out of range"),
+        (["--vcpus", "0"], "--vcpus 0 is not a vCPU count; give a whole number from 1 to 8"),
+        (["--vcpus", "-1"], "--vcpus -1 is not a vCPU count; give a whole number from 1 to 8"),
+        (["--vcpus", "abc"], "--vcpus abc is not a vCPU count; give a whole number from 1 to 8"),
+        (["--vcpus", "9", "--platform", "model"], "--vcpus 9 is not a vCPU count; give a whole number from 1 to 8"),
+        (["--vcpus", "1e3"], "--vcpus 1e3 is not a vCPU count"),
+        (["--timeout", "0"], "--timeout 0 is not a duration; give seconds between 0.001 and 86400"),
+        (["--timeout", "nan"], "--timeout nan is not a duration; give seconds between 0.001 and 86400"),
+        (["--platform", "qemu"], "--platform qemu is not a platform; use auto, kvm or model"),
+        (["--transport", "mmio"], "--transport mmio is not a transport; use auto, vmcall or doorbell"),
+        (["--kernel-order", "random", "--platform", "model"], "--kernel-order random is not an order; use correct or unbind-before-reclaim"),
+        (["--kernel-order", "correct", "--platform", "kvm"], "--kernel-order applies to the model only"),
+        (["no-such-guest"], "cannot read guest no-such-guest: no such file and no built-in guest of that name (built-in: \(BuiltinGuest.all.map(\.name).joined(separator: ", ")); `pvmh guest list`)"),
+        (["arm64-demo", "--platform", "kvm"], "guest arm64-demo is for aarch64, but KVM on this host runs"),
+        (["x86_64-demo", "--platform", "model"], "guest x86_64-demo is for x86_64, but the pKVM model runs aarch64 guests"),
+        (["--flat", "0x40080000", "--platform", "model"], "--flat needs the FILE to load; use `pvmh run --flat ADDRESS FILE`"),
+        (["--flat", "zz", "x"], "--flat zz is not an address; give a guest physical address from 0 to 0xffffffffffffffff"),
+        (["--flat", "0x1ffffffffffffffff", "x"], "is not an address"),
+        (["--frobnicate"], "unknown option --frobnicate for `pvmh run`"),
+        (["a", "b"], "`pvmh run` takes at most 1 argument, got a b"),
+        (["--journal", "/nonexistent-dir/j.jsonl", "--platform", "model"], "cannot open journal file /nonexistent-dir/j.jsonl: No such file or directory; choose a writable path for --journal"),
+    ]
+
+    @Test("exit 2, one sentence with the valid range, nothing started", arguments: cases)
+    func refused(_ arguments: [String], _ phrase: String) throws {
+        let directory = try TemporaryDirectory()
+        let journal = directory.file("journal.jsonl")
+        let withJournal = arguments.contains("--journal") ? arguments : arguments + ["--journal", journal]
+        let result = pvmh(["run"] + withJournal + ["--kvm", "/nonexistent/kvm"])
+        #expect(result.status == 2, "\(result.err)")
+        #expect(result.out.isEmpty, "nothing may start: \(result.out)")
+        #expect(result.errLines.count == 1, "\(result.err)")
+        let line = String(result.errLines.first ?? "")
+        #expect(line.hasPrefix("pvmh: "))
+        #expect(line.contains(phrase), "\(line)")
+        #expect(isOneSentence(line), "\(line)")
+        #expect(readFile(journal) == nil, "the journal is opened only once the options are valid")
+    }
+
+    @Test("--vcpus above what the platform runs names the platform's range")
+    func vcpusAbovePlatformLimit() {
+        #if arch(x86_64)
+        let kvm = pvmh("run", "--vcpus", "2", "--platform", "kvm", "--kvm", "/nonexistent/kvm")
+        #expect(kvm.status == 2)
+        #expect(kvm.out.isEmpty)
+        #expect(kvm.err == "pvmh: --vcpus 2 is more than this platform runs (KVM on x86_64 runs 1, since its guests are single-processor); use --vcpus 1, or --platform model for up to 8 arm64 vCPUs\n")
+        #endif
+        let model = pvmh("run", "--vcpus", "9", "--platform", "model")
+        #expect(model.status == 2)
+        #expect(model.err.contains("give a whole number from 1 to 8"))
+    }
+
+    @Test("--vcpus within range parses", arguments: [("1", 1), ("4", 4), ("8", 8)])
+    func vcpusAccepted(_ text: String, _ count: Int) throws {
+        #expect(try RunCommand.parse(["--platform", "model", "--vcpus", text]).vcpus == count)
+    }
+
+    @Test("--memory of 4 GiB or more is refused on x86_64 KVM, whose guests get the size in ESI")
+    func x86MemoryLimit() throws {
+        #if arch(x86_64)
+        guard RunCommand.maximumMemory() >= 4 << 30 else {
+            // The host limit speaks first on a smaller machine.
+            #expect(pvmh("run", "--memory", "4G", "--platform", "kvm").status == 2)
+            return
+        }
+        let result = pvmh("run", "--memory", "4G", "--platform", "kvm", "--kvm", "/nonexistent/kvm")
+        #expect(result.status == 2)
+        #expect(result.out.isEmpty)
+        #expect(result.err == "pvmh: --memory 4G is more than this platform can give its guests (x86_64 guests get the RAM size in the 32-bit ESI register); use a size between 2 MiB and 4095 MiB\n")
+        #expect(try RunCommand.parse(["--platform", "kvm", "--memory", "4095M"]).memory == 4095 << 20)
+        #expect(try RunCommand.parse(["--platform", "model", "--memory", "4G"]).memory == 4 << 30, "the model has no such limit")
+        #endif
+    }
+
+    @Test("--flat loads raw code at the address, for the platform's architecture")
+    func flatAccepted() throws {
+        let directory = try TemporaryDirectory()
+        let path = try directory.write("code.bin", a64([0xD503_201F, 0x1400_0000]))
+        let options = try RunCommand.parse(["--platform", "model", "--flat", "0x40080000", path])
+        #expect(options.image.machine == .aarch64)
+        #expect(options.image.entry == 0x4008_0000)
+        #expect(options.flatAddress == 0x4008_0000)
+        #expect(options.image.segments.map(\.fileBytes) == [a64([0xD503_201F, 0x1400_0000])])
+        let decimal = try RunCommand.parse(["--platform=model", "--flat=1074266112", path])
+        #expect(decimal.image.entry == 0x4008_0000)
+    }
+
+    /// The flat-binary rules, through the CLI: phrase expected for each.
+    static let flatCases: [(String, [UInt8], String)] = [
+        ("0x09000000", [0, 0, 0, 0], "does not fit this VM: segment 0 of the guest image (0x9000000-0x9000004) overlaps the MMIO region 0x9000000-0x9001000"),
+        ("0x0a003e00", [0, 0, 0, 0], "overlaps the MMIO region 0xa003e00-0xa004000"),
+        ("0x40400000", [0, 0, 0, 0], "is not inside guest RAM (0x400000 bytes at 0x40000000)"),
+        ("0x1000", [0, 0, 0, 0], "is not inside guest RAM"),
+        ("0x40080002", [0, 0, 0, 0], "the guest image's entry point 0x40080002 is not 4-byte aligned"),
+        ("0xfffffffffffffffe", [0, 0, 0, 0], "runs past the end of the 64-bit address space"),
+        ("0x40080000", [0x7F, 0x45, 0x4C, 0x46, 2, 1, 1], "is an ELF file, whose headers would run as code; drop --flat"),
+        ("0x40080000", [], "is empty; give a file of raw guest code"),
+    ]
+
+    @Test("--flat with a bad address or file is exit 2 before any VM", arguments: flatCases)
+    func flatRefused(_ address: String, _ bytes: [UInt8], _ phrase: String) throws {
+        let directory = try TemporaryDirectory()
+        let path = try directory.write("code.bin", bytes)
+        let journal = directory.file("j.jsonl")
+        let result = pvmh("run", "--platform", "model", "--flat", address, path, "--journal", journal)
+        #expect(result.status == 2)
+        #expect(result.out.isEmpty)
+        #expect(result.errLines.count == 1)
+        #expect(result.err.contains(phrase), "\(result.err)")
+        #expect(result.err.contains(path))
+        #expect(readFile(journal) == nil)
+    }
+}

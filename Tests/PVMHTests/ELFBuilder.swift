@@ -1,0 +1,1 @@
+../GuestImageTests/ELFBuilder.swift

@@ -1,0 +1,1 @@
+../BadInputTests/TestGuests.swift
