@@ -13,6 +13,7 @@ public enum PVMH {
                     private, handle its share/unshare requests, tear down in
                     the safe order and print the verdict
       check         the teardown-ordering regression suite (KTAP output)
+      bench         the harness against the raw-ioctl C baseline and QEMU (ratios)
       probe         what this host supports and which platform run would use
       guest         list or export the built-in guest images
       help          this text; `pvmh <command> --help` for a command
@@ -41,7 +42,7 @@ public enum PVMH {
             case "check":
                 if wantsHelp { output.line(CheckCommand.help); return 0 }
                 return try CheckCommand.main(rest, output: output)
-            case "bench":  // TEMPORARY local wiring for bench development; the lead wires it for real
+            case "bench":
                 if wantsHelp { output.line(BenchCommand.help); return 0 }
                 return try BenchCommand.main(rest, output: output)
             case "_child":

@@ -24,6 +24,9 @@ public final class ARM64GuestMemfdPlatform: Platform, @unchecked Sendable {
     private var ram = GuestRAM(size: 0)
     private var journal: Journal?
     private var gmemFlags: GuestMemfdFlags = [.mmap]
+    /// Allocate all of guest_memfd at creation, so what teardown gives back
+    /// is measurable (the regression suite sets it, as on x86_64).
+    public var preallocate = false
 
     private var lock = pthread_mutex_t()
     private var detected: [String] = []
@@ -90,7 +93,7 @@ public final class ARM64GuestMemfdPlatform: Platform, @unchecked Sendable {
         }))])
 
         let flags = gmemFlags
-        let memory = try GuestMemfdRAM(vm: vm, ram: ram, flags: flags) { kvmView throws(LifecycleError) in
+        let memory = try GuestMemfdRAM(vm: vm, ram: ram, flags: flags, preallocate: preallocate) { kvmView throws(LifecycleError) in
             // Without INIT_SHARED a host fault may be SIGBUS; find out before
             // the loader writes through the mapping.
             if case .faulted(let signal, let code) = GuardedHostRead.probe(kvmView.address()) {

@@ -20,14 +20,20 @@ public final class ARM64GuestMemory: @unchecked Sendable {
     /// "memfd", for the journal.
     public let backing: String
 
-    /// Creates `size` bytes (page aligned) of zeroed guest memory.
-    public init(size: UInt64) throws(KVMError) {
+    /// Creates `size` bytes (page aligned) of zeroed guest memory;
+    /// `preallocate` allocates every page now (so the memory the VM holds is
+    /// visible in `Shmem` from the start).
+    public init(size: UInt64, preallocate: Bool = false) throws(KVMError) {
         self.size = size
         let raw = ckvm_memfd_create("pvmh-guest-ram")
         if raw < 0 { throw KVMError("memfd_create(pvmh-guest-ram)", errno: -raw) }
         let fd = OwnedFileDescriptor(raw, kind: "memfd (guest RAM)")
         if ftruncate(raw, off_t(size)) != 0 {
             throw KVMError("ftruncate(memfd, \(size))", errno: errno)
+        }
+        if preallocate {
+            let result = ckvm_fallocate(raw, 0, size)
+            if result < 0 { throw KVMError("fallocate(memfd, \(size))", errno: -result) }
         }
         mapping = try HostMapping(length: Int(size), protection: [.read, .write], fd: fd.rawValue, offset: 0, what: "guest RAM (memfd)")
         backing = "memfd"

@@ -35,6 +35,14 @@ public final class ARM64ProtectedPlatform: Platform, @unchecked Sendable {
     /// How the journal names a claim that reached the ledger.
     static let transport = "harness report (EL2 handled the HVC)"
 
+    /// Allocate every page of the memfd at creation, so the memory a VM holds
+    /// (and gives back) shows in `Shmem` even though pKVM pins only the pages
+    /// the guest touches. The regression suite sets it; `run` does not.
+    public var preallocate = false
+    /// Memslot 0, for the one caller that must try to delete it (a
+    /// regression check: the kernel must refuse once the VM has run).
+    private var slot: MemorySlot?
+
     public init(system: KVMSystem, memlock: MemlockBudget = .current()) {
         self.system = system
         self.memlock = memlock
@@ -93,14 +101,16 @@ public final class ARM64ProtectedPlatform: Platform, @unchecked Sendable {
         journal.record("create.vm", [("type", "KVM_VM_TYPE_ARM_PROTECTED"), ("raw_type", .uint(UInt64(type.rawValue))),
                                      ("fd", .int(Int64(vm.fd.rawValue))), ("taints_kernel", .bool(true))])
 
-        let memory = try wrap { () throws(KVMError) in try ARM64GuestMemory(size: ram.size) }
+        let memory = try wrap { () throws(KVMError) in try ARM64GuestMemory(size: ram.size, preallocate: preallocate) }
         self.memory = memory
         let slot = MemorySlot(slot: 0, flags: [], guestPhysicalAddress: ram.base, size: ram.size,
                               userspaceAddress: UInt64(UInt(bitPattern: memory.mapping.address())))
         try wrap { () throws(KVMError) in try vm.setMemoryRegion(slot) }
+        self.slot = slot
         journal.record("create.memory", [
             ("bytes", .uint(ram.size)), ("backing", .string(memory.backing)), ("map", "MAP_SHARED, MADV_DONTFORK"),
             ("slot", .int(0)), ("gpa", .uint(ram.base)), ("memlock", .string(memlock.description)),
+            ("preallocated", .bool(preallocate)),
         ])
     }
 
@@ -255,6 +265,24 @@ public final class ARM64ProtectedPlatform: Platform, @unchecked Sendable {
             }
         }
         return errors
+    }
+
+    /// Asks the kernel to delete memslot 0 now, and returns its refusal
+    /// (nil if it complied). pvmh's teardown never does this: a protected
+    /// VM's memslots cannot be deleted or moved once it has run (EPERM,
+    /// kvm-abi.md). The regression suite calls it to check that the kernel
+    /// still refuses, under a running vCPU. The corresponding ioctl is
+    /// `KVM_SET_USER_MEMORY_REGION2` with size 0.
+    public func tryDeletingMemslot() -> KVMError? {
+        guard let vm, vm.fd.isOpen, let slot else { return KVMError("KVM_SET_USER_MEMORY_REGION2(delete slot 0)", errno: EBADF) }
+        do {
+            try vm.setMemoryRegion(slot.deletion)
+            journal?.record("pkvm.memslot-deleted", [("slot", .int(0))])
+            return nil
+        } catch {
+            journal?.record("pkvm.memslot-delete-refused", [("slot", .int(0)), ("errno", .string(error.errnoName))])
+            return error
+        }
     }
 
     public func unbind() throws(LifecycleError) {

@@ -106,7 +106,7 @@ public struct HostProbe: Sendable {
             selectionReason = "\(first.name): \(first.reason)"
         } else {
             selected = nil
-            selectionReason = "no KVM platform is usable here (\(platforms.map { "\($0.id): \($0.reason)" }.joined(separator: "; ")))"
+            selectionReason = platforms.map { "\($0.id): \($0.reason)" }.joined(separator: "; ")
         }
     }
 }

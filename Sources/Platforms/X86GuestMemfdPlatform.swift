@@ -202,10 +202,15 @@ public final class X86GuestMemfdPlatform: Platform, @unchecked Sendable {
                 return .stopped(.failed(error.description))
             }
             if io.port == X86GuestProtocol.doorbellPort {
-                guard regs.rax == X86GuestProtocol.mapGPARange else {
+                // Outside long mode only EAX is the call number (the upper
+                // half may hold an old negative answer), as KVM treats vmcall.
+                let longMode = ((try? vcpu.specialRegisters())?.efer ?? 0) & 0x400 != 0
+                let number = longMode ? regs.rax : regs.rax & 0xFFFF_FFFF
+                guard number == X86GuestProtocol.mapGPARange else {
                     var reply = regs
                     reply.rax = UInt64(bitPattern: X86GuestProtocol.unknownHypercall)
                     _ = try? vcpu.setRegisters(reply)
+                    journal?.record("hypercall.unknown", [("vcpu", .int(Int64(index))), ("nr", .uint(number)), ("transport", "doorbell")])
                     return nil
                 }
                 pending[index] = .doorbell(regs)
@@ -278,15 +283,25 @@ public final class X86GuestMemfdPlatform: Platform, @unchecked Sendable {
         return try memory.readHost(gpa: gpa, length: length)
     }
 
-    /// Probed in a forked child: the x86 platform's guest memory is
-    /// MAP_SHARED guest_memfd, which a fork does not copy.
+    /// How host reads are probed: in this process under a guarded
+    /// SIGSEGV/SIGBUS handler (default; the vCPUs are stopped by then), or in
+    /// a forked child, which shares the MAP_SHARED views but cannot take the
+    /// VMM down (≈0.4 ms a probe). The results are the same.
+    public enum HostReadProbe: Sendable { case guarded, child }
+    public var hostReadProbe: HostReadProbe = .guarded
+
     public func probeHostRead(gpa: UInt64) -> HostAccess {
         guard let address = memory?.hostAddress(of: gpa) else { return .unmapped }
-        var value: UInt8 = 0
-        var code: Int32 = 0
-        let result = ckvm_probe_read_in_child(address, &value, &code)
-        if result == 0 { return .readable(value) }
-        return .faulted(signal: result, code: code)
+        switch hostReadProbe {
+        case .guarded:
+            return GuardedHostRead.probe(address)
+        case .child:
+            var value: UInt8 = 0
+            var code: Int32 = 0
+            let result = ckvm_probe_read_in_child(address, &value, &code)
+            if result == 0 { return .readable(value) }
+            return .faulted(signal: result, code: code)
+        }
     }
 
     // MARK: Teardown

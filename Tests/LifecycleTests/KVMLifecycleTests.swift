@@ -79,10 +79,13 @@ struct KVMLifecycleTests {
     }
 
     /// A host read of a private page in the VMM faults; shared pages are
-    /// readable; reclaim discards private contents. Reads happen in a child
-    /// process so a fault cannot take the test runner down.
-    @Test func hostViewEnforcesTheLedger() throws {
+    /// readable; reclaim discards private contents. Probed both in a forked
+    /// child (a fault there cannot take the test runner down) and in-process
+    /// under the guarded handler the lifecycle uses.
+    @Test(arguments: [X86GuestMemfdPlatform.HostReadProbe.child, .guarded])
+    func hostViewEnforcesTheLedger(_ probe: X86GuestMemfdPlatform.HostReadProbe) throws {
         let platform = try platform()
+        (platform as? X86GuestMemfdPlatform)?.hostReadProbe = probe
         let journal = try Journal()
         let ram = GuestRAM(size: 2 << 20)
         let codePage = 0x100000 / 4096
