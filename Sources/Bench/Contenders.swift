@@ -15,7 +15,7 @@ enum Contenders {
     /// opening /dev/kvm and parsing the ELF to the verdict.
     ///
     /// `fullVerification` true is what `pvmh run` does: the /proc/self/fd
-    /// audit, and host-read probes of private pages, each in a forked child.
+    /// audit, and host-read probes of private pages (in-process, guarded).
     /// False drops both (Docs/benchmarks.md, figure 1); every other check
     /// (ledger, zero read-back after reclaim, open resources) still runs.
     static func pvmh(elf: [UInt8], guestName: String, ramSize: UInt64, fullVerification: Bool,
@@ -120,7 +120,7 @@ enum Contenders {
 /// The x86 platform with the host-read probe switched off: it answers
 /// "no host view" (`.unmapped`) without reading, so the lifecycle's
 /// isolation check before reclaim costs nothing (pvmh run probes each page
-/// in a forked child). Everything else is forwarded unchanged, including
+/// under a guarded handler). Everything else is forwarded unchanged, including
 /// the zero check after reclaim. For the "verification off" row only.
 final class UnprobedPlatform: Platform, @unchecked Sendable {
     let inner: Platform

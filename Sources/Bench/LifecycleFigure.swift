@@ -9,7 +9,7 @@ enum LifecycleFigure {
 
     static func run(_ configuration: BenchConfiguration, kvm: String?) -> BenchFigure {
         let title = "lifecycle of the demo guest in process (create → boot → stop → teardown), doorbell transport"
-        let full = "pvmh (as `pvmh run`: fd audit + forked host-read probes) / C baseline"
+        let full = "pvmh (as `pvmh run`: fd audit + host-read probes) / C baseline"
         let lean = "pvmh (verification off: no fd audit, no host-read probes) / C baseline"
         if let kvm {
             return BenchFigure(number: 1, id: "lifecycle", title: title, rows: [
@@ -37,7 +37,7 @@ enum LifecycleFigure {
                          goal: goal, note: note),
                 BenchRow(key: "lifecycle.pvmh-unverified/c", label: lean,
                          measurement: .ratio(Summary(pairedRatios(samples[1], samples[2]))!), goal: goal),
-                BenchRow(key: "lifecycle.pvmh-probes-only/c", label: "pvmh (forked host-read probes, no fd audit) / C baseline",
+                BenchRow(key: "lifecycle.pvmh-probes-only/c", label: "pvmh (host-read probes, no fd audit) / C baseline",
                          measurement: .ratio(Summary(pairedRatios(samples[3], samples[2]))!)),
                 BenchRow(key: "lifecycle.c", label: "C baseline lifecycle", measurement: .value(Summary(samples[2])!.scaled(by: 1e-6), unit: "ms")),
             ])
