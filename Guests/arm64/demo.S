@@ -62,7 +62,8 @@
  *   MESSAGE  "hello from the protected arm64 guest via a shared page"
  *   unshare  shared_page                       -> CHECK 3, expects 0; UNSHARED
  *   share    shared_page+8 (unaligned)         -> CHECK 4, expects -3
- *   share    IPA 0x1000000000 (outside RAM)    -> CHECK 5, expects -3
+ *   share    IPA 0x1000000000 (outside RAM)    -> CHECK 5, expects -3 (on real
+ *            pKVM as an external abort at the hvc, see current_el_sync)
  *   unshare  shared_page (private now)         -> CHECK 6, expects -3
  *   share    shared_page (must succeed; part of check 7)        SHARED
  *   share    shared_page again                 -> CHECK 7, expects -3
@@ -78,9 +79,10 @@
  *
  * The guest touches shared_page only between the first share and the first
  * unshare: once a page is private again its contents mean nothing to the host.
- * Any exception other than the UNDEFINED HVC prints "demo guest: unexpected
- * exception ..." with the vector offset, ESR_EL1 and ELR_EL1, reports DONE 1
- * and powers off.
+ * Any exception other than the UNDEFINED HVC and the external abort of a
+ * refused MEM_SHARE (both at an `hvc`, see current_el_sync) prints "demo
+ * guest: unexpected exception ..." with the vector offset, ESR_EL1 and
+ * ELR_EL1, reports DONE 1 and powers off.
  *
  * Register use: X19 = number of failed checks, X20 = IPA of shared_page,
  * X21 = result of the last share/unshare that a claim depends on. The
@@ -118,6 +120,9 @@
 #define HVC_BITS                0xd4000002
 #define ESR_EC_SHIFT            26
 #define ESR_EC_UNKNOWN          0               /* UNDEFINED instruction */
+#define ESR_EC_DABT_CUR         0x25            /* data abort from EL1 itself */
+#define ESR_DFSC_MASK           0x3f
+#define ESR_DFSC_SEA            0x10            /* synchronous external abort */
 
 /*
  * SCTLR_EL1 with the MMU, caches and alignment checks off, little-endian at
@@ -461,8 +466,9 @@ uart_put_decimal:
 /*
  * The vector table: 16 entries of 0x80 bytes, 2 KiB aligned. The guest runs
  * at EL1 on SP_EL1 with everything masked, so the only exception it expects
- * is a synchronous one from its own EL (offset 0x200): an HVC that no EL2
- * answered, made UNDEFINED (EC 0) by a VMM without a hypervisor behind it.
+ * is a synchronous one from its own EL (offset 0x200) at an `hvc`: one that
+ * no EL2 answered, made UNDEFINED (EC 0) by a VMM without a hypervisor
+ * behind it, or a MEM_SHARE real pKVM refused with an external abort.
  */
 .macro unexpected_vector offset
     .balign 0x80
@@ -492,10 +498,19 @@ vectors:
     unexpected_vector 0x780
 
 /*
- * An UNDEFINED `hvc` returns SMCCC NOT_SUPPORTED (-1) in X0 and resumes after
- * it, as an EL2 that does not know the call would answer. The UNDEFINED
- * exception's ELR_EL1 is the instruction itself, hence the +4. Every other
- * register is preserved. Anything else is unexpected.
+ * Two exceptions at an `hvc` are answers, not faults; each resumes after the
+ * `hvc` (ELR_EL1 is the instruction itself, hence the +4) with every other
+ * register preserved:
+ * - UNDEFINED (EC 0): no EL2 answered the call. X0 = NOT_SUPPORTED (-1), as
+ *   an EL2 that does not know the call would answer.
+ * - A synchronous external abort (EC 0x25, DFSC 0x10): how real pKVM refuses
+ *   MEM_SHARE of an IPA that is not guest memory (check 5). EL2 turns the
+ *   call into a stage-2 fault on that IPA for the host to resolve and rewinds
+ *   to the `hvc`; the host's KVM finds no memslot there and injects an
+ *   external abort (measured on Linux 7.3 in the QEMU pKVM lane). X0 =
+ *   INVALID_PARAMETER (-3), the answer the pKVM model and the SMCCC-filter
+ *   platform give.
+ * Anything else is unexpected.
  */
 current_el_sync:
     sub     sp, sp, #32
@@ -503,14 +518,21 @@ current_el_sync:
     str     x11, [sp, #16]
     mrs     x9, esr_el1
     ubfx    x10, x9, #ESR_EC_SHIFT, #6
-    cbnz    x10, 1f                 /* EC != unknown: not an UNDEFINED hvc */
-    mrs     x9, elr_el1
+    mov     x11, #SMCCC_NOT_SUPPORTED
+    cbz     x10, 2f                 /* EC = unknown: an UNDEFINED hvc? */
+    cmp     x10, #ESR_EC_DABT_CUR
+    b.ne    1f
+    and     x10, x9, #ESR_DFSC_MASK
+    cmp     x10, #ESR_DFSC_SEA
+    b.ne    1f
+    mov     x11, #SMCCC_INVALID_PARAMETER
+2:  mrs     x9, elr_el1
     ldr     w10, [x9]
     and     w10, w10, #HVC_MASK
-    mov32   w11, HVC_BITS
-    cmp     w10, w11
-    b.ne    1f
-    mov     x0, #SMCCC_NOT_SUPPORTED
+    mov32   w0, HVC_BITS
+    cmp     w10, w0
+    b.ne    1f                      /* not at an hvc: unexpected */
+    mov     x0, x11
     add     x9, x9, #4
     msr     elr_el1, x9
     ldr     x11, [sp, #16]

@@ -8,7 +8,7 @@ import Platforms
 /// The regression suite: every scenario, and the runner that prints KTAP.
 public enum CheckCatalogue {
     public static func scenarios(repeatCount: Int) -> [Scenario] {
-        TeardownScenarios.all + ProcessScenarios.all + GuestMemfdScenarios.all + ProtocolScenarios.all
+        TeardownScenarios.all + ARM64Scenarios.all + ProcessScenarios.all + GuestMemfdScenarios.all + ProtocolScenarios.all
             + [SoakScenario.scenario(repeatCount: repeatCount)]
     }
 
@@ -61,6 +61,7 @@ public enum CheckRunner {
                 platform == .model ? PKVMModelPlatform() : try kvmFactory.make()
             }
             context.processIsExclusive = options.processIsExclusive
+            if platform == .kvm { context.kvmPlatformID = kvmFactory.platformID }
             let name = "\(scenario.name)[\(platform.rawValue)]"
             let start = monotonicNanoseconds()
             var outcome: CheckOutcome
@@ -91,12 +92,19 @@ final class KVMPlatformFactory: @unchecked Sendable {
         self.probe = probe
     }
 
+    /// The id of the platform `make()` returns (nil when none is usable).
+    var platformID: String? { unavailableReason == nil ? probe?.selected : nil }
+
+    /// A fresh platform, with all guest memory allocated up front so what a
+    /// scenario measures coming back was visibly taken first.
     func make() throws(LifecycleError) -> Platform {
         guard let probe, unavailableReason == nil else { throw .platformUnavailable(unavailableReason ?? "no probe") }
         let platform = try PlatformSelection.make(.kvm, probe: probe)
         #if arch(x86_64)
         (platform as? X86GuestMemfdPlatform)?.preallocate = true
         #endif
+        (platform as? ARM64ProtectedPlatform)?.preallocate = true
+        (platform as? ARM64GuestMemfdPlatform)?.preallocate = true
         return platform
     }
 }

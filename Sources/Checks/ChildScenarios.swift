@@ -20,8 +20,7 @@ public enum ChildScenarios {
             let journal = try Journal()
             try platform.create(ram: ram, journal: journal)
             _ = try platform.makeAllPrivate(ram)
-            let image = spin ? try ELFImage(bytes: InlineImage.elfBytes(machine: 62, code: [0xEB, 0xFE], address: 0x100000))
-                             : try LifecycleProbe.guest(for: .kvm).image()
+            let image = spin ? try LifecycleProbe.spinImage(for: .kvm) : try LifecycleProbe.guest(for: .kvm).image()
             try platform.load(image)
             try platform.createVCPUs(count: 1, entry: image.entry)
             // A minimal run loop: answer everything, stop at the first stop.

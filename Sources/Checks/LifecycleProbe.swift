@@ -13,10 +13,28 @@ struct MeasuredRun {
     var leakedDescriptors: [String]
     /// Guest memory the kernel accounted while the guest ran (above baseline).
     var heldDuringRunBytes: Int64?
+    /// arm64-pkvm only: pages pinned (above baseline) once the guest had run,
+    /// and still pinned after teardown.
+    var pinnedDuringRun: Int64?
+    var pinnedAfterTeardown: Int64?
 }
 
 enum LifecycleProbe {
     static let memoryTolerance: Int64 = 4 << 20
+
+    /// A guest that spins forever at its entry point, for scenarios that
+    /// kill or disturb a running vCPU: `jmp .` at 0x100000 on x86_64, `b .`
+    /// at the image base on arm64.
+    static func spinImage(for platform: CheckPlatform) throws(LifecycleError) -> ELFImage {
+        do {
+            if guest(for: platform).architecture == .aarch64 {
+                return try ELFImage(bytes: InlineImage.elf(machine: 183, words: [0x1400_0000], address: ARM64GuestProtocol.imageBase))
+            }
+            return try ELFImage(bytes: InlineImage.elfBytes(machine: 62, code: [0xEB, 0xFE], address: 0x100000))
+        } catch {
+            throw .badInput("the inline spin image is invalid: \(error)")
+        }
+    }
 
     static func guest(for platform: CheckPlatform) -> BuiltinGuest {
         #if arch(x86_64)
@@ -37,19 +55,27 @@ enum LifecycleProbe {
                     timeout: Double = 20) throws(LifecycleError) -> MeasuredRun {
         let watch = KernelLogWatch()
         watch.start()
-        let before = MemoryAccounting.held()
+        let counter = context.memoryCounter
+        let before = MemoryAccounting.held(counter)
+        let pinsBefore = context.isProtectedKVM ? PinnedPages.current() : nil
         let baseline = FileDescriptorAudit.openKVMDescriptors()
         let platform = try context.makePlatform()
         let journal = try Journal()
         let sample = HeldSample()
+        let pinned = HeldSample()
         let lifecycle = ProtectedVMLifecycle(
             platform: platform, journal: journal,
             options: RunOptions(ram: ram(for: context.platform, size: memory), timeoutSeconds: timeout, plan: plan,
                                 auditDescriptors: false),
             guestName: guest(for: context.platform).name) { notice in
                 // Sampled once the guest runs: its memory must be visible.
-                if case .phase("run") = notice, let before, let now = MemoryAccounting.held() {
+                if case .phase("run") = notice, let before, let now = MemoryAccounting.held(counter) {
                     sample.set(Int64(now) - Int64(before))
+                }
+                // pKVM pins a page when the guest first touches it, so the
+                // pins are sampled once the guest has run, before teardown.
+                if case .phase("teardown") = notice, let pinsBefore, let now = PinnedPages.current() {
+                    pinned.set(now - pinsBefore)
                 }
             }
         let chosen: ELFImage
@@ -59,10 +85,12 @@ enum LifecycleProbe {
             do { chosen = try guest(for: context.platform).image() } catch { throw .badInput("\(error)") }
         }
         let report = lifecycle.run(image: chosen)
-        let drop = before.map { MemoryAccounting.waitForReturn(to: $0, tolerance: memoryTolerance).shortfall }
+        let drop = before.map { MemoryAccounting.waitForReturn(to: $0, tolerance: memoryTolerance, counter: counter).shortfall }
+        let pinsAfter = pinsBefore.map { PinnedPages.waitForReturn(to: $0) }
         return MeasuredRun(report: report, journal: journal, kernelProblems: watch.newProblems(),
                            kernelLogNote: watch.unavailableReason, memoryDropBytes: drop,
-                           leakedDescriptors: FileDescriptorAudit.leaked(since: baseline), heldDuringRunBytes: sample.get())
+                           leakedDescriptors: FileDescriptorAudit.leaked(since: baseline), heldDuringRunBytes: sample.get(),
+                           pinnedDuringRun: pinned.get(), pinnedAfterTeardown: pinsAfter)
     }
 }
 
@@ -76,22 +104,24 @@ struct TeardownVerdict {
             failures.append("the kernel logged: \(run.kernelProblems.prefix(3).joined(separator: " | "))")
         }
         if let note = run.kernelLogNote { context.note(note) }
+        let counter = context.memoryCounter.rawValue
         if context.platform == .kvm {
             // Without seeing the memory taken, "it came back" proves nothing.
             let held = run.heldDuringRunBytes ?? 0
-            context.note("guest memory held while the guest ran: \(held >> 20) MiB")
+            context.note("guest memory held while the guest ran: \(held >> 20) MiB (\(counter))")
             if held < 32 << 20 {
-                failures.append("the guest's 64 MiB did not show in \(MemoryAccounting.counter) while it ran (saw \(held >> 10) KiB), so its return cannot be checked")
+                failures.append("the guest's 64 MiB did not show in \(counter) while it ran (saw \(held >> 10) KiB), so its return cannot be checked")
             }
         }
         if let drop = run.memoryDropBytes {
-            context.note("guest memory (\(MemoryAccounting.counter)) \(drop / 1024) KiB above baseline after the run (tolerance \(LifecycleProbe.memoryTolerance >> 20) MiB)")
+            context.note("guest memory (\(counter)) \(drop / 1024) KiB above baseline after the run (tolerance \(LifecycleProbe.memoryTolerance >> 20) MiB)")
             if drop > LifecycleProbe.memoryTolerance {
-                failures.append("guest memory was not returned: \(MemoryAccounting.counter) is still \(drop >> 20) MiB above its baseline (tolerance \(LifecycleProbe.memoryTolerance >> 20) MiB)")
+                failures.append("guest memory was not returned: \(counter) is still \(drop >> 20) MiB above its baseline (tolerance \(LifecycleProbe.memoryTolerance >> 20) MiB)")
             }
         } else {
-            context.note("/proc/meminfo has no Unevictable line: memory return not checked")
+            context.note("/proc/meminfo has no \(counter) line: memory return not checked")
         }
+        pins(during: run.pinnedDuringRun, after: run.pinnedAfterTeardown, context)
         if !context.processIsExclusive {
             context.note("fd audit skipped: other VMs share this process")
         } else if !run.leakedDescriptors.isEmpty {
@@ -99,6 +129,21 @@ struct TeardownVerdict {
         }
         if !run.report.platformResourcesReleased {
             failures.append("the platform still holds resources after teardown")
+        }
+    }
+
+    /// arm64-pkvm: the pages pKVM pinned for the guest are unpinned again.
+    /// Not required to rise (a lifecycle that never ran its guest pins
+    /// nothing), but it must come back to its baseline.
+    mutating func pins(during: Int64?, after: Int64?, _ context: CheckContext) {
+        guard context.isProtectedKVM else { return }
+        guard let after else {
+            context.note("/proc/vmstat has no nr_foll_pin_acquired/released: pinned pages not checked")
+            return
+        }
+        context.note("pages pinned by pKVM once the guest had run: \(during.map(String.init) ?? "not sampled"); after teardown: \(after) above baseline\(PinnedPages.isExact ? "" : " (approximate without root: noted, not judged)")")
+        if after > 0 && PinnedPages.isExact {
+            failures.append("pKVM still pins \(after) guest page\(after == 1 ? "" : "s") after teardown (nr_foll_pin_acquired - nr_foll_pin_released above its baseline)")
         }
     }
 

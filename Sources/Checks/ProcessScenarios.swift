@@ -14,7 +14,7 @@ enum ProcessScenarios {
                 exitWithoutTeardown(context)
             },
             Scenario("teardown.delete-memslot-while-running", on: [.kvm],
-                     "the memslot is deleted while a vCPU runs: the vCPU must exit (MMIO, memory fault or internal error, as the kernel documents), not hang") { context in
+                     "the memslot is deleted while a vCPU runs: the vCPU must exit (MMIO, memory fault or internal error, as the kernel documents), not hang; on arm64 it must stop when asked, and a protected VM's memslot must not be deletable at all (EPERM)") { context in
                 deleteMemslotWhileRunning(context)
             },
             Scenario("kill-during-run", on: [.kvm],
@@ -26,37 +26,46 @@ enum ProcessScenarios {
 
     static let childMemory = "64M"
 
-    /// The baseline of the block being measured (set by `measured`).
+    /// The baseline of the block being measured, and its counter (set by `measured`).
     nonisolated(unsafe) static var baseline: UInt64?
+    nonisolated(unsafe) static var counter = MemoryCounter.unevictable
 
     static func heldAboveBaseline() -> Int64? {
-        guard let baseline, let now = MemoryAccounting.held() else { return nil }
+        guard let baseline, let now = MemoryAccounting.held(counter) else { return nil }
         return Int64(now) - Int64(baseline)
     }
 
     /// The child's guest memory must have shown while it ran, or its return proves nothing.
     static func requireHeld(_ held: Int64?, _ context: CheckContext) -> [String] {
         guard let held else { return [] }
-        context.note("guest memory held by the child VMM: \(held >> 20) MiB")
-        return held >= 32 << 20 ? [] : ["the child's 64 MiB of guest memory did not show in \(MemoryAccounting.counter) (saw \(held >> 10) KiB), so its return cannot be checked"]
+        context.note("guest memory held by the child VMM: \(held >> 20) MiB (\(counter.rawValue))")
+        return held >= 32 << 20 ? [] : ["the child's 64 MiB of guest memory did not show in \(counter.rawValue) (saw \(held >> 10) KiB), so its return cannot be checked"]
     }
 
-    /// Kernel health and memory across a block that ends child VMMs.
+    /// Kernel health and memory across a block that ends child VMMs (and,
+    /// on arm64-pkvm, the pages pKVM pinned for them).
     static func measured(_ context: CheckContext, _ body: () -> [String]) -> CheckOutcome {
         let watch = KernelLogWatch()
         watch.start()
-        let before = MemoryAccounting.held()
+        counter = context.memoryCounter
+        let before = MemoryAccounting.held(counter)
+        let pinsBefore = context.isProtectedKVM ? PinnedPages.current() : nil
         baseline = before
         var failures = body()
         failures += watch.newProblems().prefix(3).map { "the kernel logged: \($0)" }
         if let note = watch.unavailableReason { context.note(note) }
         if let before {
             // The kernel finishes freeing a dead VMM's memory asynchronously.
-            let drop = MemoryAccounting.waitForReturn(to: before, tolerance: LifecycleProbe.memoryTolerance).shortfall
-            context.note("guest memory (\(MemoryAccounting.counter)) \(drop / 1024) KiB above baseline (tolerance \(LifecycleProbe.memoryTolerance >> 20) MiB)")
+            let drop = MemoryAccounting.waitForReturn(to: before, tolerance: LifecycleProbe.memoryTolerance, counter: counter).shortfall
+            context.note("guest memory (\(counter.rawValue)) \(drop / 1024) KiB above baseline (tolerance \(LifecycleProbe.memoryTolerance >> 20) MiB)")
             if drop > LifecycleProbe.memoryTolerance {
-                failures.append("guest memory was not returned: \(MemoryAccounting.counter) is still \(drop >> 20) MiB above its baseline (tolerance \(LifecycleProbe.memoryTolerance >> 20) MiB)")
+                failures.append("guest memory was not returned: \(counter.rawValue) is still \(drop >> 20) MiB above its baseline (tolerance \(LifecycleProbe.memoryTolerance >> 20) MiB)")
             }
+        }
+        if let pinsBefore {
+            let above = PinnedPages.waitForReturn(to: pinsBefore)
+            context.note("pages pinned by pKVM after the child VMMs ended: \(above) above baseline")
+            if above > 0 && PinnedPages.isExact { failures.append("pKVM still pins \(above) guest pages of VMMs that are gone") }
         }
         return failures.isEmpty ? .pass : .fail(failures.joined(separator: "; "))
     }
@@ -108,11 +117,12 @@ enum ProcessScenarios {
         let watch = KernelLogWatch()
         watch.start()
         do {
-            let ram = GuestRAM(size: 4 << 20)
+            let ram = LifecycleProbe.ram(for: context.platform, size: 4 << 20)
             try platform.create(ram: ram, journal: journal)
             _ = try platform.makeAllPrivate(ram)
-            try platform.load(try ELFImage(bytes: InlineImage.elfBytes(machine: 62, code: [0xEB, 0xFE], address: 0x100000)))
-            try platform.createVCPUs(count: 1, entry: 0x100000)
+            let image = try LifecycleProbe.spinImage(for: context.platform)
+            try platform.load(image)
+            try platform.createVCPUs(count: 1, entry: image.entry)
         } catch {
             return .fail("setting up the VM failed: \(error)")
         }
@@ -122,6 +132,21 @@ enum ProcessScenarios {
             thread = try VCPUThread(index: 0) { box.set(platform.run(vcpu: 0)) }
         } catch { return .fail("\(error)") }
         usleep(50_000)
+        var failures: [String] = []
+        if LifecycleProbe.guest(for: context.platform).architecture == .aarch64 {
+            failures = ARM64Scenarios.deleteMemslotWhileRunning(platform, thread, box, context)
+        } else {
+            failures = x86DeleteMemslotWhileRunning(platform, thread, box, context)
+        }
+        try? platform.reclaim(.init())
+        try? platform.release()
+        try? platform.destroy()
+        failures += watch.newProblems().prefix(3).map { "the kernel logged: \($0)" }
+        if let note = watch.unavailableReason { context.note(note) }
+        return failures.isEmpty ? .pass : .fail(failures.joined(separator: "; "))
+    }
+
+    static func x86DeleteMemslotWhileRunning(_ platform: Platform, _ thread: VCPUThread, _ box: EventBox, _ context: CheckContext) -> [String] {
         var failures: [String] = []
         do { try platform.unbind() } catch { failures.append("deleting the memslot under a running vCPU failed: \(error)") }
         let exited = thread.join(timeoutNanoseconds: 2_000_000_000)
@@ -139,12 +164,7 @@ enum ProcessScenarios {
                 failures.append("the vCPU ended with \(event), not an MMIO exit, memory fault or internal error")
             }
         }
-        try? platform.reclaim(.init())
-        try? platform.release()
-        try? platform.destroy()
-        failures += watch.newProblems().prefix(3).map { "the kernel logged: \($0)" }
-        if let note = watch.unavailableReason { context.note(note) }
-        return failures.isEmpty ? .pass : .fail(failures.joined(separator: "; "))
+        return failures
     }
 }
 

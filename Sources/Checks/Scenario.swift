@@ -51,6 +51,14 @@ public final class CheckContext: @unchecked Sendable {
     /// process-wide fd audit is exact (true for `pvmh check`; in-process
     /// tests share the process with other suites and turn it off).
     public var processIsExclusive = true
+    /// Which KVM platform `makePlatform` makes (`pvmh probe`'s id, e.g.
+    /// "arm64-pkvm"); nil on the model. The runner sets it.
+    public var kvmPlatformID: String?
+    /// The meminfo counter the platform's guest memory moves.
+    public var memoryCounter: MemoryCounter { .forPlatform(kvmPlatformID) }
+    /// Whether the platform is the pKVM protected VM, whose memslots cannot
+    /// be deleted after the first run and whose pages pKVM pins.
+    public var isProtectedKVM: Bool { kvmPlatformID == "arm64-pkvm" }
     /// Diagnostics for the KTAP stream.
     public private(set) var notes: [String] = []
     private var random: SplitMix64

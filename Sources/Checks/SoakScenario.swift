@@ -12,7 +12,8 @@ enum SoakScenario {
 
     static func run(_ context: CheckContext, count: Int) -> CheckOutcome {
         let baseline = FileDescriptorAudit.openKVMDescriptors()
-        let before = MemoryAccounting.held()
+        let before = MemoryAccounting.held(context.memoryCounter)
+        let pinsBefore = context.isProtectedKVM ? PinnedPages.current() : nil
         let start = monotonicNanoseconds()
         let image: GuestImage.ELFImage
         do { image = try LifecycleProbe.guest(for: context.platform).image() } catch { return .fail("\(error)") }
@@ -36,11 +37,17 @@ enum SoakScenario {
         let leaked = FileDescriptorAudit.leaked(since: baseline)
         if context.processIsExclusive, !leaked.isEmpty { failures.append("fds left open after \(count) lifecycles: \(leaked.joined(separator: ", "))") }
         if let before {
-            let drop = MemoryAccounting.waitForReturn(to: before, tolerance: LifecycleProbe.memoryTolerance).shortfall
-            context.note("guest memory (\(MemoryAccounting.counter)) \(drop / 1024) KiB above baseline after the soak (tolerance \(LifecycleProbe.memoryTolerance >> 20) MiB)")
+            let counter = context.memoryCounter
+            let drop = MemoryAccounting.waitForReturn(to: before, tolerance: LifecycleProbe.memoryTolerance, counter: counter).shortfall
+            context.note("guest memory (\(counter.rawValue)) \(drop / 1024) KiB above baseline after the soak (tolerance \(LifecycleProbe.memoryTolerance >> 20) MiB)")
             if drop > LifecycleProbe.memoryTolerance {
-                failures.append("memory not returned: \(MemoryAccounting.counter) is still \(drop >> 20) MiB above its baseline after \(count) lifecycles")
+                failures.append("memory not returned: \(counter.rawValue) is still \(drop >> 20) MiB above its baseline after \(count) lifecycles")
             }
+        }
+        if let pinsBefore {
+            let above = PinnedPages.waitForReturn(to: pinsBefore)
+            context.note("pages pinned by pKVM after the soak: \(above) above baseline")
+            if above > 0 && PinnedPages.isExact { failures.append("pKVM still pins \(above) guest pages after \(count) lifecycles") }
         }
         return failures.isEmpty ? .pass : .fail(failures.joined(separator: "; "))
     }

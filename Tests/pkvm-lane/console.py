@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""Reads the serial console of one pKVM-lane boot and decides it.
+
+The initramfs's /init (Tests/pkvm-lane/init) prints each step between
+
+    @@@ pvmh-lane begin STEP: COMMAND
+    ...output...
+    @@@ pvmh-lane end STEP rc=N
+
+then the kernel log (step "dmesg") and "@@@ pvmh-lane done".
+
+usage: console.py CONSOLE_LOG --banner TEXT [--expect STEP=RC]... [--red STEP=TEXT]
+
+  --banner TEXT     a kernel line that must appear (e.g. "Protected nVHE mode
+                    initialized"); repeat for several
+  --expect STEP=RC  STEP must have run and ended with exit code RC
+  --red STEP=REGEX  negative control: STEP must end with rc 1 and report a
+                    KTAP "not ok" line matching REGEX
+
+Prints one line per step (its rc and KTAP totals), every problem found, and
+exits 0 when the boot is as expected, 1 when it is not.
+"""
+import re
+import sys
+
+# printk lines: "[    1.234567] message". Only kernel lines are searched for
+# warnings, so pvmh's own text (which may quote the kernel) cannot trip it.
+PRINTK = re.compile(r"^\[\s*\d+\.\d+\]\s?(.*)$")
+KERNEL_PROBLEMS = [
+    "WARNING:", "BUG:", "kernel BUG", "Oops", "Internal error:", "Kernel panic",
+    "Unable to handle kernel", "Call trace:", "refcount_t:", "list_add corruption",
+    "list_del corruption", "UBSAN:", "KASAN:", "general protection fault", "hyp panic",
+    "HYP panic", "rcu: INFO: rcu_", "soft lockup", "hung_task",
+]
+BEGIN = re.compile(r"^@@@ pvmh-lane begin ([\w-]+): (.*)$")
+END = re.compile(r"^@@@ pvmh-lane end ([\w-]+) rc=(\d+)$")
+KTAP_RESULT = re.compile(r"^(not ok|ok) (\d+) (\S+)(?: # (.*))?$")
+TOTALS = re.compile(r"^# Totals: (.*)$")
+
+
+def parse(lines):
+    steps = {}
+    order = []
+    current = None
+    for raw in lines:
+        line = raw.rstrip("\r\n")
+        begin = BEGIN.match(line)
+        if begin:
+            current = begin.group(1)
+            steps[current] = {"command": begin.group(2), "rc": None, "lines": []}
+            order.append(current)
+            continue
+        end = END.match(line)
+        if end and end.group(1) in steps:
+            steps[end.group(1)]["rc"] = int(end.group(2))
+            current = None
+            continue
+        if current is not None:
+            steps[current]["lines"].append(line)
+    return steps, order
+
+
+def ktap(step):
+    results = []
+    totals = None
+    for line in step["lines"]:
+        match = KTAP_RESULT.match(line)
+        if match:
+            results.append((match.group(1), match.group(3), match.group(4) or ""))
+        total = TOTALS.match(line)
+        if total:
+            totals = total.group(1)
+    return results, totals
+
+
+def main(argv):
+    args = argv[1:]
+    if not args or args[0].startswith("-"):
+        sys.stderr.write(__doc__)
+        return 2
+    path = args.pop(0)
+    banners, expects, reds = [], {}, {}
+    while args:
+        option = args.pop(0)
+        if not args:
+            sys.stderr.write("console.py: %s needs a value\n" % option)
+            return 2
+        value = args.pop(0)
+        if option == "--banner":
+            banners.append(value)
+        elif option == "--expect":
+            step, _, rc = value.partition("=")
+            expects[step] = int(rc)
+        elif option == "--red":
+            step, _, text = value.partition("=")
+            reds[step] = text
+        else:
+            sys.stderr.write("console.py: unknown option %s\n" % option)
+            return 2
+
+    with open(path, "r", errors="replace") as handle:
+        lines = handle.readlines()
+    problems = []
+    for banner in banners:
+        if not any(banner in line for line in lines):
+            problems.append("the kernel never printed %r" % banner)
+    kernel_problems = []
+    for line in lines:
+        match = PRINTK.match(line.rstrip("\r\n"))
+        if match and any(pattern in match.group(1) for pattern in KERNEL_PROBLEMS):
+            if line not in kernel_problems:
+                kernel_problems.append(line.rstrip())
+    for line in kernel_problems[:10]:
+        problems.append("the kernel logged: %s" % line)
+    if not any(line.startswith("@@@ pvmh-lane done") for line in lines):
+        problems.append("/init never finished (no '@@@ pvmh-lane done': a hang, a crash or the boot timeout)")
+
+    steps, order = parse(lines)
+    for name in order:
+        step = steps[name]
+        results, totals = ktap(step)
+        failed = [r for r in results if r[0] == "not ok"]
+        summary = "  %-12s rc=%s" % (name, "?" if step["rc"] is None else step["rc"])
+        if totals:
+            summary += "  KTAP %s" % totals
+        print(summary)
+        for result in failed:
+            print("      not ok %s # %s" % (result[1], result[2]))
+    for name, rc in expects.items():
+        step = steps.get(name)
+        if step is None:
+            problems.append("step %s never ran" % name)
+        elif step["rc"] is None:
+            problems.append("step %s never finished" % name)
+        elif step["rc"] != rc:
+            problems.append("step %s (%s) exited %d, expected %d" % (name, step["command"], step["rc"], rc))
+        else:
+            results, _ = ktap(step)
+            failed = [r for r in results if r[0] == "not ok"]
+            if rc == 0 and failed:
+                problems.append("step %s exited 0 but reported %d not ok" % (name, len(failed)))
+    for name, text in reds.items():
+        step = steps.get(name)
+        if step is None or step["rc"] is None:
+            problems.append("negative control: step %s never finished" % name)
+            continue
+        results, _ = ktap(step)
+        caught = [r for r in results if r[0] == "not ok" and re.search(text, r[2])]
+        if step["rc"] != 1 or not caught:
+            problems.append("negative control: step %s stayed green (rc=%d, no 'not ok' saying %r)"
+                            % (name, step["rc"], text))
+        else:
+            print("  negative control caught: not ok %s # %s" % (caught[0][1], caught[0][2][:300]))
+    for problem in problems:
+        print("  PROBLEM: %s" % problem)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
