@@ -1,3 +1,4 @@
+import CKVM
 import Glibc
 
 /// A finished child process.
@@ -22,33 +23,13 @@ enum Subprocess {
             guard pipe(&fds) == 0 else { return .failure(BenchFailure("pipe failed: \(String(cString: strerror(errno)))")) }
             _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
         }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        if captureOutput {
-            posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
-        } else {
-            posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        }
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        // Default dispositions and an empty mask, whatever this process set
-        // up (the vCPU kick signal, blocked stop signals).
-        var empty = sigset_t(), defaults = sigset_t()
-        sigemptyset(&empty)
-        sigemptyset(&defaults)
-        for signal in [SIGINT, SIGTERM, SIGPIPE, SIGUSR1] { sigaddset(&defaults, signal) }
-        posix_spawnattr_setsigmask(&attributes, &empty)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var child: pid_t = 0
         let start = nowNanoseconds()
-        let result = posix_spawn(&child, executable, &actions, &attributes, argv, environ)
+        // A clean signal state, whatever this process set up (the vCPU kick
+        // signal, blocked stop signals).
+        let result = ckvm_spawn_clean(executable, argv, nil, captureOutput ? fds[1] : -1, &child)
         if captureOutput { close(fds[1]) }
         guard result == 0 else {
             if captureOutput { close(fds[0]) }

@@ -183,6 +183,15 @@ int ckvm_stop_signal(void);
 /// Number of stop signals received since installation.
 int ckvm_stop_signal_count(void);
 
+/// Starts a child pvmh (or any program) the way the regression suite and the
+/// benchmarks need it: stdin and stderr on /dev/null, stdout on `stdout_fd`
+/// (/dev/null when -1), an empty signal mask and default handling for
+/// SIGINT/SIGTERM/SIGPIPE/SIGUSR1 whatever this process set up, and
+/// `envp` (this process's environment when NULL). Returns 0 with *pid set,
+/// or a positive errno. posix_spawn's argument lists cannot be built from
+/// Swift's Glibc without this boilerplate in two places.
+int ckvm_spawn_clean(const char *path, char *const argv[], char *const envp[], int stdout_fd, pid_t *pid);
+
 /// Reads one byte at `address` in a forked child, which inherits the
 /// parent's mappings but no threads. Returns 0 if the read succeeded (the
 /// byte is stored in *value), otherwise the signal number that killed the
