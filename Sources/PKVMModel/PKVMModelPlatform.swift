@@ -36,7 +36,7 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
     private var lock = pthread_mutex_t()
     private var wake = pthread_cond_t()
     private var systemOff: VCPUStopReason?
-    private var hostFindings: [String] = []
+    private let hostFindings = FindingLog(event: "model.fault")
     private var hypercallLog: [HypercallRecord] = []
 
     public init(configuration: ModelConfiguration = ModelConfiguration()) {
@@ -61,11 +61,7 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
 
     /// Faults and disagreements the model detected (host touched a page it
     /// does not own, ledger and EL2 disagree).
-    public var findings: [String] {
-        pthread_mutex_lock(&lock)
-        defer { pthread_mutex_unlock(&lock) }
-        return hostFindings
-    }
+    public var findings: [String] { hostFindings.all }
 
     /// The HVCs/SMCs the guest made (the first `recordedHypercalls` of
     /// them), in order, with the PC of the instruction and the register state
@@ -77,10 +73,7 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
     }
 
     private func find(_ text: String, _ fields: [(String, JSONValue)]) {
-        pthread_mutex_lock(&lock)
-        hostFindings.append(text)
-        pthread_mutex_unlock(&lock)
-        journal?.record("model.fault", fields + [("message", .string(text))])
+        hostFindings.record(text, fields, journal: journal)
     }
 
     // MARK: Creation

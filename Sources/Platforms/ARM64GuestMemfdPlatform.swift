@@ -29,7 +29,7 @@ public final class ARM64GuestMemfdPlatform: Platform, @unchecked Sendable {
     public var preallocate = false
 
     private var lock = pthread_mutex_t()
-    private var detected: [String] = []
+    private let detected = FindingLog(event: "gmem.finding")
     /// Whether each vCPU waits for the ledger's answer to a MEM_SHARE/MEM_UNSHARE.
     private var pending: [Bool] = []
 
@@ -49,11 +49,7 @@ public final class ARM64GuestMemfdPlatform: Platform, @unchecked Sendable {
     }
 
     /// Claims of the guest that the host view contradicts.
-    public var findings: [String] {
-        pthread_mutex_lock(&lock)
-        defer { pthread_mutex_unlock(&lock) }
-        return detected
-    }
+    public var findings: [String] { detected.all }
 
     /// The flags to create guest_memfd with: `MMAP` (arm64 refuses flags 0),
     /// and `INIT_SHARED` where `KVM_CAP_GUEST_MEMFD_FLAGS` offers it.
@@ -152,9 +148,7 @@ public final class ARM64GuestMemfdPlatform: Platform, @unchecked Sendable {
             journal?.record("verify.claim", [("vcpu", .int(Int64(index))), ("claim", .string(claim.kind.rawValue)),
                                              ("ipa", .uint(claim.ipa)), ("host_access", .string(access.description))])
             if let finding = claim.verify(access) {
-                pthread_mutex_lock(&lock)
-                detected.append(finding)
-                pthread_mutex_unlock(&lock)
+                detected.record(finding, journal: nil)  // verify.claim above already journals it
             }
             return nil
         }, failure: { error in

@@ -30,7 +30,7 @@ public final class ARM64ProtectedPlatform: Platform, @unchecked Sendable {
     private var pendingClaims: [ARM64OwnershipClaim?] = []
 
     private var lock = pthread_mutex_t()
-    private var detected: [String] = []
+    private let detected = FindingLog(event: "pkvm.finding")
 
     /// How the journal names a claim that reached the ledger.
     static let transport = "harness report (EL2 handled the HVC)"
@@ -59,25 +59,10 @@ public final class ARM64ProtectedPlatform: Platform, @unchecked Sendable {
             enforcement: "the hypervisor (pKVM's stage-2)")
     }
 
-    public var findings: [String] {
-        pthread_mutex_lock(&lock)
-        defer { pthread_mutex_unlock(&lock) }
-        return detected
-    }
+    public var findings: [String] { detected.all }
 
     private func find(_ text: String, _ fields: [(String, JSONValue)]) {
-        pthread_mutex_lock(&lock)
-        detected.append(text)
-        pthread_mutex_unlock(&lock)
-        journal?.record("pkvm.finding", fields + [("message", .string(text))])
-    }
-
-    private func wrap<T>(_ body: () throws(KVMError) -> T) throws(LifecycleError) -> T {
-        do {
-            return try body()
-        } catch {
-            throw .platform(error.description)
-        }
+        detected.record(text, fields, journal: journal)
     }
 
     // MARK: Creation
@@ -101,11 +86,11 @@ public final class ARM64ProtectedPlatform: Platform, @unchecked Sendable {
         journal.record("create.vm", [("type", "KVM_VM_TYPE_ARM_PROTECTED"), ("raw_type", .uint(UInt64(type.rawValue))),
                                      ("fd", .int(Int64(vm.fd.rawValue))), ("taints_kernel", .bool(true))])
 
-        let memory = try wrap { () throws(KVMError) in try ARM64GuestMemory(size: ram.size, preallocate: preallocate) }
+        let memory = try lifecycleError { () throws(KVMError) in try ARM64GuestMemory(size: ram.size, preallocate: preallocate) }
         self.memory = memory
         let slot = MemorySlot(slot: 0, flags: [], guestPhysicalAddress: ram.base, size: ram.size,
                               userspaceAddress: UInt64(UInt(bitPattern: memory.mapping.address())))
-        try wrap { () throws(KVMError) in try vm.setMemoryRegion(slot) }
+        try lifecycleError { () throws(KVMError) in try vm.setMemoryRegion(slot) }
         self.slot = slot
         journal.record("create.memory", [
             ("bytes", .uint(ram.size)), ("backing", .string(memory.backing)), ("map", "MAP_SHARED, MADV_DONTFORK"),
@@ -148,7 +133,7 @@ public final class ARM64ProtectedPlatform: Platform, @unchecked Sendable {
 
     public func createVCPUs(count: Int, entry: UInt64) throws(LifecycleError) {
         guard let vm else { throw .invalidState("createVCPUs before create") }
-        try wrap { () throws(KVMError) in try cpus.create(on: vm, count: count, entry: entry) }
+        try lifecycleError { () throws(KVMError) in try cpus.create(on: vm, count: count, entry: entry) }
         pthread_mutex_lock(&lock)
         pendingClaims = Array(repeating: nil, count: count)
         pthread_mutex_unlock(&lock)
