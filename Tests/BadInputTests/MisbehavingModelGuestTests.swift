@@ -106,8 +106,10 @@ struct MisbehavingModelGuestTests {
 
     @Test("a storm of 10^5 share/unshare calls finishes in seconds with a bounded journal and a consistent ledger")
     func storm() throws {
-        let run = try run(TestGuests.arm64(TestGuests.storm), timeout: 60)
-        #expect(run.seconds < 20, "the storm took \(run.seconds) s")
+        // The run's own --timeout is the bound (a hang guard, not a timing
+        // measurement): a storm that does not finish in 20 s times out.
+        let run = try run(TestGuests.arm64(TestGuests.storm), timeout: 20)
+        #expect(!run.report.timedOut, "the storm did not finish within the 20 s timeout")
         #expect(run.report.memoryRequests == 100_000)
         #expect(run.report.rejectedRequests == 0)
         #expect(run.report.checks.map(\.value) == [0], "every call answered 0")
@@ -128,9 +130,10 @@ struct MisbehavingModelGuestTests {
 
     @Test("a vector table that faults again is stopped as an exception loop, long before the timeout")
     func exceptionLoop() throws {
-        let run = try run(TestGuests.arm64(TestGuests.exceptionLoop), timeout: 30)
-        #expect(run.seconds < 10, "took \(run.seconds) s: the loop must be detected, not timed out")
-        #expect(!run.report.timedOut)
+        // Detected, not timed out: the reason below names the loop, and the
+        // 10 s timeout is only a hang guard.
+        let run = try run(TestGuests.arm64(TestGuests.exceptionLoop), timeout: 10)
+        #expect(!run.report.timedOut, "the loop must be detected, not timed out")
         guard case .failed(let why) = try #require(run.report.stopReasons[0]) else {
             Issue.record("vCPU 0 must fail: \(run.report.stopReasons)")
             return

@@ -53,8 +53,9 @@ struct MisbehavingX86GuestTests {
 
     @Test("a storm of 10^5 doorbell share/unshare calls finishes with a bounded journal")
     func storm() throws {
-        let (report, journal, seconds) = try run(TestGuests.x86Storm, timeout: 120)
-        #expect(seconds < 60, "the storm took \(seconds) s")
+        // The run's own timeout is the bound (a hang guard, not a timing measurement).
+        let (report, journal, _) = try run(TestGuests.x86Storm, timeout: 60)
+        #expect(!report.timedOut, "the storm did not finish within the 60 s timeout")
         #expect(report.memoryRequests == 100_000)
         #expect(report.checks.map(\.value) == [0])
         #expect(journal.events(named: "share").count + journal.events(named: "unshare").count == ProtectedVMLifecycle.individuallyJournaledRequests)
