@@ -1,6 +1,6 @@
 // baseline.c — pvmh's x86_64 guest_memfd lifecycle as bare ioctls.
 //
-// The same kernel work as Sources/Platforms/X86GuestMemfdPlatform.swift does
+// The same kernel work as Sources/Platforms/X86KVMPlatform.swift does
 // for one run, in the same order, and nothing else: the answer to a share or
 // unshare comes from a bitmap (one bit per page), not a ledger; there is no
 // journal, no vCPU thread, no host-read probe and no fd audit. Only the

@@ -5,7 +5,7 @@
 //     differentially against the VMM's OwnershipLedger exactly as
 //     PKVMModelPlatform forwards each MEM_SHARE/MEM_UNSHARE: both must reach
 //     the same verdict and the same page states after every call;
-//   - x86's KVM_HC_MAP_GPA_RANGE decoder (X86GuestMemfdPlatform.memoryRequest)
+//   - x86's KVM_HC_MAP_GPA_RANGE decoder (X86KVMPlatform.memoryRequest)
 //     through MemoryRequestPolicy into a ledger, and the report decoder;
 //   - teardown (reclaimAll / reclaim): afterwards no call may change a page.
 import GuestImage
@@ -81,7 +81,7 @@ public func fuzzHypercalls(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             precondition(!accepted || !tornDown, "a share/unshare after teardown was accepted")
             agree(table, modelLedger)
         case 1:
-            let request = X86GuestMemfdPlatform.memoryRequest(gpa: selector & 0x10 != 0 ? x[1] &- baseGFN &* pageSize : x[1],
+            let request = X86KVMPlatform.memoryRequest(gpa: selector & 0x10 != 0 ? x[1] &- baseGFN &* pageSize : x[1],
                                                               pages: x[2] % (selector & 0x80 != 0 ? UInt64.max : 24), attributes: x[3], transport: "doorbell")
             let before = x86Ledger.counts
             let outcome = MemoryRequestPolicy.apply(request, pageSize: pageSize, to: &x86Ledger)
@@ -91,7 +91,7 @@ public func fuzzHypercalls(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             }
             try! x86Ledger.checkInvariants()
         case 2:
-            switch X86GuestMemfdPlatform.report(code: x[0] & 0xFFFF_FFFF, rbx: x[1], rcx: x[2], rdx: x[3]) {
+            switch X86KVMPlatform.report(code: x[0] & 0xFFFF_FFFF, rbx: x[1], rcx: x[2], rdx: x[3]) {
             case .check(let id, let passed, let value):
                 precondition(id == x[1] && passed == (x[2] == 1) && value == Int64(bitPattern: x[3]))
             case .message(let gpa, let length): precondition(gpa == x[1] && length == x[2])

@@ -42,6 +42,18 @@
  *               SHARED/UNSHARED are the guest's claims, made only for a call
  *               the sequence expects to succeed and only when it did; a VMM
  *               that cannot see EL2 (real pKVM) verifies them by probing.
+ *               Two more registers choose how vendor hypercalls travel:
+ *                 TRANSPORT +0x20 (32-bit load, read once at boot):
+ *                             0 = `hvc #0` (the default, and what QEMU's
+ *                             unbacked virtio-mmio slot and every VMM that
+ *                             does not offer a doorbell read as), 1 = the
+ *                             MMIO doorbell below
+ *                 CALL      +0x28 (doorbell only): store the function id
+ *                             after X1..X3 went to ARG0..ARG2, then load
+ *                             the result from the same register
+ *               The doorbell exists for KVM hosts without the SMCCC filter
+ *               (Linux before 6.4), where an `hvc` never reaches the VMM.
+ *               PSCI always uses `hvc`: host KVM implements it.
  *
  * Hypercalls (SMCCC over `hvc #0`: X0 = function id, X1..X3 = arguments,
  * result in X0):
@@ -85,7 +97,8 @@
  * ELR_EL1, reports DONE 1 and powers off.
  *
  * Register use: X19 = number of failed checks, X20 = IPA of shared_page,
- * X21 = result of the last share/unshare that a claim depends on. The
+ * X21 = result of the last share/unshare that a claim depends on, X22 = the
+ * hypercall transport read from TRANSPORT at boot. The
  * routines at the end clobber only X0..X3 and X9..X11.
  */
 
@@ -95,6 +108,10 @@
 #define HARNESS_ARG0            0x08
 #define HARNESS_ARG1            0x10
 #define HARNESS_ARG2            0x18
+#define HARNESS_TRANSPORT       0x20
+#define HARNESS_CALL            0x28
+#define TRANSPORT_DOORBELL      1
+#define SMCCC_OWNER_VENDOR_HYP  6               /* function id bits 29:24 */
 
 #define EVENT_MESSAGE           1
 #define EVENT_CHECK             2
@@ -156,6 +173,8 @@ _start:
     mov     sp, x0
 
     mov     x19, #0                 /* x19 = number of failed checks */
+    mov32   x9, HARNESS_BASE
+    ldr     w22, [x9, #HARNESS_TRANSPORT]   /* x22 = hypercall transport */
     adr     x20, shared_page        /* x20 = its IPA (MMU off: VA = IPA) */
 
     adr     x0, msg_booted
@@ -325,15 +344,28 @@ power_off:
 
 /*
  * smccc_call: one SMCCC call over HVC, the conduit both pKVM and QEMU's PSCI
- * use. The only place the guest executes `hvc`.
+ * use, or, when TRANSPORT said so at boot, a vendor-hypervisor call (owner
+ * 6) over the harness doorbell. The only place the guest executes `hvc`.
  * In:  X0 = function id, X1 = argument 1 (X2 = X3 = 0 are set here: no call
  *      this guest makes takes more). Out: X0 = result.
- * Clobbers X1..X3 (SMCCC v1.0 lets the callee change them).
+ * Clobbers X1..X3 and X9 (SMCCC v1.0 lets the callee change X1..X3).
  */
 smccc_call:
     mov     x2, #0
     mov     x3, #0
-    hvc     #0
+    cmp     x22, #TRANSPORT_DOORBELL
+    b.ne    1f
+    ubfx    x9, x0, #24, #6
+    cmp     x9, #SMCCC_OWNER_VENDOR_HYP
+    b.ne    1f
+    mov32   x9, HARNESS_BASE
+    str     x1, [x9, #HARNESS_ARG0]
+    str     x2, [x9, #HARNESS_ARG1]
+    str     x3, [x9, #HARNESS_ARG2]
+    str     x0, [x9, #HARNESS_CALL]
+    ldr     x0, [x9, #HARNESS_CALL]
+    ret
+1:  hvc     #0
     ret
 
 /*

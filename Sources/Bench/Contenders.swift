@@ -33,7 +33,7 @@ enum Contenders {
             do {
                 let image = try ELFImage(bytes: elf, expecting: .x86_64)
                 let system = try KVMSystem()
-                let x86 = X86GuestMemfdPlatform(system: system, transport: .doorbell, transportReason: "given by pvmh bench")
+                let x86 = X86KVMPlatform(system: system, transport: .doorbell, transportReason: "given by pvmh bench")
                 let platform: Platform = probeHostReads ? x86 : UnprobedPlatform(x86)
                 let journal = try Journal()
                 let options = RunOptions(ram: GuestRAM(size: ramSize), auditDescriptors: auditDescriptors)
@@ -81,7 +81,7 @@ enum Contenders {
     static func pvmhTeardown(bytes: UInt64) throws(BenchFailure) -> Double {
         do {
             let ram = GuestRAM(size: bytes)
-            let platform = X86GuestMemfdPlatform(system: try KVMSystem(), transport: .doorbell, transportReason: "given by pvmh bench")
+            let platform = X86KVMPlatform(system: try KVMSystem(), transport: .doorbell, transportReason: "given by pvmh bench")
             platform.preallocate = true
             try platform.create(ram: ram, journal: try Journal())
             var ledger = OwnershipLedger()

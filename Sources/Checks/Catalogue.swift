@@ -12,24 +12,53 @@ public enum CheckCatalogue {
             + [SoakScenario.scenario(repeatCount: repeatCount)]
     }
 
-    /// (scenario, platform) pairs selected by --platform and --filter, in
-    /// catalogue order. KTAP names are `scenario[platform]`.
-    public static func selection(platforms: [CheckPlatform], filter: String?, repeatCount: Int) -> [(Scenario, CheckPlatform)] {
-        var selected: [(Scenario, CheckPlatform)] = []
-        for platform in platforms {
-            for scenario in scenarios(repeatCount: repeatCount) where scenario.platforms.contains(platform) {
-                let name = "\(scenario.name)[\(platform.rawValue)]"
+    /// (scenario, target) pairs selected by --platform and --filter, in
+    /// catalogue order. KTAP names are `scenario[label]`.
+    public static func selection(targets: [CheckTarget], filter: String?, repeatCount: Int) -> [(Scenario, CheckTarget)] {
+        var selected: [(Scenario, CheckTarget)] = []
+        for target in targets {
+            for scenario in scenarios(repeatCount: repeatCount) where scenario.platforms.contains(target.kind) {
+                let name = "\(scenario.name)[\(target.label)]"
                 if let filter, !globMatches(filter, name) && !globMatches(filter, scenario.name) { continue }
-                selected.append((scenario, platform))
+                selected.append((scenario, target))
             }
         }
         return selected
+    }
+
+    /// The same by platform kind, with the default labels.
+    public static func selection(platforms: [CheckPlatform], filter: String?, repeatCount: Int) -> [(Scenario, CheckPlatform)] {
+        selection(targets: platforms.map { CheckTarget(kind: $0) }, filter: filter, repeatCount: repeatCount).map { ($0.0, $0.1.kind) }
+    }
+
+    /// The targets a `--platform` word stands for on this host: `kvm` is the
+    /// KVM platform auto picks, `all` every available KVM platform and the
+    /// model, a platform id (`pvmh probe`) that one. nil for an unknown word.
+    public static func targets(for request: String, probe: HostProbe) -> [CheckTarget]? {
+        let available = probe.platforms.filter(\.available)
+        let primary = CheckTarget(kind: .kvm, kvmPlatformID: probe.selected)
+        switch request {
+        case "kvm":
+            return [primary]
+        case "model":
+            return [.model]
+        case "auto":
+            return probe.selected != nil ? [primary] : [.model]
+        case "all":
+            let others = available.dropFirst().map { CheckTarget(kind: .kvm, kvmPlatformID: $0.id, label: $0.id) }
+            return [primary] + others + [.model]
+        default:
+            guard let row = probe.platforms.first(where: { $0.id == request }) else { return nil }
+            return [CheckTarget(kind: .kvm, kvmPlatformID: row.available ? row.id : nil, label: row.id)]
+        }
     }
 }
 
 /// Options of one `pvmh check` run.
 public struct CheckOptions: Sendable {
-    public var platforms: [CheckPlatform]
+    public var targets: [CheckTarget]
+    /// Diagnostics printed right after the KTAP plan (seed, what `kvm` is).
+    public var header: [String] = []
     public var filter: String?
     public var repeatCount: Int
     public var seed: UInt64
@@ -37,12 +66,19 @@ public struct CheckOptions: Sendable {
     /// See `CheckContext.processIsExclusive`.
     public var processIsExclusive = true
 
-    public init(platforms: [CheckPlatform], filter: String? = nil, repeatCount: Int = 10, seed: UInt64 = 1, executable: String? = nil) {
-        self.platforms = platforms
+    public init(targets: [CheckTarget], filter: String? = nil, repeatCount: Int = 10, seed: UInt64 = 1, executable: String? = nil) {
+        self.targets = targets
         self.filter = filter
         self.repeatCount = repeatCount
         self.seed = seed
         self.executable = executable
+    }
+
+    /// Targets with their default labels; a `kvm` platform is the one auto picks.
+    public init(platforms: [CheckPlatform], filter: String? = nil, repeatCount: Int = 10, seed: UInt64 = 1, executable: String? = nil) {
+        let probe = platforms.contains(.kvm) ? HostProbe.gather(probeTransport: false) : nil
+        self.init(targets: platforms.map { $0 == .kvm ? CheckTarget(kind: .kvm, kvmPlatformID: probe?.selected) : .model },
+                  filter: filter, repeatCount: repeatCount, seed: seed, executable: executable)
     }
 }
 
@@ -51,21 +87,32 @@ public struct CheckOptions: Sendable {
 public enum CheckRunner {
     public static func run(_ options: CheckOptions, emit: @escaping (String) -> Void,
                            progress: (String, CheckOutcome, UInt64) -> Void = { _, _, _ in }) -> (passed: Int, failed: Int, skipped: Int) {
-        let selected = CheckCatalogue.selection(platforms: options.platforms, filter: options.filter, repeatCount: options.repeatCount)
+        let selected = CheckCatalogue.selection(targets: options.targets, filter: options.filter, repeatCount: options.repeatCount)
         var ktap = KTAPWriter(emit: emit)
         ktap.begin(count: selected.count)
-        let kvmFactory = KVMPlatformFactory()
-        for (index, (scenario, platform)) in selected.enumerated() {
-            let context = CheckContext(platform: platform, seed: options.seed &+ UInt64(index), executable: options.executable) {
+        for line in options.header { ktap.diagnostic(line) }
+        // One probe (with the transport probe) for every KVM target.
+        let probe = options.targets.contains { $0.kind == .kvm } ? HostProbe.gather(probeTransport: true) : nil
+        var factories: [String: KVMPlatformFactory] = [:]
+        for (index, (scenario, target)) in selected.enumerated() {
+            var factory: KVMPlatformFactory?
+            if target.kind == .kvm, let probe {
+                let key = target.kvmPlatformID ?? ""
+                factory = factories[key] ?? KVMPlatformFactory(probe: probe, platformID: target.kvmPlatformID)
+                factories[key] = factory
+            }
+            let kvmFactory = factory
+            let context = CheckContext(platform: target.kind, seed: options.seed &+ UInt64(index), executable: options.executable) {
                 () throws(LifecycleError) -> Platform in
-                platform == .model ? PKVMModelPlatform() : try kvmFactory.make()
+                guard let kvmFactory else { return PKVMModelPlatform() }
+                return try kvmFactory.make()
             }
             context.processIsExclusive = options.processIsExclusive
-            if platform == .kvm { context.kvmPlatformID = kvmFactory.platformID }
-            let name = "\(scenario.name)[\(platform.rawValue)]"
+            context.kvmPlatformID = factory?.platformID
+            let name = "\(scenario.name)[\(target.label)]"
             let start = monotonicNanoseconds()
             var outcome: CheckOutcome
-            if platform == .kvm, let reason = kvmFactory.unavailableReason {
+            if let factory, let reason = factory.unavailableReason {
                 outcome = .skip(reason)
             } else {
                 outcome = scenario.run(context)
@@ -79,32 +126,41 @@ public enum CheckRunner {
     }
 }
 
-/// Makes the host's KVM platform, probing the hypercall transport once.
-final class KVMPlatformFactory: @unchecked Sendable {
-    private var probe: HostProbe?
-    private(set) var unavailableReason: String?
+/// Makes one KVM platform of this host (`platformID`, or the one auto picks).
+final class KVMPlatformFactory: Sendable {
+    private let probe: HostProbe
+    /// The id of the platform `make()` returns (nil when none is usable).
+    let platformID: String?
+    /// Why no platform can be made ("no KVM platform is usable here: …"), or nil.
+    let unavailableReason: String?
 
-    init() {
-        let probe = HostProbe.gather(probeTransport: true)
-        if probe.selected == nil {
-            unavailableReason = "no KVM platform is usable here: \(probe.selectionReason)"
-        }
+    init(probe: HostProbe, platformID: String? = nil) {
         self.probe = probe
+        do {
+            let row = try PlatformSelection.resolve(probe: probe, platformID: platformID)
+            self.platformID = row.id
+            unavailableReason = nil
+        } catch {
+            self.platformID = nil
+            unavailableReason = platformID == nil ? error.description : "\(error.description)"
+        }
     }
 
-    /// The id of the platform `make()` returns (nil when none is usable).
-    var platformID: String? { unavailableReason == nil ? probe?.selected : nil }
+    /// A factory with a fresh probe (transport included).
+    convenience init(platformID: String? = nil) {
+        self.init(probe: HostProbe.gather(probeTransport: true), platformID: platformID)
+    }
 
     /// A fresh platform, with all guest memory allocated up front so what a
     /// scenario measures coming back was visibly taken first.
     func make() throws(LifecycleError) -> Platform {
-        guard let probe, unavailableReason == nil else { throw .platformUnavailable(unavailableReason ?? "no probe") }
-        let platform = try PlatformSelection.make(.kvm, probe: probe)
+        guard let platformID, unavailableReason == nil else { throw .platformUnavailable(unavailableReason ?? "no probe") }
+        let platform = try PlatformSelection.make(.kvm, probe: probe, platformID: platformID)
         #if arch(x86_64)
-        (platform as? X86GuestMemfdPlatform)?.preallocate = true
+        (platform as? X86KVMPlatform)?.preallocate = true
         #endif
         (platform as? ARM64ProtectedPlatform)?.preallocate = true
-        (platform as? ARM64GuestMemfdPlatform)?.preallocate = true
+        (platform as? ARM64KVMPlatform)?.preallocate = true
         return platform
     }
 }

@@ -5,15 +5,15 @@ import Platforms
 
 /// What a child VMM started by the suite does (`pvmh _child NAME`).
 public enum ChildScenarios {
-    /// `exit-without-teardown SIZE`: boots the demo on the host's KVM
-    /// platform with SIZE of guest memory allocated, runs it until it halts,
-    /// and exits without any teardown. `spin SIZE`: the same with a guest that
-    /// never stops, for the parent to kill.
+    /// `exit-without-teardown SIZE [PLATFORM]`: boots the demo on the host's
+    /// KVM platform (or the one named) with SIZE of guest memory allocated,
+    /// runs it until it halts, and exits without any teardown. `spin SIZE
+    /// [PLATFORM]`: the same with a guest that never stops, for the parent to kill.
     public static func run(_ arguments: [String]) -> Int32 {
         let spin = arguments.first == "spin"
         guard arguments.first == "exit-without-teardown" || spin else { return 2 }
         let size = UInt64(arguments.dropFirst().first?.dropLast() ?? "64").map { $0 << 20 } ?? (64 << 20)
-        let factory = KVMPlatformFactory()
+        let factory = KVMPlatformFactory(platformID: arguments.count > 2 ? arguments[2] : nil)
         do {
             let platform = try factory.make()
             let ram = LifecycleProbe.ram(for: .kvm, size: size)

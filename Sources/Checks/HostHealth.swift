@@ -60,9 +60,10 @@ public enum MemoryCounter: String, Sendable {
     /// QEMU pKVM lane, `Unevictable` and `Mlocked` do not move at all.
     case shmem = "Shmem"
 
-    /// The counter for a KVM platform id (`pvmh probe`'s names).
+    /// The counter for a KVM platform id (`pvmh probe`'s names): the memfd
+    /// platforms hold shmem pages like arm64-pkvm.
     public static func forPlatform(_ id: String?) -> MemoryCounter {
-        id == "arm64-pkvm" ? .shmem : .unevictable
+        id == "arm64-pkvm" || id?.hasSuffix("-memfd") == true ? .shmem : .unevictable
     }
 }
 

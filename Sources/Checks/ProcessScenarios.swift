@@ -74,7 +74,7 @@ enum ProcessScenarios {
         guard let executable = context.executable else { return .skip("needs the pvmh executable to start a child VMM") }
         return measured(context) {
             let child: ChildProcess
-            do { child = try ChildProcess(executable, ["_child", "exit-without-teardown", childMemory]) } catch { return ["\(error)"] }
+            do { child = try ChildProcess(executable, ["_child", "exit-without-teardown", childMemory] + (context.kvmPlatformID.map { [$0] } ?? [])) } catch { return ["\(error)"] }
             let booted = child.waitForOutput("guest halted", seconds: 20)
             let held = heldAboveBaseline()
             let end = child.wait(seconds: 20)
@@ -93,7 +93,7 @@ enum ProcessScenarios {
             for round in 1...3 {
                 let delayMicroseconds = context.nextRandom(below: 300_000)
                 let child: ChildProcess
-                do { child = try ChildProcess(executable, ["_child", "spin", childMemory]) } catch { return ["\(error)"] }
+                do { child = try ChildProcess(executable, ["_child", "spin", childMemory] + (context.kvmPlatformID.map { [$0] } ?? [])) } catch { return ["\(error)"] }
                 guard child.waitForOutput("guest running", seconds: 20) else {
                     failures.append("round \(round): the child VMM did not start its guest (\(child.output.suffix(200)))")
                     continue

@@ -2,12 +2,32 @@ import Lifecycle
 
 /// Where a scenario runs.
 public enum CheckPlatform: String, Sendable, CaseIterable, Comparable {
-    /// The host's KVM platform (x86_64-gmem here).
+    /// A KVM platform of this host (each available one with `--platform all`).
     case kvm
     /// The pKVM model.
     case model
 
     public static func < (a: CheckPlatform, b: CheckPlatform) -> Bool { a.rawValue < b.rawValue }
+}
+
+/// One platform a run of the suite covers: the model, or one KVM platform
+/// of this host. KTAP names carry its label: `scenario[label]`.
+public struct CheckTarget: Sendable, Equatable {
+    public var kind: CheckPlatform
+    /// The KVM platform's id, e.g. "x86_64-memfd" (nil on the model, and
+    /// where no KVM platform is usable: then its scenarios skip).
+    public var kvmPlatformID: String?
+    /// "model"; "kvm" for the KVM platform `--platform auto` picks; the
+    /// platform id for each further one `--platform all` adds.
+    public var label: String
+
+    public init(kind: CheckPlatform, kvmPlatformID: String? = nil, label: String? = nil) {
+        self.kind = kind
+        self.kvmPlatformID = kvmPlatformID
+        self.label = label ?? kind.rawValue
+    }
+
+    public static let model = CheckTarget(kind: .model)
 }
 
 /// What a scenario expects to see.

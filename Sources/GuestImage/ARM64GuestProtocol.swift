@@ -16,6 +16,22 @@ public enum ARM64GuestProtocol {
     public static let harnessSize: UInt64 = 0x200
     public static let reportOffset: UInt64 = 0x00
     public static let argumentOffsets: [UInt64] = [0x08, 0x10, 0x18]
+    /// TRANSPORT (32-bit, read by the guest once at boot): how its vendor
+    /// hypercalls travel. 0 everywhere but on a VMM that offers the doorbell,
+    /// so QEMU (an unbacked virtio-mmio slot reads 0 there) needs nothing.
+    public static let transportOffset: UInt64 = 0x20
+    /// CALL (64-bit, doorbell only): the guest stores the function id after
+    /// ARG0..ARG2 = X1..X3, then loads the result (X0) from it.
+    public static let callOffset: UInt64 = 0x28
+
+    /// The values of TRANSPORT.
+    public enum Transport: UInt64, Sendable {
+        /// SMCCC over `hvc #0`: pKVM, the model, the SMCCC filter, QEMU.
+        case hvc = 0
+        /// Vendor-hypervisor calls (owner 6) through CALL; PSCI stays on
+        /// `hvc`. For KVM without the SMCCC filter (Linux before 6.4).
+        case mmioDoorbell = 1
+    }
 
     /// Event codes written to REPORT. 1–3 as on x86; 4/5 are the guest's
     /// claims of a successful share/unshare, which a VMM that cannot see EL2

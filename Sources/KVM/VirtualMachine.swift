@@ -65,6 +65,21 @@ public final class VirtualMachine: @unchecked Sendable {
         _ = try Syscall.ioctl(fd.rawValue, CKVM_SET_USER_MEMORY_REGION2, &region, name)
     }
 
+    /// Creates, or deletes (`memorySize == 0`), a memslot with the original
+    /// interface, which every KVM has (memslots v2 arrived in Linux 6.8; arm64
+    /// boards on 6.1 have only this). It cannot name a guest_memfd.
+    /// The corresponding ioctl is `KVM_SET_USER_MEMORY_REGION`.
+    public func setMemoryRegionV1(_ slot: MemorySlot) throws(KVMError) {
+        var region = kvm_userspace_memory_region()
+        region.slot = slot.slot
+        region.flags = slot.flags.rawValue
+        region.guest_phys_addr = slot.guestPhysicalAddress
+        region.memory_size = slot.size
+        region.userspace_addr = slot.userspaceAddress
+        let name = slot.size == 0 ? "KVM_SET_USER_MEMORY_REGION(delete slot \(slot.slot))" : "KVM_SET_USER_MEMORY_REGION(slot \(slot.slot))"
+        _ = try Syscall.ioctl(fd.rawValue, CKVM_SET_USER_MEMORY_REGION, &region, name)
+    }
+
     /// Sets memory attributes for a GPA range.
     /// The corresponding ioctl is `KVM_SET_MEMORY_ATTRIBUTES`. Requires `KVM_CAP_MEMORY_ATTRIBUTES`.
     public func setMemoryAttributes(address: UInt64, size: UInt64, attributes: MemoryAttributes) throws(KVMError) {

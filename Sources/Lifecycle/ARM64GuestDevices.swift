@@ -29,8 +29,22 @@ public struct ARM64GuestDevices: Equatable, Sendable {
 
     /// ARG0…ARG2 as this vCPU last wrote them.
     public private(set) var arguments: [UInt64] = [0, 0, 0]
+    /// What TRANSPORT reads: the doorbell only where the platform offers it.
+    public var transport: ARM64GuestProtocol.Transport
+    /// The function id last stored to CALL.
+    public private(set) var callFunction: UInt64 = 0
 
-    public init() {}
+    public init(transport: ARM64GuestProtocol.Transport = .hvc) {
+        self.transport = transport
+    }
+
+    /// A guest load of CALL on a doorbell platform: the SMCCC call it makes
+    /// (function id and X1..X3 as stored before), to be answered by
+    /// completing the load with X0. nil for every other load.
+    public func doorbellCall(at address: UInt64) -> (function: UInt64, arguments: [UInt64])? {
+        guard transport == .mmioDoorbell, address == ARM64GuestProtocol.harnessBase + ARM64GuestProtocol.callOffset else { return nil }
+        return (callFunction, arguments)
+    }
 
     /// Whether `address` belongs to one of the devices.
     public static func decodes(_ address: UInt64) -> Bool {
@@ -46,12 +60,14 @@ public struct ARM64GuestDevices: Equatable, Sendable {
     }
 
     /// A guest load: the value to complete it with, or nil where no device is.
-    /// UART FR reads "both FIFOs empty"; every other register reads 0.
+    /// UART FR reads "both FIFOs empty", TRANSPORT the platform's transport;
+    /// every other register reads 0.
     public func read(address: UInt64) -> UInt64? {
         if ARM64GuestDevices.isUART(address) {
             return address - ARM64GuestProtocol.uartBase == ARM64GuestProtocol.uartFlagOffset ? ARM64GuestDevices.uartFlagValue : 0
         }
-        return ARM64GuestDevices.isHarness(address) ? 0 : nil
+        guard ARM64GuestDevices.isHarness(address) else { return nil }
+        return address - ARM64GuestProtocol.harnessBase == ARM64GuestProtocol.transportOffset ? transport.rawValue : 0
     }
 
     /// A guest store of `value` (zero-extended to 64 bits) at `address`.
@@ -63,6 +79,10 @@ public struct ARM64GuestDevices: Equatable, Sendable {
         let offset = address - ARM64GuestProtocol.harnessBase
         if let slot = ARM64GuestProtocol.argumentOffsets.firstIndex(of: offset) {
             arguments[slot] = value
+            return .absorbed
+        }
+        if offset == ARM64GuestProtocol.callOffset {
+            callFunction = value
             return .absorbed
         }
         guard offset == ARM64GuestProtocol.reportOffset else { return .absorbed }

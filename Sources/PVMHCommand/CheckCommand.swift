@@ -6,7 +6,7 @@ import Platforms
 /// `pvmh check`: the teardown-ordering regression suite, in KTAP.
 enum CheckCommand {
     static let help = """
-    usage: pvmh check [--platform auto|kvm|model|all] [--filter GLOB] [--list]
+    usage: pvmh check [--platform auto|kvm|model|all|ID] [--filter GLOB] [--list]
                       [--repeat N] [--seed S] [--pretty]
 
     Runs the regression scenarios (teardown orders, kill during run,
@@ -16,8 +16,11 @@ enum CheckCommand {
     stderr. Exit 0 only when nothing failed. Docs/checks.md explains each
     scenario and its verdict rule.
 
-      --platform P   auto (default: KVM if usable here, else the model), kvm,
-                     model, or all
+      --platform P   auto (default: KVM if usable here, else the model); kvm (the
+                     KVM platform auto picks, named [kvm]); model; all (every
+                     KVM platform this host has, the others named by their
+                     id, e.g. [x86_64-memfd], then the model); or one
+                     platform id from `pvmh probe`
       --filter GLOB  only scenarios whose name (or name[platform]) matches,
                      e.g. 'teardown.*' or 'gmem.*[kvm]'
       --list         print the catalogue with the platforms each applies to
@@ -48,13 +51,9 @@ enum CheckCommand {
             return value
         } ?? monotonicNanoseconds()
 
-        let platforms: [CheckPlatform]
-        switch platformText {
-        case "all": platforms = [.kvm, .model]
-        case "kvm": platforms = [.kvm]
-        case "model": platforms = [.model]
-        case "auto": platforms = HostProbe.gather(probeTransport: false).selected != nil ? [.kvm] : [.model]
-        default: throw UsageError("--platform \(platformText) is not a platform; use auto, kvm, model or all")
+        let probe = platformText == "model" ? HostProbe(architecture: "", kernelRelease: "") : HostProbe.gather(probeTransport: false)
+        guard let targets = CheckCatalogue.targets(for: platformText, probe: probe) else {
+            throw UsageError("--platform \(platformText) is not a platform; use auto, kvm, model, all or a platform id from `pvmh probe` (\(probe.platforms.map(\.id).joined(separator: ", ")))")
         }
 
         if list {
@@ -63,16 +62,21 @@ enum CheckCommand {
             }
             return 0
         }
-        let selected = CheckCatalogue.selection(platforms: platforms, filter: filter, repeatCount: repeatCount)
+        let selected = CheckCatalogue.selection(targets: targets, filter: filter, repeatCount: repeatCount)
         if selected.isEmpty {
             throw UsageError("no scenario matches --filter \(filter ?? "") on \(platformText); see `pvmh check --list`")
         }
 
         var rows: [(String, CheckOutcome, UInt64)] = []
-        let options = CheckOptions(platforms: platforms, filter: filter, repeatCount: repeatCount, seed: seed,
+        var options = CheckOptions(targets: targets, filter: filter, repeatCount: repeatCount, seed: seed,
                                    executable: selfExecutable())
         let emit: (String) -> Void = pretty ? { _ in } : { output.line($0) }
-        if !pretty { output.line("# pvmh check: seed \(seed), platforms \(platforms.map(\.rawValue).joined(separator: ","))") }
+        // Diagnostics follow the KTAP version line and plan (strict parsers
+        // reject anything before them).
+        options.header = ["pvmh check: seed \(seed), platforms \(targets.map(\.label).joined(separator: ","))"]
+            + targets.filter { $0.kind == .kvm }.map { target in
+                "[\(target.label)] is \(target.kvmPlatformID.flatMap { id in probe.platforms.first { $0.id == id }.map { "\($0.id) (\($0.name))" } } ?? "no KVM platform (none is usable here)")"
+            }
         let totals = CheckRunner.run(options, emit: emit) { name, outcome, nanoseconds in
             rows.append((name, outcome, nanoseconds))
             let line = humanLine(name, outcome, nanoseconds)

@@ -8,8 +8,8 @@ import Platforms
 /// share/unshare requests, tear down in the safe order, print the verdict.
 enum RunCommand {
     static let help = """
-    usage: pvmh run [GUEST] [--platform auto|kvm|model] [--memory SIZE] [--vcpus N] [--journal FILE]
-                    [--timeout SECONDS] [--transport auto|vmcall|doorbell] [--kvm PATH]
+    usage: pvmh run [GUEST] [--platform auto|kvm|model] [--memory-backend gmem|memfd] [--memory SIZE]
+                    [--vcpus N] [--journal FILE] [--timeout SECONDS] [--transport auto|vmcall|doorbell] [--kvm PATH]
                     [--kernel-order correct|unbind-before-reclaim] [--flat ADDRESS]
 
     Boots GUEST — a built-in guest name (see `pvmh guest list`; default: the
@@ -22,6 +22,9 @@ enum RunCommand {
       --platform P     auto (default: the KVM platform `pvmh probe` selects, else the
                        model), kvm, or model (the pKVM model: a software EL2 with an
                        A64 interpreter; runs the arm64 guests on any host)
+      --memory-backend B  the file behind guest RAM on KVM: gmem (guest_memfd) or
+                       memfd (default: the strongest platform this host has;
+                       `pvmh probe` lists which backends each platform uses)
       --memory SIZE    guest RAM, e.g. 4M, 64MiB, 1G (default 4M; page aligned; at most
                        the host's RAM, and 4095 MiB on x86_64, whose guests get the size
                        in a 32-bit register)
@@ -56,6 +59,7 @@ enum RunCommand {
         var journalPath: String?
         var timeout: Double = 30
         var transport: HypercallTransport?
+        var backend: RAMBackend?
         var kvmPath = "/dev/kvm"
         var kernelOrder: KernelTeardownOrder = .correct
         var architecture: GuestArchitecture = .host
@@ -117,6 +121,16 @@ enum RunCommand {
         let timeoutText = try arguments.option("--timeout")
         let transportText = try arguments.option("--transport") ?? "auto"
         let kvmPath = try arguments.option("--kvm") ?? "/dev/kvm"
+        let backendText = try arguments.option("--memory-backend")
+        let backend = try backendText.map { text throws(UsageError) -> RAMBackend in
+            guard let value = RAMBackend(rawValue: text) else {
+                throw UsageError("--memory-backend \(text) is not a backend; use gmem (guest_memfd) or memfd")
+            }
+            guard platform != .model else {
+                throw UsageError("--memory-backend applies to the KVM platforms; the pKVM model has memory of its own, so drop one of the two options")
+            }
+            return value
+        }
         let transport: HypercallTransport?
         if transportText == "auto" {
             transport = nil
@@ -151,14 +165,24 @@ enum RunCommand {
             if let guest = explicitGuest {
                 resolved = guest.1.machine == .host ? .kvm : .model
                 if resolved == .model { autoNote = "guest \(guest.0) is \(guest.1.machine): running it on the pKVM model" }
+            } else if backend != nil {
+                resolved = .kvm
             } else {
                 let probe = HostProbe.gather(kvmPath: kvmPath, probeTransport: false)
                 if probe.selected == nil {
                     resolved = .model
-                    autoNote = "no KVM platform is usable here (\(probe.selectionReason)); using the pKVM model"
+                    autoNote = "no KVM platform is usable here, so the guest runs on the pKVM model (\(probe.selectionReason))"
                 } else {
                     resolved = .kvm
                 }
+            }
+        }
+        if let backend, resolved == .kvm {
+            // Refused here, before any VM exists, as bad usage for this host.
+            do {
+                _ = try PlatformSelection.resolve(probe: HostProbe.gather(kvmPath: kvmPath, probeTransport: false), backend: backend)
+            } catch {
+                throw UsageError("--memory-backend \(backend.rawValue): \(error.description)")
             }
         }
         let architecture: GuestArchitecture = resolved == .model ? .aarch64 : .host
@@ -196,7 +220,7 @@ enum RunCommand {
             throw UsageError("guest \(name) does not fit this VM: \(error)")
         }
         return Options(guestName: name, image: image, platform: resolved, autoNote: autoNote, memory: memory, vcpus: vcpus,
-                       journalPath: journal, timeout: timeout, transport: transport, kvmPath: kvmPath, kernelOrder: kernelOrder,
+                       journalPath: journal, timeout: timeout, transport: transport, backend: backend, kvmPath: kvmPath, kernelOrder: kernelOrder,
                        architecture: architecture, flatAddress: flatAddress)
     }
 
@@ -256,7 +280,8 @@ enum RunCommand {
         } else {
             let probe = HostProbe.gather(kvmPath: options.kvmPath, probeTransport: false)
             do {
-                platform = try PlatformSelection.make(options.platform, probe: probe, kvmPath: options.kvmPath, transport: options.transport)
+                platform = try PlatformSelection.make(options.platform, probe: probe, kvmPath: options.kvmPath, transport: options.transport,
+                                                      backend: options.backend)
             } catch {
                 output.error("pvmh: \(error.description)")
                 journal.record("error", [("message", .string(error.description))])
@@ -265,8 +290,9 @@ enum RunCommand {
             }
         }
         output.line("pvmh: platform \(platform.description.id) (\(platform.description.name))")
+        output.line("pvmh: isolation enforced by \(platform.description.enforcement)")
         #if arch(x86_64)
-        if let x86 = platform as? X86GuestMemfdPlatform {
+        if let x86 = platform as? X86KVMPlatform {
             output.line("pvmh: share/unshare transport \(x86.transport.rawValue): \(x86.transportReason)")
         }
         #endif

@@ -133,6 +133,14 @@ public struct ARM64HostFacts: Equatable, Sendable {
         self.memlock = memlock
     }
 
+    /// Whether the kernel takes an SMCCC filter on a fresh default VM (the
+    /// only test for it: Linux 6.4+ on arm64; elsewhere refused).
+    public static func smcccFilterAccepted(_ system: KVMSystem) -> Bool {
+        guard let vm = try? system.createVM(type: .default) else { return false }
+        defer { try? vm.fd.close() }
+        return (try? vm.setSMCCCFilter(ARM64SMCCCFilter.pKVMVendorCalls[0])) != nil
+    }
+
     /// The default guest RAM of `pvmh run`, for the memlock note.
     public static let defaultGuestRAM: UInt64 = 4 << 20
 
@@ -183,49 +191,64 @@ public struct ARM64HostFacts: Equatable, Sendable {
 }
 
 /// The arm64 rows of the platform table, in `--platform auto` order: the
-/// pKVM protected VM, then arm64 KVM + guest_memfd. Pure over the probe.
+/// pKVM protected VM, then arm64 KVM + guest_memfd, then arm64 KVM + memfd.
+/// Pure over the probe.
 public enum ARM64PlatformCatalogue {
     public static func availability(probe: HostProbe) -> [HostProbe.PlatformAvailability] {
         let noKVM = probe.kvmError.map { "/dev/kvm is not usable: \($0)" }
         guard let facts = probe.arm64 else {
             let reason = noKVM ?? "the arm64 facts were not gathered"
-            return [.init(id: "arm64-pkvm", name: "arm64 pKVM protected VM", available: false, reason: reason),
-                    .init(id: "arm64-gmem", name: "arm64 KVM + guest_memfd", available: false, reason: reason)]
+            return [.init(id: "arm64-pkvm", name: "arm64 pKVM protected VM", available: false, reason: reason, backend: .memfd),
+                    .init(id: "arm64-gmem", name: "arm64 KVM + guest_memfd", available: false, reason: reason, backend: .guestMemfd),
+                    .init(id: "arm64-memfd", name: "arm64 KVM + memfd", available: false, reason: reason, backend: .memfd)]
         }
-        return [protectedRow(facts, noKVM: noKVM), guestMemfdRow(probe, facts, noKVM: noKVM)]
+        return [protectedRow(facts, noKVM: noKVM), guestMemfdRow(probe, facts, noKVM: noKVM), memfdRow(probe, facts, noKVM: noKVM)]
     }
 
     static func protectedRow(_ facts: ARM64HostFacts, noKVM: String?) -> HostProbe.PlatformAvailability {
         let name = "arm64 pKVM protected VM"
-        if let noKVM { return .init(id: "arm64-pkvm", name: name, available: false, reason: noKVM) }
+        if let noKVM { return .init(id: "arm64-pkvm", name: name, available: false, reason: noKVM, backend: .memfd) }
         switch facts.protectedVM {
         case .accepted:
             var reason = "KVM_CREATE_VM(KVM_VM_TYPE_ARM_PROTECTED) works with kvm-arm.mode \(facts.mode); guest RAM is a MAP_SHARED memfd pKVM donates on first fault, and each share/unshare the guest reports is verified by probing host access"
             if let refusal = facts.memlock.refusal(forGuestRAM: ARM64HostFacts.defaultGuestRAM) {
                 reason += "; note: \(refusal)"
             }
-            return .init(id: "arm64-pkvm", name: name, available: true, reason: reason)
+            return .init(id: "arm64-pkvm", name: name, available: true, reason: reason, backend: .memfd)
         case .refused(_, let errno) where errno == EINVAL:
             return .init(id: "arm64-pkvm", name: name, available: false,
-                         reason: "KVM_CREATE_VM(KVM_VM_TYPE_ARM_PROTECTED) fails with EINVAL: protected VMs need Linux 7.1+ booted with kvm-arm.mode=protected; kvm-arm.mode here is \(facts.mode)")
+                         reason: "KVM_CREATE_VM(KVM_VM_TYPE_ARM_PROTECTED) fails with EINVAL: protected VMs need Linux 7.1+ booted with kvm-arm.mode=protected; kvm-arm.mode here is \(facts.mode)", backend: .memfd)
         case .refused, .notTried:
-            return .init(id: "arm64-pkvm", name: name, available: false, reason: "\(facts.protectedVM)")
+            return .init(id: "arm64-pkvm", name: name, available: false, reason: "\(facts.protectedVM)", backend: .memfd)
         }
     }
 
     static func guestMemfdRow(_ probe: HostProbe, _ facts: ARM64HostFacts, noKVM: String?) -> HostProbe.PlatformAvailability {
         let name = "arm64 KVM + guest_memfd"
         func row(_ available: Bool, _ reason: String) -> HostProbe.PlatformAvailability {
-            .init(id: "arm64-gmem", name: name, available: available, reason: reason)
+            .init(id: "arm64-gmem", name: name, available: available, reason: reason, backend: .guestMemfd)
         }
         if let noKVM { return row(false, noKVM) }
         let flags = facts.guestMemfdFlags ?? probe.guestMemfdFlags ?? []
         if (probe.capability(.guestMemfd) ?? 0) == 0 { return row(false, "needs KVM_CAP_GUEST_MEMFD (Linux 6.18+ on arm64)") }
         if !flags.contains(.mmap) { return row(false, "needs guest_memfd flag MMAP (Linux 6.18+); this kernel accepts \(flags)") }
         if (probe.capability(.userMemory2) ?? 0) == 0 { return row(false, "needs KVM_CAP_USER_MEMORY2") }
-        guard facts.smcccFilter.isAccepted else {
-            return row(false, "needs the SMCCC filter (Linux 6.4+) to forward pKVM's hypercalls to the VMM: \(facts.smcccFilter)")
-        }
-        return row(true, "guest_memfd \(ARM64GuestMemfdPlatform.flags(offered: flags)), memslots v2 and the SMCCC filter work; pKVM's share/unshare calls reach the VMM, which enforces privacy with a PROT_NONE host view (a non-protected VM: the kernel does not isolate it)")
+        return row(true, "guest_memfd \(ARM64KVMPlatform.flags(offered: flags)) and memslots v2 work; \(transportSentence(facts)), and the VMM enforces privacy with a PROT_NONE host view (a non-protected VM: the kernel does not isolate it)")
+    }
+
+    static func memfdRow(_ probe: HostProbe, _ facts: ARM64HostFacts, noKVM: String?) -> HostProbe.PlatformAvailability {
+        let name = "arm64 KVM + memfd"
+        if let noKVM { return .init(id: "arm64-memfd", name: name, available: false, reason: noKVM, backend: .memfd) }
+        let memslots = (probe.capability(.userMemory2) ?? 0) > 0 ? "memslots v2" : "memslots v1"
+        return .init(id: "arm64-memfd", name: name, available: true,
+                     reason: "every arm64 KVM takes memfd (shmem) memory in a plain memslot (\(memslots) here); \(transportSentence(facts)), and the VMM enforces privacy with a PROT_NONE host view (a non-protected VM: the kernel does not isolate it)",
+                     backend: .memfd)
+    }
+
+    /// How pKVM's share/unshare calls will reach the VMM on a non-protected VM.
+    static func transportSentence(_ facts: ARM64HostFacts) -> String {
+        facts.smcccFilter.isAccepted
+            ? "the SMCCC filter (Linux 6.4+) forwards pKVM's share/unshare calls to the VMM"
+            : "without the SMCCC filter (\(facts.smcccFilter)) pKVM's share/unshare calls reach the VMM through the MMIO doorbell"
     }
 }

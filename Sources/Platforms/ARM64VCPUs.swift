@@ -79,7 +79,8 @@ final class ARM64VCPUs: @unchecked Sendable {
 
     /// Creates `count` vCPUs. vCPU 0 starts at `entry` in the bare-metal boot
     /// state; the others start powered off and wait for PSCI CPU_ON.
-    func create(on vm: VirtualMachine, count: Int, entry: UInt64) throws(KVMError) {
+    func create(on vm: VirtualMachine, count: Int, entry: UInt64,
+                transport: ARM64GuestProtocol.Transport = .hvc) throws(KVMError) {
         let preferred = try vm.preferredTarget()
         for index in 0..<count {
             let vcpu = try vm.createVCPU(id: index)
@@ -87,7 +88,7 @@ final class ARM64VCPUs: @unchecked Sendable {
             let flag = UnsafeMutablePointer<UInt8>.allocate(capacity: 2)
             flag.initialize(repeating: 0, count: 2)
             flags.append(flag)
-            devices.append(ARM64GuestDevices())
+            devices.append(ARM64GuestDevices(transport: transport))
             var request = ARM64VCPUInit(target: preferred.target, features: [.psci02])
             if index > 0 { request.insert(.powerOff) }
             try vcpu.initialize(request)
@@ -105,11 +106,14 @@ final class ARM64VCPUs: @unchecked Sendable {
         ckvm_load_u8_volatile(flags[index]) != 0
     }
 
-    /// Runs vCPU `index` until an event for the lifecycle. `hypercall` and
-    /// `claim` return nil for "handled, run again"; `failure` turns a failed
-    /// KVM_RUN into the sentence the user sees.
+    /// Runs vCPU `index` until an event for the lifecycle. `hypercall`,
+    /// `doorbell` and `claim` return nil for "handled, run again"; `failure`
+    /// turns a failed KVM_RUN into the sentence the user sees. `doorbell`
+    /// gets an SMCCC call made through the harness doorbell (a load of CALL
+    /// that must be completed with X0 before the next run).
     func run(_ index: Int,
              hypercall: (HypercallExit, VCPU) -> GuestEvent?,
+             doorbell: (SMCCCRegisters, MMIOAccess, VCPU) -> GuestEvent? = { _, _, _ in nil },
              claim: (ARM64OwnershipClaim) -> GuestEvent?,
              failure: (KVMError) -> String) -> GuestEvent {
         let vcpu = vcpus[index]
@@ -131,6 +135,11 @@ final class ARM64VCPUs: @unchecked Sendable {
             case .hypercall(let call):
                 if let event = hypercall(call, vcpu) { return event }
             case .mmioRead(let access):
+                if let call = devices[index].doorbellCall(at: access.address) {
+                    let registers = SMCCCRegisters(call.function, call.arguments[0], call.arguments[1], call.arguments[2])
+                    if let event = doorbell(registers, access, vcpu) { return event }
+                    continue
+                }
                 guard let value = devices[index].read(address: access.address) else {
                     return .stopped(ARM64ExitPolicy.noDevice(address: access.address, isWrite: false, length: access.length))
                 }

@@ -45,10 +45,12 @@ public enum ARM64VendorCalls {
     public static let granule: UInt64 = 4096
     /// How the request is named in the journal.
     public static let transport = "hvc (SMCCC filter)"
+    /// How a request through the harness doorbell is named in the journal.
+    public static let doorbellTransport = "mmio doorbell"
 
     /// Decodes a call: `call.x0` is the function id (`kvm_run.hypercall.nr`),
     /// X1…X3 its arguments as read with `KVM_GET_ONE_REG`.
-    public static func decode(_ call: SMCCCRegisters) -> Decision {
+    public static func decode(_ call: SMCCCRegisters, transport: String = transport) -> Decision {
         // The function id is W0: SMCCC ignores the upper half of X0.
         let function = call.x0 & 0xFFFF_FFFF
         switch function {

@@ -17,6 +17,16 @@ public struct HostProbe: Sendable {
         public var available: Bool
         /// Why (not) — one sentence.
         public var reason: String
+        /// The file behind guest RAM (nil: the platform has no choice to make).
+        public var backend: RAMBackend?
+
+        public init(id: String, name: String, available: Bool, reason: String, backend: RAMBackend? = nil) {
+            self.id = id
+            self.name = name
+            self.available = available
+            self.reason = reason
+            self.backend = backend
+        }
     }
 
     public var architecture: String
@@ -124,6 +134,7 @@ public enum PlatformCatalogue {
                             : "needs KVM_X86_SW_PROTECTED_VM in KVM_CAP_VM_TYPES (this kernel offers \(probe.vmTypes.map(\.description).joined(separator: ", ")))")))
         let gmem = probe.capability(.guestMemfd) ?? 0
         let flags = probe.guestMemfdFlags ?? []
+        let transport = probe.transport.map { ", share/unshare via \($0.rawValue)" } ?? ""
         let gmemReason: String
         let gmemOK: Bool
         if let noKVM {
@@ -139,11 +150,14 @@ public enum PlatformCatalogue {
             gmemReason = "needs KVM_CAP_USER_MEMORY2"
             gmemOK = false
         } else {
-            gmemReason = "guest_memfd MMAP|INIT_SHARED and memslots v2 work; the VMM enforces privacy with a PROT_NONE host view"
-                + (probe.transport.map { ", share/unshare via \($0.rawValue)" } ?? "")
+            gmemReason = "guest_memfd MMAP|INIT_SHARED and memslots v2 work; the VMM enforces privacy with a PROT_NONE host view" + transport
             gmemOK = true
         }
-        list.append(.init(id: "x86_64-gmem", name: "x86_64 KVM + guest_memfd", available: gmemOK, reason: gmemReason))
+        list.append(.init(id: "x86_64-gmem", name: "x86_64 KVM + guest_memfd", available: gmemOK, reason: gmemReason, backend: .guestMemfd))
+        let memslots = (probe.capability(.userMemory2) ?? 0) > 0 ? "memslots v2" : "memslots v1"
+        list.append(.init(id: "x86_64-memfd", name: "x86_64 KVM + memfd", available: noKVM == nil,
+                          reason: noKVM ?? "every KVM takes memfd (shmem) memory in a plain memslot (\(memslots) here); the VMM enforces privacy with a PROT_NONE host view" + transport,
+                          backend: .memfd))
         #elseif arch(arm64)
         list += ARM64PlatformCatalogue.availability(probe: probe)
         #endif

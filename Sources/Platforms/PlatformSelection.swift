@@ -10,56 +10,71 @@ public enum PlatformRequest: String, Sendable, CaseIterable {
 }
 
 /// Turns a request into a platform instance, or a one-sentence refusal.
-/// Which KVM platform is the probe's choice (`HostProbe.selected`): on arm64
-/// the pKVM protected VM, then arm64 KVM + guest_memfd; on x86_64, x86_64
-/// KVM + guest_memfd. The CLI falls back to the model when none is usable.
+/// Which KVM platform is the probe's choice (`HostProbe.selected`, the first
+/// available row of `PlatformCatalogue` — strongest isolation first: on
+/// arm64 the pKVM protected VM, then KVM + guest_memfd, then KVM + memfd; on
+/// x86_64 KVM + guest_memfd, then KVM + memfd), narrowed by `--memory-backend`
+/// or named exactly by id (the regression suite runs each one).
 public enum PlatformSelection {
-    #if arch(x86_64)
-    static let x86Platforms = ["x86_64-gmem"]
-    #else
-    static let x86Platforms: [String] = []
-    #endif
+    /// The id of the KVM platform a request resolves to on this host.
+    /// `platformID` names one exactly; otherwise the first available one
+    /// whose backend is `backend` (any backend when nil).
+    public static func resolve(probe: HostProbe, backend: RAMBackend? = nil, platformID: String? = nil) throws(LifecycleError) -> HostProbe.PlatformAvailability {
+        if let platformID {
+            guard let row = probe.platforms.first(where: { $0.id == platformID }) else {
+                throw .platformUnavailable("platform \(platformID) is not one this build of pvmh knows (\(probe.platforms.map(\.id).joined(separator: ", ")))")
+            }
+            guard row.available else { throw .platformUnavailable("\(row.id) cannot run here: \(row.reason)") }
+            return row
+        }
+        let candidates = probe.platforms.filter { backend == nil || $0.backend == backend }
+        if let row = candidates.first(where: \.available) { return row }
+        if let backend {
+            let reasons = candidates.map { "\($0.id): \($0.reason)" }.joined(separator: "; ")
+            throw .platformUnavailable("no KVM platform here can back guest RAM with \(backend) (\(reasons)); leave out --memory-backend to take the strongest this host has")
+        }
+        throw .platformUnavailable("no KVM platform is usable here: \(probe.selectionReason)")
+    }
 
     public static func make(_ request: PlatformRequest, probe: HostProbe, kvmPath: String = "/dev/kvm",
-                            transport requested: HypercallTransport? = nil) throws(LifecycleError) -> Platform {
-        guard let selected = probe.selected else {
-            throw .platformUnavailable("no platform can run here: \(probe.selectionReason)")
-        }
-        let known = ["arm64-pkvm", "arm64-gmem"] + x86Platforms
-        guard known.contains(selected) else {
-            throw .platformUnavailable("platform \(selected) is not implemented")
-        }
+                            transport requested: HypercallTransport? = nil, backend: RAMBackend? = nil,
+                            platformID: String? = nil) throws(LifecycleError) -> Platform {
+        let row = try resolve(probe: probe, backend: backend, platformID: platformID)
         let system: KVMSystem
         do {
             system = try KVMSystem(path: kvmPath)
         } catch {
             throw .platformUnavailable(error.description)
         }
-        switch selected {
+        switch row.id {
         case "arm64-pkvm":
             return ARM64ProtectedPlatform(system: system)
-        case "arm64-gmem":
-            return ARM64GuestMemfdPlatform(system: system)
+        case "arm64-gmem", "arm64-memfd":
+            let transport: ARM64CallTransport? = probe.arm64.map { $0.smcccFilter.isAccepted ? .smcccFilter : .mmioDoorbell }
+            return ARM64KVMPlatform(system: system, backend: row.backend, transport: transport)
+        case "x86_64-gmem", "x86_64-memfd":
+            #if arch(x86_64)
+            let transport: HypercallTransport
+            let reason: String
+            if let requested {
+                transport = requested
+                reason = "chosen with --transport"
+            } else if let probed = probe.transport {
+                transport = probed
+                reason = probe.transportReason ?? ""
+            } else {
+                let result = TransportProbe.probe(system: system)
+                transport = result.transport
+                reason = result.reason
+            }
+            return X86KVMPlatform(system: system, backend: row.backend, transport: transport, transportReason: reason)
+            #else
+            try? system.fd.close()
+            throw .platformUnavailable("platform \(row.id) needs an x86_64 build of pvmh")
+            #endif
         default:
-            break
+            try? system.fd.close()
+            throw .platformUnavailable("platform \(row.id) is not implemented")
         }
-        #if arch(x86_64)
-        let transport: HypercallTransport
-        let reason: String
-        if let requested {
-            transport = requested
-            reason = "chosen with --transport"
-        } else if let probed = probe.transport {
-            transport = probed
-            reason = probe.transportReason ?? ""
-        } else {
-            let result = TransportProbe.probe(system: system)
-            transport = result.transport
-            reason = result.reason
-        }
-        return X86GuestMemfdPlatform(system: system, transport: transport, transportReason: reason)
-        #else
-        throw .platformUnavailable("platform \(selected) needs an x86_64 build of pvmh")
-        #endif
     }
 }

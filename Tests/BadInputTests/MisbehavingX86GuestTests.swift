@@ -13,7 +13,7 @@ import Testing
        .serialized)
 struct MisbehavingX86GuestTests {
     func run(_ bytes: [UInt8], timeout: Double = 30) throws -> (RunReport, Journal, Double) {
-        let platform = X86GuestMemfdPlatform(system: try KVMSystem(), transport: .doorbell, transportReason: "the test guests use the doorbell")
+        let platform = X86KVMPlatform(system: try KVMSystem(), transport: .doorbell, transportReason: "the test guests use the doorbell")
         let journal = try Journal()
         let lifecycle = ProtectedVMLifecycle(platform: platform, journal: journal,
                                              options: RunOptions(ram: GuestRAM(size: 4 << 20), timeoutSeconds: timeout, auditDescriptors: false),

@@ -20,6 +20,7 @@ private let generic: [IoctlNumber] = [
     IoctlNumber(name: "KVM_RUN", exported: CKVM_RUN, documented: 0xAE80),
     // _IOW(KVMIO, 0xa3, struct kvm_enable_cap): 104-byte argument.
     IoctlNumber(name: "KVM_ENABLE_CAP", exported: CKVM_ENABLE_CAP, documented: 0x4068_AEA3),
+    IoctlNumber(name: "KVM_SET_USER_MEMORY_REGION", exported: CKVM_SET_USER_MEMORY_REGION, documented: 0x4020_AE46),
     IoctlNumber(name: "KVM_SET_USER_MEMORY_REGION2", exported: CKVM_SET_USER_MEMORY_REGION2, documented: 0x40A0_AE49),
     IoctlNumber(name: "KVM_CREATE_GUEST_MEMFD", exported: CKVM_CREATE_GUEST_MEMFD, documented: 0xC040_AED4),
     IoctlNumber(name: "KVM_SET_MEMORY_ATTRIBUTES", exported: CKVM_SET_MEMORY_ATTRIBUTES, documented: 0x4020_AED2),

@@ -168,7 +168,7 @@ struct ARM64PlatformRefusalTests {
 
     @Test("the arm64 guest_memfd platform without an SMCCC filter refuses and cleans up")
     func guestMemfdWithoutFilter() throws {
-        let platform = ARM64GuestMemfdPlatform(system: try KVMSystem(path: KVMGate.path))
+        let platform = ARM64KVMPlatform(system: try KVMSystem(path: KVMGate.path))
         let error = #expect(throws: LifecycleError.self) { try platform.create(ram: ram, journal: try Journal()) }
         guard case .platformUnavailable(let text) = error else { Issue.record("\(String(describing: error))"); return }
         #expect(text.contains("KVM_SET_DEVICE_ATTR(KVM_ARM_VM_SMCCC_FILTER 0xC6000000+5)") || text.contains("guest_memfd"), "\(text)")
@@ -180,7 +180,7 @@ struct ARM64PlatformRefusalTests {
     @Test("the arm64 guest_memfd platform through the whole lifecycle: refused, torn down without errors")
     func guestMemfdLifecycle() throws {
         let demo = try #require(BuiltinGuest.named("arm64-demo"))
-        let platform = ARM64GuestMemfdPlatform(system: try KVMSystem(path: KVMGate.path))
+        let platform = ARM64KVMPlatform(system: try KVMSystem(path: KVMGate.path))
         let lifecycle = ProtectedVMLifecycle(platform: platform, journal: try Journal(),
                                              options: RunOptions(ram: ram, timeoutSeconds: 5, auditDescriptors: false),
                                              guestName: demo.name)

@@ -147,7 +147,7 @@ struct ARM64ProbeTests {
 
     @Test("guest_memfd flags: MMAP always, INIT_SHARED where offered")
     func gmemFlags() {
-        #expect(ARM64GuestMemfdPlatform.flags(offered: [.mmap, .initShared]) == [.mmap, .initShared])
-        #expect(ARM64GuestMemfdPlatform.flags(offered: [.mmap]) == [.mmap])
+        #expect(ARM64KVMPlatform.flags(offered: [.mmap, .initShared]) == [.mmap, .initShared])
+        #expect(ARM64KVMPlatform.flags(offered: [.mmap]) == [.mmap])
     }
 }

@@ -45,7 +45,7 @@ struct KVMLifecycleTests {
                 "stop \(event["reason"]!.serialized)"
             }
         }
-        let transport = (try platform() as? X86GuestMemfdPlatform)?.transport.rawValue ?? "?"
+        let transport = (try platform() as? X86KVMPlatform)?.transport.rawValue ?? "?"
         let page = 0x108
         #expect(sequence == [
             #"console "pvmh x86_64 demo guest: booted in long mode""#,
@@ -82,10 +82,10 @@ struct KVMLifecycleTests {
     /// readable; reclaim discards private contents. Probed both in a forked
     /// child (a fault there cannot take the test runner down) and in-process
     /// under the guarded handler the lifecycle uses.
-    @Test(arguments: [X86GuestMemfdPlatform.HostReadProbe.child, .guarded])
-    func hostViewEnforcesTheLedger(_ probe: X86GuestMemfdPlatform.HostReadProbe) throws {
+    @Test(arguments: [X86KVMPlatform.HostReadProbe.child, .guarded])
+    func hostViewEnforcesTheLedger(_ probe: X86KVMPlatform.HostReadProbe) throws {
         let platform = try platform()
-        (platform as? X86GuestMemfdPlatform)?.hostReadProbe = probe
+        (platform as? X86KVMPlatform)?.hostReadProbe = probe
         let journal = try Journal()
         let ram = GuestRAM(size: 2 << 20)
         let codePage = 0x100000 / 4096
@@ -157,7 +157,7 @@ struct KVMLifecycleTests {
         #expect(!result.reason.isEmpty)
         // Whatever the probe picked, the demo must pass with it.
         let journal = try Journal()
-        let platform = X86GuestMemfdPlatform(system: system, transport: result.transport, transportReason: result.reason)
+        let platform = X86KVMPlatform(system: system, transport: result.transport, transportReason: result.reason)
         let lifecycle = ProtectedVMLifecycle(platform: platform, journal: journal,
                                              options: RunOptions(ram: GuestRAM(size: 4 << 20), auditDescriptors: false), guestName: "x86_64-demo")
         let report = lifecycle.run(image: try BuiltinGuest.named("x86_64-demo")!.image())

@@ -55,14 +55,14 @@ struct MemoryRequestPolicyTests {
         (0x12, 1, .unshare, 262_144), // 1 GiB page
     ])
     func hypercallDecoding(attributes: UInt64, pages: UInt64, operation: MemoryRequest.Operation, expectedPages: UInt64) {
-        let request = X86GuestMemfdPlatform.memoryRequest(gpa: 0x5000, pages: pages, attributes: attributes, transport: "vmcall")
+        let request = X86KVMPlatform.memoryRequest(gpa: 0x5000, pages: pages, attributes: attributes, transport: "vmcall")
         #expect(request.operation == operation)
         #expect(request.pages == expectedPages)
         #expect(request.gpa == 0x5000)
     }
 
     @Test func pageCountOverflowDoesNotWrap() {
-        let request = X86GuestMemfdPlatform.memoryRequest(gpa: 0, pages: UInt64.max / 2, attributes: 0x2, transport: "t")
+        let request = X86KVMPlatform.memoryRequest(gpa: 0, pages: UInt64.max / 2, attributes: 0x2, transport: "t")
         #expect(request.pages == UInt64.max)
     }
 
@@ -73,6 +73,6 @@ struct MemoryRequestPolicyTests {
         (77, .unknown(code: 77, arguments: [0x108000, 48, UInt64(bitPattern: -22)])),
     ])
     func reports(code: UInt64, expected: HarnessReport) {
-        #expect(X86GuestMemfdPlatform.report(code: code, rbx: 0x108000, rcx: 48, rdx: UInt64(bitPattern: -22)) == expected)
+        #expect(X86KVMPlatform.report(code: code, rbx: 0x108000, rcx: 48, rdx: UInt64(bitPattern: -22)) == expected)
     }
 }

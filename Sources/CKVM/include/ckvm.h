@@ -104,6 +104,7 @@ extern const unsigned long CKVM_GET_VCPU_MMAP_SIZE;
 extern const unsigned long CKVM_CREATE_VCPU;
 extern const unsigned long CKVM_RUN;
 extern const unsigned long CKVM_ENABLE_CAP;
+extern const unsigned long CKVM_SET_USER_MEMORY_REGION;
 extern const unsigned long CKVM_SET_USER_MEMORY_REGION2;
 extern const unsigned long CKVM_CREATE_GUEST_MEMFD;
 extern const unsigned long CKVM_SET_MEMORY_ATTRIBUTES;

@@ -3,18 +3,40 @@ import KVM
 import Lifecycle
 import Ownership
 
-/// Guest RAM as one guest_memfd bound to one memslot, the way both gmem
-/// platforms (x86_64 and arm64) hold it: KVM faults through one mapping (the
-/// memslot's `userspace_addr`), every VMM access goes through a second
-/// mapping of the same fd — the host view — whose private ranges are
-/// `PROT_NONE`, so a host bug that touches private memory faults as it would
-/// under pKVM. (Protecting KVM's own mapping would turn the guest's accesses
-/// into MMIO exits: kvm-abi.md.) Hole punching on the fd zeroes a page in
-/// both views.
-final class GuestMemfdRAM: @unchecked Sendable {
+/// The file behind guest RAM on a KVM platform.
+public enum RAMBackend: String, Sendable, CaseIterable, CustomStringConvertible {
+    /// guest_memfd (`KVM_CREATE_GUEST_MEMFD`): memory that belongs to the VM,
+    /// bound to a `KVM_MEM_GUEST_MEMFD` memslot (Linux 6.8+ on x86_64 with
+    /// `MMAP|INIT_SHARED` from 6.18, 6.18+ on arm64).
+    case guestMemfd = "gmem"
+    /// An ordinary memfd (`memfd_create`, shmem) in a plain memslot: every
+    /// KVM takes it, and it is what pKVM protected VMs use.
+    case memfd
+
+    /// The name users read: "guest_memfd", "memfd".
+    public var description: String { self == .guestMemfd ? "guest_memfd" : "memfd" }
+}
+
+/// Guest RAM as one file bound to one memslot, the way the guest_memfd and
+/// memfd platforms (x86_64 and arm64) hold it: KVM faults through one
+/// mapping (the memslot's `userspace_addr`), every VMM access goes through a
+/// second mapping of the same file — the host view — whose private ranges
+/// are `PROT_NONE`, so a host bug that touches private memory faults as it
+/// would under pKVM. (Protecting KVM's own mapping would turn the guest's
+/// accesses into MMIO exits: Docs/kvm-abi.md.) Hole punching on the file
+/// zeroes a page in both views, for guest_memfd and memfd alike.
+final class TwoViewGuestRAM: @unchecked Sendable {
+    // @unchecked: mutated only from the lifecycle's thread while no vCPU
+    // runs, or under the lifecycle's ledger lock (Platform's threading rule).
     let ram: GuestRAM
-    let flags: GuestMemfdFlags
-    private var guestMemfd: GuestMemfd?
+    /// How the file was made: guest_memfd with its flags, or a memfd.
+    enum Backing: Sendable {
+        case guestMemfd(GuestMemfdFlags)
+        /// `memslotsV2`: whether `KVM_SET_USER_MEMORY_REGION2` exists (else v1).
+        case memfd(memslotsV2: Bool)
+    }
+    let backing: Backing
+    private var file: (any GuestMemoryFile)?
     private var kvmView: HostMapping?
     private var hostView: HostMapping?
     private var slot: MemorySlot?
@@ -23,37 +45,67 @@ final class GuestMemfdRAM: @unchecked Sendable {
     private var released = false
     private var slotDeleted = false
 
-    /// Creates the gmem and both mappings. `preallocate` allocates every page
+    var backend: RAMBackend {
+        if case .guestMemfd = backing { return .guestMemfd }
+        return .memfd
+    }
+
+    /// What the file is called in resource names and errors.
+    private var label: String { backend.description }
+
+    /// Creates the file and both mappings. `preallocate` allocates every page
     /// now (so what teardown gives back is measurable); `check` sees KVM's
     /// mapping before anything is bound (e.g. to find out whether the host may
     /// touch it at all).
-    init(vm: VirtualMachine, ram: GuestRAM, flags: GuestMemfdFlags, preallocate: Bool = false,
+    init(vm: VirtualMachine, ram: GuestRAM, backing: Backing, preallocate: Bool = false,
          check: (HostMapping) throws(LifecycleError) -> Void = { _ throws(LifecycleError) in }) throws(LifecycleError) {
         self.ram = ram
-        self.flags = flags
-        let gmem = try lifecycleError { () throws(KVMError) in try vm.createGuestMemfd(size: ram.size, flags: flags) }
-        guestMemfd = gmem
-        if preallocate {
-            try lifecycleError { () throws(KVMError) in try gmem.allocate(offset: 0, length: ram.size) }
+        self.backing = backing
+        let file: any GuestMemoryFile = try lifecycleError { () throws(KVMError) -> any GuestMemoryFile in
+            switch backing {
+            case .guestMemfd(let flags): try vm.createGuestMemfd(size: ram.size, flags: flags)
+            case .memfd: try SharedMemoryFile(size: ram.size)
+            }
         }
+        self.file = file
+        if preallocate {
+            try lifecycleError { () throws(KVMError) in try file.allocate(offset: 0, length: ram.size) }
+        }
+        let label = backend.description
         let kvmView = try lifecycleError { () throws(KVMError) in
-            try gmem.map(length: ram.size, protection: [.read, .write], what: "guest_memfd (KVM's view)")
+            try file.map(length: ram.size, protection: [.read, .write], what: "\(label) (KVM's view)")
         }
         self.kvmView = kvmView
         hostView = try lifecycleError { () throws(KVMError) in
-            try gmem.map(length: ram.size, protection: [.read, .write], what: "guest_memfd (host view)")
+            try file.map(length: ram.size, protection: [.read, .write], what: "\(label) (host view)")
         }
         try check(kvmView)
     }
 
-    /// Binds the gmem to memslot 0 at the RAM's base.
+    /// Binds the file to memslot 0 at the RAM's base: a `KVM_MEM_GUEST_MEMFD`
+    /// slot for guest_memfd, a plain slot over KVM's view for a memfd.
     func bind(to vm: VirtualMachine) throws(LifecycleError) {
-        guard let guestMemfd, let kvmView else { throw .invalidState("bind after release") }
-        let slot = MemorySlot(slot: 0, flags: .guestMemfd, guestPhysicalAddress: ram.base, size: ram.size,
-                              userspaceAddress: UInt64(UInt(bitPattern: kvmView.address())),
-                              guestMemfd: guestMemfd.fd.rawValue, guestMemfdOffset: 0)
-        try lifecycleError { () throws(KVMError) in try vm.setMemoryRegion(slot) }
+        guard let file, let kvmView else { throw .invalidState("bind after release") }
+        let address = UInt64(UInt(bitPattern: kvmView.address()))
+        let slot: MemorySlot = switch backing {
+        case .guestMemfd:
+            MemorySlot(slot: 0, flags: .guestMemfd, guestPhysicalAddress: ram.base, size: ram.size,
+                       userspaceAddress: address, guestMemfd: file.fd.rawValue, guestMemfdOffset: 0)
+        case .memfd:
+            MemorySlot(slot: 0, flags: [], guestPhysicalAddress: ram.base, size: ram.size, userspaceAddress: address)
+        }
+        try setRegion(slot, on: vm)
         self.slot = slot
+    }
+
+    private func setRegion(_ slot: MemorySlot, on vm: VirtualMachine) throws(LifecycleError) {
+        try lifecycleError { () throws(KVMError) in
+            if case .memfd(memslotsV2: false) = backing {
+                try vm.setMemoryRegionV1(slot)
+            } else {
+                try vm.setMemoryRegion(slot)
+            }
+        }
     }
 
     /// All of RAM private for the host: the host view becomes PROT_NONE.
@@ -63,8 +115,8 @@ final class GuestMemfdRAM: @unchecked Sendable {
     }
 
     /// Places the image the way a launch-time populate would: through KVM's
-    /// mapping, never the (protected) host view. guest_memfd pages start
-    /// zeroed, so the bss needs no writes.
+    /// mapping, never the (protected) host view. guest_memfd and memfd pages
+    /// start zeroed, so the bss needs no writes.
     func load(_ image: ELFImage) throws(LifecycleError) {
         guard let kvmView else { throw .invalidState("load before create") }
         for segment in image.segments {
@@ -109,48 +161,49 @@ final class GuestMemfdRAM: @unchecked Sendable {
     /// holes (the kernel frees the pages; later reads see zeros), never by a
     /// userspace memset; then the whole host view is readable again.
     func reclaim(formerlyPrivate: [GFNRange]) throws(LifecycleError) {
-        guard let guestMemfd, let hostView else {
-            if released { throw .invalidState("reclaim after release: guest_memfd is already closed") }
+        guard let file, let hostView else {
+            if released { throw .invalidState("reclaim after release: \(label) is already closed") }
             return
         }
         for range in formerlyPrivate {
             try lifecycleError { () throws(KVMError) in
-                try guestMemfd.punchHole(offset: range.start * ram.pageSize - ram.base, length: range.count * ram.pageSize)
+                try file.punchHole(offset: range.start * ram.pageSize - ram.base, length: range.count * ram.pageSize)
             }
         }
         try lifecycleError { () throws(KVMError) in try hostView.protect(offset: 0, length: Int(ram.size), [.read, .write]) }
     }
 
-    /// Deletes the memslot (guest_memfd unbind).
+    /// Deletes the memslot (guest_memfd unbind; for a memfd, KVM lets go of
+    /// the mapping).
     func unbind(from vm: VirtualMachine?) throws(LifecycleError) {
         guard let vm, let slot else {
             if slotDeleted { throw .invalidState("unbind: the memslot is already deleted") }
             return
         }
-        try lifecycleError { () throws(KVMError) in try vm.setMemoryRegion(slot.deletion) }
+        try setRegion(slot.deletion, on: vm)
         self.slot = nil
         slotDeleted = true
     }
 
-    /// Unmaps both views and closes the gmem fd.
+    /// Unmaps both views and closes the file.
     func release() throws(LifecycleError) {
         var errors: [String] = []
         for mapping in [kvmView, hostView].compactMap({ $0 }) where mapping.isMapped {
             do { try mapping.unmap() } catch { errors.append(error.description) }
         }
-        if let guestMemfd, guestMemfd.fd.isOpen {
-            do { try guestMemfd.fd.close() } catch { errors.append(error.description) }
+        if let file, file.fd.isOpen {
+            do { try file.fd.close() } catch { errors.append(error.description) }
         }
-        if guestMemfd != nil { released = true }
+        if file != nil { released = true }
         kvmView = nil
         hostView = nil
-        guestMemfd = nil
+        file = nil
         if !errors.isEmpty { throw .teardown(errors.joined(separator: "; ")) }
     }
 
     var openResources: [String] {
         var open: [String] = []
-        if let guestMemfd, guestMemfd.fd.isOpen { open.append(guestMemfd.fd.kind) }
+        if let file, file.fd.isOpen { open.append(file.fd.kind) }
         for mapping in [kvmView, hostView].compactMap({ $0 }) where mapping.isMapped { open.append(mapping.what) }
         return open
     }

@@ -6,21 +6,23 @@ import KVM
 import Lifecycle
 import Ownership
 
-/// "x86_64 KVM + guest_memfd": guest RAM is a guest_memfd (`MMAP|INIT_SHARED`)
-/// bound to one memslot. KVM reaches it through one mapping (the memslot's
+/// x86_64 KVM with guest RAM in one file bound to one memslot: a guest_memfd
+/// (`MMAP|INIT_SHARED`, "x86_64-gmem") or, on every other KVM host, a memfd
+/// ("x86_64-memfd"). KVM reaches it through one mapping (the memslot's
 /// `userspace_addr`); every VMM access goes through a second mapping of the
-/// same fd, the host view, whose private ranges are `PROT_NONE` — so a host
+/// same file, the host view, whose private ranges are `PROT_NONE` — so a host
 /// bug that touches private memory faults, as it would under pKVM. Where the
 /// kernel offers `KVM_SET_MEMORY_ATTRIBUTES`, private ranges are also marked
 /// private in KVM.
-public final class X86GuestMemfdPlatform: Platform, @unchecked Sendable {
+public final class X86KVMPlatform: Platform, @unchecked Sendable {
     public let transport: HypercallTransport
+    public let backend: RAMBackend
     public let transportReason: String
     public var architecture: GuestArchitecture { .x86_64 }
 
     private let system: KVMSystem
     private var vm: VirtualMachine?
-    private var memory: GuestMemfdRAM?
+    private var memory: TwoViewGuestRAM?
     private var vcpus: [VCPU] = []
     private var pending: [PendingExit] = []
     private var stopFlags: [UnsafeMutablePointer<UInt8>] = []
@@ -37,8 +39,10 @@ public final class X86GuestMemfdPlatform: Platform, @unchecked Sendable {
 
     public var description: PlatformDescription {
         PlatformDescription(
-            id: "x86_64-gmem", name: "x86_64 KVM + guest_memfd",
-            privateMemory: "guest_memfd MMAP|INIT_SHARED, all private in the ledger at creation",
+            id: "x86_64-\(backend.rawValue)", name: "x86_64 KVM + \(backend)",
+            privateMemory: backend == .guestMemfd
+                ? "guest_memfd MMAP|INIT_SHARED, all private in the ledger at creation"
+                : "memfd (shmem, MAP_SHARED) in a plain memslot, all private in the ledger at creation",
             transport: transport == .vmcall ? "KVM_HC_MAP_GPA_RANGE via KVM_EXIT_HYPERCALL" : "port-I/O doorbell 0xE4 (vmcall does not complete here)",
             enforcement: useAttributes ? "KVM memory attributes + the VMM (host view PROT_NONE)" : "the VMM: private ranges of the host view are PROT_NONE")
     }
@@ -47,8 +51,11 @@ public final class X86GuestMemfdPlatform: Platform, @unchecked Sendable {
     /// teardown gives back is measurable (the regression suite uses it).
     public var preallocate = false
 
-    public init(system: KVMSystem, transport: HypercallTransport, transportReason: String) {
+    /// `backend` nil: guest_memfd where the kernel offers it with
+    /// `MMAP|INIT_SHARED`, else a memfd.
+    public init(system: KVMSystem, backend: RAMBackend? = nil, transport: HypercallTransport, transportReason: String) {
         self.system = system
+        self.backend = backend ?? (X86KVMPlatform.guestMemfdRefusal(system) == nil ? .guestMemfd : .memfd)
         self.transport = transport
         self.transportReason = transportReason
     }
@@ -57,30 +64,48 @@ public final class X86GuestMemfdPlatform: Platform, @unchecked Sendable {
         for flag in stopFlags { flag.deallocate() }
     }
 
+    /// The guest_memfd flags this platform creates its memory with.
+    static let guestMemfdFlags: GuestMemfdFlags = [.mmap, .initShared]
+
+    /// nil when the kernel offers guest_memfd as this platform needs it, else
+    /// why not, in one sentence that says what to do.
+    public static func guestMemfdRefusal(_ system: KVMSystem) -> String? {
+        guard (try? system.check(.guestMemfd)) ?? 0 > 0 else {
+            return "this kernel has no guest_memfd (KVM_CAP_GUEST_MEMFD is 0; it needs Linux 6.8+); use --memory-backend memfd"
+        }
+        let supported = GuestMemfdFlags(rawValue: UInt64((try? system.check(.guestMemfdFlags)) ?? 0))
+        guard supported.isSuperset(of: guestMemfdFlags) else {
+            return "guest_memfd here accepts \(supported), but pvmh needs MMAP|INIT_SHARED (Linux 6.18+); use --memory-backend memfd"
+        }
+        guard ((try? system.check(.userMemory2)) ?? 0) > 0 else {
+            return "this kernel has guest_memfd but no KVM_CAP_USER_MEMORY2 to bind it; use --memory-backend memfd"
+        }
+        return nil
+    }
+
     // MARK: Creation
 
     public func create(ram: GuestRAM, journal: Journal) throws(LifecycleError) {
         self.ram = ram
         self.journal = journal
-        let flags: GuestMemfdFlags = [.mmap, .initShared]
-        let supported = GuestMemfdFlags(rawValue: UInt64((try? system.check(.guestMemfdFlags)) ?? 0))
-        guard (try? system.check(.guestMemfd)) ?? 0 > 0 else {
-            throw .platformUnavailable("this kernel has no guest_memfd (KVM_CAP_GUEST_MEMFD is 0); it needs Linux 6.8+, or use --platform model")
-        }
-        guard supported.isSuperset(of: flags) else {
-            throw .platformUnavailable("guest_memfd here accepts \(supported), but this platform needs MMAP|INIT_SHARED (Linux 6.18+); use --platform model")
+        let backing: TwoViewGuestRAM.Backing
+        switch backend {
+        case .guestMemfd:
+            if let refusal = X86KVMPlatform.guestMemfdRefusal(system) { throw .platformUnavailable(refusal) }
+            backing = .guestMemfd(X86KVMPlatform.guestMemfdFlags)
+        case .memfd:
+            backing = .memfd(memslotsV2: ((try? system.check(.userMemory2)) ?? 0) > 0)
         }
         let vm = try lifecycleError { () throws(KVMError) in try system.createVM(type: .default) }
         self.vm = vm
         journal.record("create.vm", [("type", .string(VMType.default.description)), ("fd", .int(Int64(vm.fd.rawValue)))])
 
-        let memory = try GuestMemfdRAM(vm: vm, ram: ram, flags: flags, preallocate: preallocate)
+        let memory = try TwoViewGuestRAM(vm: vm, ram: ram, backing: backing, preallocate: preallocate)
         self.memory = memory
         try memory.bind(to: vm)
-        journal.record("create.memory", [
-            ("bytes", .uint(ram.size)), ("gmem_flags", .string(flags.description)), ("slot", .int(0)),
-            ("gpa", .uint(ram.base)),
-        ])
+        var fields: [(String, JSONValue)] = [("bytes", .uint(ram.size)), ("backend", .string(backend.rawValue))]
+        if case .guestMemfd(let flags) = backing { fields.append(("gmem_flags", .string(flags.description))) }
+        journal.record("create.memory", fields + [("slot", .int(0)), ("gpa", .uint(ram.base))])
         if transport == .vmcall {
             try lifecycleError { () throws(KVMError) in try vm.enable(.exitHypercall, arguments: [1 << X86GuestProtocol.mapGPARange]) }
         }
@@ -163,7 +188,7 @@ public final class X86GuestMemfdPlatform: Platform, @unchecked Sendable {
                 return nil
             }
             pending[index] = .hypercall
-            return .memoryRequest(X86GuestMemfdPlatform.memoryRequest(gpa: call.args[0], pages: call.args[1], attributes: call.args[2], transport: "vmcall"))
+            return .memoryRequest(X86KVMPlatform.memoryRequest(gpa: call.args[0], pages: call.args[1], attributes: call.args[2], transport: "vmcall"))
         case .hlt:
             return .stopped(.halted)
         case .shutdown:
@@ -214,9 +239,9 @@ public final class X86GuestMemfdPlatform: Platform, @unchecked Sendable {
                     return nil
                 }
                 pending[index] = .doorbell(regs)
-                return .memoryRequest(X86GuestMemfdPlatform.memoryRequest(gpa: regs.rbx, pages: regs.rcx, attributes: regs.rdx, transport: "doorbell"))
+                return .memoryRequest(X86KVMPlatform.memoryRequest(gpa: regs.rbx, pages: regs.rcx, attributes: regs.rdx, transport: "doorbell"))
             }
-            return .report(X86GuestMemfdPlatform.report(code: regs.rax & 0xFFFF_FFFF, rbx: regs.rbx, rcx: regs.rcx, rdx: regs.rdx))
+            return .report(X86KVMPlatform.report(code: regs.rax & 0xFFFF_FFFF, rbx: regs.rbx, rcx: regs.rcx, rdx: regs.rdx))
         default:
             journal?.record("io.unhandled", [("vcpu", .int(Int64(index))), ("port", .uint(UInt64(io.port)))])
             return nil
