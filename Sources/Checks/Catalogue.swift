@@ -142,7 +142,7 @@ final class KVMPlatformFactory: Sendable {
             unavailableReason = nil
         } catch {
             self.platformID = nil
-            unavailableReason = platformID == nil ? error.description : "\(error.description)"
+            unavailableReason = error.description
         }
     }
 

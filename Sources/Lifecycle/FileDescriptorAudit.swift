@@ -18,7 +18,10 @@ public enum FileDescriptorAudit {
             let length = readlink("/proc/self/fd/\(name)", &buffer, buffer.count - 1)
             guard length > 0 else { continue }
             let target = String(decoding: buffer.prefix(length), as: UTF8.self)
-            if target == "/dev/kvm" || target.hasPrefix("anon_inode:kvm") || target.hasPrefix("anon_inode:[kvm") {
+            // Guest RAM memfds count too (memfd platforms, arm64-pkvm): a
+            // leaked one holds the guest's memory.
+            if target == "/dev/kvm" || target.hasPrefix("anon_inode:kvm") || target.hasPrefix("anon_inode:[kvm")
+                || target.hasPrefix("/memfd:pvmh-guest-ram") {
                 found.append(target)
             }
         }

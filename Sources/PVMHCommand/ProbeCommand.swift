@@ -82,7 +82,8 @@ enum ProbeCommand {
             }
         }
         fields.append(("platforms", .array(probe.platforms.map {
-            .object([("id", .string($0.id)), ("name", .string($0.name)), ("available", .bool($0.available)), ("reason", .string($0.reason))])
+            .object([("id", .string($0.id)), ("name", .string($0.name)), ("available", .bool($0.available)), ("reason", .string($0.reason)),
+                     ("memory_backend", $0.backend.map { .string($0.rawValue) } ?? .null)])
         })))
         fields.append(("selected", probe.selected.map { .string($0) } ?? .null))
         fields.append(("run_would_use", .string(probe.selected ?? "model")))

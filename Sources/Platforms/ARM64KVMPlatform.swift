@@ -93,7 +93,7 @@ public final class ARM64KVMPlatform: Platform, @unchecked Sendable {
         self.ram = ram
         self.journal = journal
         if backend == .guestMemfd, ((try? system.check(.guestMemfd)) ?? 0) == 0 {
-            throw .platformUnavailable("this kernel has no guest_memfd (KVM_CAP_GUEST_MEMFD is 0; it needs Linux 6.18+ on arm64); use --memory-backend memfd")
+            throw .platformUnavailable("this kernel has no guest_memfd (KVM_CAP_GUEST_MEMFD is 0; it needs Linux 6.18+ on arm64); use --memory-backend memfd, or --platform model")
         }
         let type = VMType(rawValue: UInt(VMType.armIPABits(toReach: ram.base + ram.size - 1)))
         let vm = try lifecycleError { () throws(KVMError) in try system.createVM(type: type) }

@@ -1,6 +1,7 @@
 import Checks
 import Lifecycle
 import PKVMModel
+import Platforms
 import PVMHTestSupport
 import Testing
 
@@ -102,5 +103,36 @@ struct BrokenOrderTests {
         let results = lines.filter { $0.hasPrefix("ok ") || $0.hasPrefix("not ok ") }
         #expect(lines[1] == "1..\(results.count)")
         for (index, line) in results.enumerated() { #expect(line.hasPrefix("ok \(index + 1) ")) }
+    }
+
+    @Test("the header diagnostics come after the KTAP version line and the plan")
+    func headerAfterPlan() {
+        var lines: [String] = []
+        var options = CheckOptions(targets: [.model], filter: "teardown.safe-order", repeatCount: 1, seed: 7)
+        options.processIsExclusive = false
+        options.header = ["pvmh check: seed 7, platforms model"]
+        _ = CheckRunner.run(options) { lines.append($0) }
+        #expect(Array(lines.prefix(3)) == ["KTAP version 1", "1..1", "# pvmh check: seed 7, platforms model"])
+    }
+
+    @Test("--platform all covers every available KVM platform, the first as [kvm], then the model")
+    func allTargets() {
+        var probe = HostProbe(architecture: "x86_64", kernelRelease: "test")
+        probe.platforms = [
+            .init(id: "x86_64-gmem", name: "x86_64 KVM + guest_memfd", available: true, reason: "ok", backend: .guestMemfd),
+            .init(id: "x86_64-memfd", name: "x86_64 KVM + memfd", available: true, reason: "ok", backend: .memfd),
+        ]
+        probe.choose()
+        let all = CheckCatalogue.targets(for: "all", probe: probe)
+        #expect(all?.map(\.label) == ["kvm", "x86_64-memfd", "model"])
+        #expect(all?.map(\.kvmPlatformID) == ["x86_64-gmem", "x86_64-memfd", nil])
+        #expect(CheckCatalogue.targets(for: "x86_64-memfd", probe: probe)?.map(\.label) == ["x86_64-memfd"])
+        #expect(CheckCatalogue.targets(for: "kvm", probe: probe)?.map(\.kvmPlatformID) == ["x86_64-gmem"])
+        #expect(CheckCatalogue.targets(for: "nonsense", probe: probe) == nil)
+        let names = CheckCatalogue.selection(targets: all ?? [], filter: "teardown.safe-order", repeatCount: 1).map { "\($0.0.name)[\($0.1.label)]" }
+        #expect(names == ["teardown.safe-order[kvm]", "teardown.safe-order[x86_64-memfd]", "teardown.safe-order[model]"])
+        probe.platforms[0].available = false
+        probe.choose()
+        #expect(CheckCatalogue.targets(for: "all", probe: probe)?.map(\.label) == ["kvm", "model"])
     }
 }

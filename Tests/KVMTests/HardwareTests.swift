@@ -22,13 +22,124 @@ struct HardwareTests {
         #expect(KVMSystem.isAvailable(path: KVMGate.path))
     }
 
-    @Test("this machine has guest_memfd and memslots v2")
+    @Test("the system and VM fds answer capabilities alike; an unknown one is 0")
     func capabilities() throws {
-        #expect(try system.check(.guestMemfd) > 0)
-        #expect(try system.check(.userMemory2) > 0)
         let vm = try system.createVM()
-        #expect(try vm.check(.guestMemfd) > 0)
+        #expect(try vm.check(.guestMemfd) == (try system.check(.guestMemfd)))
+        #expect(try vm.check(.userMemory2) == (try system.check(.userMemory2)))
         #expect(try system.check(Capability(rawValue: 0x7FFF_0000)) == 0)
+    }
+
+    @Test("two mappings of one memfd see the same bytes; a punched page reads zero")
+    func memfdTwoViewsAndPunchHole() throws {
+        let file = try SharedMemoryFile(size: 4 * Self.page)
+        let kvmView = try file.map(length: file.size, protection: [.read, .write], what: "kvm view")
+        let hostView = try file.map(length: file.size, protection: [.read, .write], what: "host view")
+        for pageIndex in 0..<4 {
+            kvmView.address(at: pageIndex * Int(Self.page)).storeBytes(of: UInt8(0xA0 + pageIndex), as: UInt8.self)
+        }
+        #expect((0..<4).map { hostView.address(at: $0 * Int(Self.page)).load(as: UInt8.self) } == [0xA0, 0xA1, 0xA2, 0xA3])
+        try file.punchHole(offset: Self.page, length: 2 * Self.page)
+        #expect((0..<4).map { hostView.address(at: $0 * Int(Self.page)).load(as: UInt8.self) } == [0xA0, 0, 0, 0xA3])
+        #expect((0..<4).map { kvmView.address(at: $0 * Int(Self.page)).load(as: UInt8.self) } == [0xA0, 0, 0, 0xA3])
+        try hostView.unmap()
+        try kvmView.unmap()
+        try file.fd.close()
+    }
+
+    @Test("a plain memslot over a memfd binds and is deleted, with the v1 ioctl and (where offered) v2")
+    func plainMemslot() throws {
+        let vm = try system.createVM()
+        let size: UInt64 = 64 * 1024
+        let file = try SharedMemoryFile(size: size)
+        let view = try file.map(length: size, protection: [.read, .write], what: "kvm view")
+        let slot = MemorySlot(slot: 0, flags: [], guestPhysicalAddress: 0x10_0000, size: size,
+                              userspaceAddress: UInt64(UInt(bitPattern: view.address())))
+        try vm.setMemoryRegionV1(slot)
+        var overlap = slot
+        overlap.slot = 1
+        let error = #expect(throws: KVMError.self) { try vm.setMemoryRegionV1(overlap) }
+        #expect(error?.operation == "KVM_SET_USER_MEMORY_REGION(slot 1)")
+        #expect(error?.errno == EEXIST)
+        try vm.setMemoryRegionV1(slot.deletion)
+        if try system.check(.userMemory2) > 0 {
+            try vm.setMemoryRegion(overlap)
+            try vm.setMemoryRegion(overlap.deletion)
+        }
+        try view.unmap()
+        try file.fd.close()
+    }
+
+    @Test("createVCPU maps a kvm_run of at least 2352 bytes")
+    func createVCPU() throws {
+        let vm = try system.createVM()
+        let vcpu = try vm.createVCPU(id: 0)
+        #expect(vcpu.id == 0)
+        #expect(vcpu.fd.isOpen)
+        #expect(vcpu.run.isMapped)
+        #expect(vcpu.run.length >= VCPUExit.Layout.size)
+        #expect(vcpu.run.length == (try system.vcpuMmapSize()))
+        let duplicate = #expect(throws: KVMError.self) { try vm.createVCPU(id: 0) }
+        #expect(duplicate?.operation == "KVM_CREATE_VCPU(0)")
+        #expect(duplicate?.errno == EEXIST)
+    }
+
+    /// Counted in a child process so a concurrent suite (LifecycleTests boots
+    /// VMs in the same test process) cannot add or remove KVM fds mid-count.
+    @Test("every fd of a VM is closed after the explicit closes")
+    func noFDLeft() async {
+        let result = await #expect(processExitsWith: .success, observing: [\.standardErrorContent]) {
+            func fail(_ text: String) -> Never {
+                let line = Array("fd-audit: \(text)\n".utf8)
+                _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+                exit(1)
+            }
+            let before = FileDescriptorAudit.openKVMDescriptors()
+            do {
+                let system = try KVMSystem(path: KVMGate.path)
+                let vm = try system.createVM()
+                // Guest RAM as every KVM takes it: a memfd in a plain memslot.
+                let gmem = try SharedMemoryFile(size: 64 * 1024)
+                let view = try gmem.map(length: gmem.size, protection: [.read, .write], what: "kvm view")
+                let slot = MemorySlot(slot: 0, flags: [], guestPhysicalAddress: 0, size: gmem.size,
+                                      userspaceAddress: UInt64(UInt(bitPattern: view.address())))
+                try vm.setMemoryRegionV1(slot)
+                let vcpu = try vm.createVCPU(id: 0)
+                let during = FileDescriptorAudit.openKVMDescriptors()
+                guard during.count == before.count + 4 else { fail("expected /dev/kvm, vm, guest RAM memfd and vcpu fds, saw \(during)") }
+                guard during.contains(where: { $0.contains("kvm-vm") }),
+                      during.contains(where: { $0.contains("kvm-vcpu") }),
+                      during.contains(where: { $0.contains("memfd:pvmh-guest-ram") }) else { fail("unexpected fd names \(during)") }
+                // The teardown order: unbind, release guest memory, then vCPU and VM.
+                try vm.setMemoryRegionV1(slot.deletion)
+                try view.unmap()
+                try gmem.fd.close()
+                try vcpu.run.unmap()
+                try vcpu.fd.close()
+                try vm.fd.close()
+                try system.fd.close()
+                let after = FileDescriptorAudit.openKVMDescriptors()
+                guard after == before else { fail("before \(before), after \(after)") }
+            } catch {
+                fail("\(error)")
+            }
+            exit(0)
+        }
+        if let result {
+            let text = String(decoding: result.standardErrorContent, as: UTF8.self)
+            #expect(!text.contains("fd-audit:"), "\(text)")
+        }
+    }
+}
+
+/// guest_memfd on real /dev/kvm, where the kernel offers it.
+@Suite("real /dev/kvm: guest_memfd", .enabled(if: KVMGate.guestMemfd, Comment(rawValue: KVMGate.guestMemfdReason)), .serialized)
+struct GuestMemfdHardwareTests {
+    static let page: UInt64 = 4096
+    let system: KVMSystem
+
+    init() throws {
+        system = try KVMSystem(path: KVMGate.path)
     }
 
     @Test("an unaligned guest_memfd size is EINVAL, named KVM_CREATE_GUEST_MEMFD")
@@ -125,66 +236,5 @@ struct HardwareTests {
         try vm.setMemoryRegion(overlap.deletion)
         try view.unmap()
         try gmem.fd.close()
-    }
-
-    @Test("createVCPU maps a kvm_run of at least 2352 bytes")
-    func createVCPU() throws {
-        let vm = try system.createVM()
-        let vcpu = try vm.createVCPU(id: 0)
-        #expect(vcpu.id == 0)
-        #expect(vcpu.fd.isOpen)
-        #expect(vcpu.run.isMapped)
-        #expect(vcpu.run.length >= VCPUExit.Layout.size)
-        #expect(vcpu.run.length == (try system.vcpuMmapSize()))
-        let duplicate = #expect(throws: KVMError.self) { try vm.createVCPU(id: 0) }
-        #expect(duplicate?.operation == "KVM_CREATE_VCPU(0)")
-        #expect(duplicate?.errno == EEXIST)
-    }
-
-    /// Counted in a child process so a concurrent suite (LifecycleTests boots
-    /// VMs in the same test process) cannot add or remove KVM fds mid-count.
-    @Test("every fd of a VM is closed after the explicit closes")
-    func noFDLeft() async {
-        let result = await #expect(processExitsWith: .success, observing: [\.standardErrorContent]) {
-            func fail(_ text: String) -> Never {
-                let line = Array("fd-audit: \(text)\n".utf8)
-                _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
-                exit(1)
-            }
-            let before = FileDescriptorAudit.openKVMDescriptors()
-            do {
-                let system = try KVMSystem(path: KVMGate.path)
-                let vm = try system.createVM()
-                let gmem = try vm.createGuestMemfd(size: 64 * 1024, flags: [.mmap, .initShared])
-                let view = try gmem.map(length: gmem.size, protection: [.read, .write], what: "kvm view")
-                let slot = MemorySlot(slot: 0, flags: .guestMemfd, guestPhysicalAddress: 0, size: gmem.size,
-                                      userspaceAddress: UInt64(UInt(bitPattern: view.address())),
-                                      guestMemfd: gmem.fd.rawValue)
-                try vm.setMemoryRegion(slot)
-                let vcpu = try vm.createVCPU(id: 0)
-                let during = FileDescriptorAudit.openKVMDescriptors()
-                guard during.count == before.count + 4 else { fail("expected /dev/kvm, vm, gmem and vcpu fds, saw \(during)") }
-                guard during.contains(where: { $0.contains("kvm-vm") }),
-                      during.contains(where: { $0.contains("kvm-vcpu") }),
-                      during.contains(where: { $0.contains("gmem") }) else { fail("unexpected fd names \(during)") }
-                // The teardown order: unbind, release guest memory, then vCPU and VM.
-                try vm.setMemoryRegion(slot.deletion)
-                try view.unmap()
-                try gmem.fd.close()
-                try vcpu.run.unmap()
-                try vcpu.fd.close()
-                try vm.fd.close()
-                try system.fd.close()
-                let after = FileDescriptorAudit.openKVMDescriptors()
-                guard after == before else { fail("before \(before), after \(after)") }
-            } catch {
-                fail("\(error)")
-            }
-            exit(0)
-        }
-        if let result {
-            let text = String(decoding: result.standardErrorContent, as: UTF8.self)
-            #expect(!text.contains("fd-audit:"), "\(text)")
-        }
     }
 }

@@ -168,7 +168,7 @@ struct ARM64PlatformRefusalTests {
 
     @Test("the arm64 guest_memfd platform without an SMCCC filter refuses and cleans up")
     func guestMemfdWithoutFilter() throws {
-        let platform = ARM64KVMPlatform(system: try KVMSystem(path: KVMGate.path))
+        let platform = ARM64KVMPlatform(system: try KVMSystem(path: KVMGate.path), backend: .guestMemfd, transport: .smcccFilter)
         let error = #expect(throws: LifecycleError.self) { try platform.create(ram: ram, journal: try Journal()) }
         guard case .platformUnavailable(let text) = error else { Issue.record("\(String(describing: error))"); return }
         #expect(text.contains("KVM_SET_DEVICE_ATTR(KVM_ARM_VM_SMCCC_FILTER 0xC6000000+5)") || text.contains("guest_memfd"), "\(text)")
@@ -180,7 +180,7 @@ struct ARM64PlatformRefusalTests {
     @Test("the arm64 guest_memfd platform through the whole lifecycle: refused, torn down without errors")
     func guestMemfdLifecycle() throws {
         let demo = try #require(BuiltinGuest.named("arm64-demo"))
-        let platform = ARM64KVMPlatform(system: try KVMSystem(path: KVMGate.path))
+        let platform = ARM64KVMPlatform(system: try KVMSystem(path: KVMGate.path), backend: .guestMemfd, transport: .smcccFilter)
         let lifecycle = ProtectedVMLifecycle(platform: platform, journal: try Journal(),
                                              options: RunOptions(ram: ram, timeoutSeconds: 5, auditDescriptors: false),
                                              guestName: demo.name)
@@ -189,6 +189,23 @@ struct ARM64PlatformRefusalTests {
         #expect(report.teardown.map(\.step) == TeardownPlan.safe.steps)
         #expect(report.teardown.allSatisfy { $0.error == nil }, "\(report.teardown.compactMap(\.error))")
         #expect(platform.openResources.isEmpty)
+    }
+
+    @Test("the arm64 memfd platform with the doorbell on x86: refused at the vCPUs, torn down without errors")
+    func memfdDoorbellLifecycle() throws {
+        let demo = try #require(BuiltinGuest.named("arm64-demo"))
+        let platform = ARM64KVMPlatform(system: try KVMSystem(path: KVMGate.path), backend: .memfd, transport: .mmioDoorbell)
+        #expect(platform.description.id == "arm64-memfd")
+        #expect(platform.description.transport.contains("MMIO doorbell"))
+        let lifecycle = ProtectedVMLifecycle(platform: platform, journal: try Journal(),
+                                             options: RunOptions(ram: ram, timeoutSeconds: 5, auditDescriptors: false),
+                                             guestName: demo.name)
+        let report = lifecycle.run(image: try demo.image())
+        #expect(report.error != nil, "an x86 KVM has no arm64 vCPUs")
+        #expect(report.teardown.map(\.step) == TeardownPlan.safe.steps)
+        #expect(report.teardown.allSatisfy { $0.error == nil }, "\(report.teardown.compactMap(\.error))")
+        #expect(platform.openResources.isEmpty)
+        #expect(!report.passed)
     }
 
     @Test("gathering the arm64 facts on x86: both probes refused, both platforms unavailable")
@@ -200,7 +217,9 @@ struct ARM64PlatformRefusalTests {
         #expect(!facts.smcccFilter.isAccepted)
         var probe = HostProbe(architecture: "x86_64", kernelRelease: "test")
         probe.arm64 = facts
-        #expect(ARM64PlatformCatalogue.availability(probe: probe).allSatisfy { !$0.available })
+        let rows = ARM64PlatformCatalogue.availability(probe: probe)
+        #expect(rows.prefix(2).allSatisfy { !$0.available })
+        #expect(rows[2].id == "arm64-memfd" && rows[2].reason.contains("MMIO doorbell"), "\(rows[2].reason)")
     }
     #endif
 }

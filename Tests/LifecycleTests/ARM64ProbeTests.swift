@@ -97,17 +97,24 @@ struct ARM64ProbeTests {
         return probe
     }
 
-    @Test("auto prefers the pKVM protected VM, then arm64 guest_memfd")
+    @Test("auto prefers the pKVM protected VM, then arm64 guest_memfd, then memfd")
     func order() {
         let both = Self.probe(protectedVM: .accepted)
-        #expect(both.platforms.map(\.id) == ["arm64-pkvm", "arm64-gmem"])
-        #expect(both.platforms.map(\.available) == [true, true])
+        #expect(both.platforms.map(\.id) == ["arm64-pkvm", "arm64-gmem", "arm64-memfd"])
+        #expect(both.platforms.map(\.backend) == [.memfd, .guestMemfd, .memfd])
+        #expect(both.platforms.map(\.available) == [true, true, true])
         #expect(both.selected == "arm64-pkvm")
         let refused = Self.probe(protectedVM: .refused(operation: "KVM_CREATE_VM(KVM_VM_TYPE_ARM_PROTECTED)", errno: EINVAL))
         #expect(refused.selected == "arm64-gmem")
         let neither = Self.probe(protectedVM: .refused(operation: "KVM_CREATE_VM", errno: EINVAL),
                                  smccc: .refused(operation: "KVM_SET_DEVICE_ATTR(KVM_ARM_VM_SMCCC_FILTER)", errno: ENXIO))
-        #expect(neither.selected == nil, "the CLI then falls back to the model")
+        #expect(neither.selected == "arm64-gmem", "without the filter the doorbell carries the calls")
+        #expect(neither.platforms[1].reason.contains("MMIO doorbell"))
+        let old = Self.probe(protectedVM: .refused(operation: "KVM_CREATE_VM", errno: EINVAL),
+                             smccc: .refused(operation: "KVM_SET_DEVICE_ATTR(KVM_ARM_VM_SMCCC_FILTER)", errno: ENXIO), gmem: 0)
+        #expect(old.selected == "arm64-memfd", "a 6.1 board: memfd and the doorbell, never the model")
+        let noKVM = Self.probe(protectedVM: .accepted, kvmError: "open(/dev/kvm) failed")
+        #expect(noKVM.selected == nil, "only without KVM does the CLI fall back to the model")
     }
 
     @Test("each refusal says why, truthfully")
@@ -117,8 +124,10 @@ struct ARM64ProbeTests {
         let busy = Self.probe(protectedVM: .refused(operation: "KVM_CREATE_VM(KVM_VM_TYPE_ARM_PROTECTED)", errno: ENOMEM))
         #expect(busy.platforms[0].reason.contains("ENOMEM"))
         let noFilter = Self.probe(protectedVM: .accepted, smccc: .refused(operation: "KVM_SET_DEVICE_ATTR(KVM_ARM_VM_SMCCC_FILTER)", errno: ENXIO))
-        #expect(noFilter.platforms[1].reason.contains("SMCCC filter (Linux 6.4+)"))
+        #expect(noFilter.platforms[1].reason.contains("without the SMCCC filter"))
         #expect(noFilter.platforms[1].reason.contains("ENXIO"))
+        #expect(noFilter.platforms[2].reason.contains("MMIO doorbell"))
+        #expect(Self.probe(protectedVM: .accepted).platforms[2].reason.contains("SMCCC filter (Linux 6.4+)"))
         #expect(Self.probe(protectedVM: .accepted, flags: []).platforms[1].reason.contains("MMAP"))
         #expect(Self.probe(protectedVM: .accepted, gmem: 0).platforms[1].reason.contains("KVM_CAP_GUEST_MEMFD"))
         let noKVM = Self.probe(protectedVM: .accepted, kvmError: "open(/dev/kvm) failed")

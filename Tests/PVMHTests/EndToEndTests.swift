@@ -22,7 +22,10 @@ struct EndToEndTests {
         #expect(result.out.contains("hello from the protected guest via a shared page"))
         #expect(result.out.contains("verdict: PASS"))
         #expect(!result.out.contains("verdict: FAIL"))
-        #expect(result.out.contains("pvmh: platform x86_64-gmem"))
+        // The strongest platform this host has: guest_memfd where offered, else memfd.
+        #expect(result.out.contains("pvmh: platform x86_64-\(KVMGate.guestMemfd ? "gmem" : "memfd")"), "\(result.out.prefix(300))")
+        #expect(result.out.contains("pvmh: isolation enforced by the VMM: private ranges of the host view are PROT_NONE"))
+        #expect(!result.out.contains("pKVM model"), "with /dev/kvm working, run never falls back to the model")
 
         let journal = try #require(readFile(journalPath), "no journal at \(journalPath)")
         let events = try Self.events(String(decoding: journal, as: UTF8.self))
@@ -87,7 +90,35 @@ struct EndToEndTests {
         #expect(result.out.contains("run would use: "))
     }
 
-    @Test("pvmh probe --json is one valid JSON object selecting x86_64-gmem here")
+    @Test("pvmh run --memory-backend memfd boots the demo on memfd memory on every KVM host")
+    func runMemfd() throws {
+        let directory = try TemporaryDirectory()
+        let journalPath = directory.file("run.jsonl")
+        let result = try Subprocess.run(executable, ["run", "--memory-backend", "memfd", "--journal", journalPath])
+        #expect(result.exitCode == 0, "\(result.summary)")
+        #expect(result.out.contains("pvmh: platform x86_64-memfd (x86_64 KVM + memfd)"))
+        #expect(result.out.contains("verdict: PASS"))
+        let journal = try #require(readFile(journalPath), "no journal at \(journalPath)")
+        let events = try Self.events(String(decoding: journal, as: UTF8.self))
+        let memory = try #require(events.first { $0["event"]?.string == "create.memory" })
+        #expect(memory["backend"]?.string == "memfd")
+        try Self.checkJournal(events)
+    }
+
+    @Test("pvmh run --memory-backend gmem without guest_memfd: one sentence, exit 2, before any VM",
+          .enabled(if: !KVMGate.guestMemfd, "this host has guest_memfd, so gmem is accepted"))
+    func gmemRefused() throws {
+        let directory = try TemporaryDirectory()
+        let journalPath = directory.file("run.jsonl")
+        let result = try Subprocess.run(executable, ["run", "--memory-backend", "gmem", "--journal", journalPath])
+        #expect(result.exitCode == 2, "\(result.summary)")
+        #expect(result.err.contains("--memory-backend gmem"), "\(result.err)")
+        #expect(result.err.contains("KVM_CAP_GUEST_MEMFD"), "\(result.err)")
+        #expect(result.err.split(separator: "\n").count == 1, "one sentence: \(result.err)")
+        #expect(readFile(journalPath) == nil, "refused before anything was created, the journal included")
+    }
+
+    @Test("pvmh probe --json is one valid JSON object selecting this host's strongest KVM platform")
     func probeJSON() throws {
         let result = try Subprocess.run(executable, ["probe", "--json"])
         #expect(result.exitCode == 0, "\(result.summary)")
@@ -98,14 +129,16 @@ struct EndToEndTests {
         #expect(probe["kvm_path"]?.string == "/dev/kvm")
         #expect(probe["kvm_error"] == nil)
         let capabilities = try #require(probe["capabilities"]?.fields)
-        #expect(capabilities.contains { $0.0 == "KVM_CAP_GUEST_MEMFD" && ($0.1.int64 ?? 0) > 0 })
+        #expect(capabilities.contains { $0.0 == "KVM_CAP_GUEST_MEMFD" && ($0.1.int64 ?? 0) > 0 } == KVMGate.offers(.guestMemfd))
         let selected = try #require(probe["selected"]?.string)
         let platforms = try #require(probe["platforms"]?.array)
         let chosen = try #require(platforms.first { $0["id"]?.string == selected })
         #expect(chosen["available"]?.bool == true)
         #if arch(x86_64)
-        // This project's x86 machines: nested KVM, default VM type only.
-        #expect(selected == "x86_64-gmem")
+        // This project's x86 machines: nested KVM, default VM type only;
+        // guest_memfd on some, memfd on every one.
+        #expect(selected == (KVMGate.guestMemfd ? "x86_64-gmem" : "x86_64-memfd"))
+        #expect(platforms.contains { $0["id"]?.string == "x86_64-memfd" && $0["available"]?.bool == true })
         #endif
     }
 }

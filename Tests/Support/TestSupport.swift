@@ -9,6 +9,25 @@ public enum KVMGate {
     public static let required = getenv("PVMH_REQUIRE_KVM").map { String(cString: $0) == "1" } ?? false
     public static let enabled = required || KVMSystem.isAvailable()
     public static let path = "/dev/kvm"
+
+    /// Whether /dev/kvm opens and answers `capability` with a non-zero value.
+    /// Tests that need one name it in their skip reason; PVMH_REQUIRE_KVM
+    /// never forces these (a host may lack guest_memfd and still have KVM).
+    public static func offers(_ capability: Capability) -> Bool {
+        guard let system = try? KVMSystem(path: path) else { return false }
+        defer { try? system.fd.close() }
+        return ((try? system.check(capability)) ?? 0) > 0
+    }
+
+    /// guest_memfd with `MMAP|INIT_SHARED`, as the x86_64-gmem platform and
+    /// the two-view tests need it (Linux 6.18+).
+    public static let guestMemfd: Bool = {
+        guard offers(.guestMemfd), let system = try? KVMSystem(path: path) else { return false }
+        defer { try? system.fd.close() }
+        let flags = GuestMemfdFlags(rawValue: UInt64((try? system.check(.guestMemfdFlags)) ?? 0))
+        return flags.isSuperset(of: [.mmap, .initShared])
+    }()
+    public static let guestMemfdReason = "needs KVM_CAP_GUEST_MEMFD with flags MMAP|INIT_SHARED (Linux 6.18+); this host's KVM lacks it"
 }
 
 /// ELF machine numbers used by the in-memory images.
