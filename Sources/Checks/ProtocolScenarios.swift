@@ -11,6 +11,17 @@ enum ProtocolScenarios {
                      "the demo guest's shares, unshares and wrong requests (unaligned, outside RAM, double share, unshare of private) get pKVM's answers; ledger and hypervisor agree; nothing stays shared") { context in
                 demoRequests(context)
             },
+            Scenario("protocol.demo-doorbell", on: [.model],
+                     "the same demo requests over the MMIO doorbell (arm64 KVM without the SMCCC filter) get the same answers, and every one came through the doorbell") { context in
+                let doorbell = CheckContext(platform: .model, seed: context.seed, executable: context.executable) {
+                    () throws(LifecycleError) -> Platform in
+                    PKVMModelPlatform(configuration: ModelConfiguration(guestTransport: .mmioDoorbell))
+                }
+                doorbell.processIsExclusive = context.processIsExclusive
+                let outcome = demoRequests(doorbell, transport: "mmio doorbell")
+                for note in doorbell.takeNotes() { context.note(note) }
+                return outcome
+            },
             Scenario("protocol.share-of-mmio", on: [.model],
                      "MEM_SHARE of the UART's IPA (MMIO, not RAM) is refused with INVALID_PARAMETER and changes nothing") { context in
                 shareOfMMIO(context)
@@ -35,7 +46,8 @@ enum ProtocolScenarios {
                 "share ok", "share rejected", "unshare ok"]
     }
 
-    static func demoRequests(_ context: CheckContext) -> CheckOutcome {
+    /// `transport`: the transport every request must have come through.
+    static func demoRequests(_ context: CheckContext, transport: String? = nil) -> CheckOutcome {
         let run: MeasuredRun
         do { run = try LifecycleProbe.run(context, plan: .safe, memory: 4 << 20) } catch { return .skip("\(error)") }
         var failures: [String] = []
@@ -44,6 +56,10 @@ enum ProtocolScenarios {
         }
         let expected = expectedRequests(context)
         if requests != expected { failures.append("requests went \(requests), expected \(expected)") }
+        if let transport {
+            let others = run.journal.events.filter { ($0.name == "share" || $0.name == "unshare") && $0["transport"] != .string(transport) }
+            if !others.isEmpty { failures.append("\(others.count) requests did not come through the \(transport)") }
+        }
         for check in run.report.checks where !check.passed {
             failures.append("guest check \(check.id) got \(check.value), not what pKVM answers")
         }

@@ -1,3 +1,4 @@
+import GuestImage
 /// The order the model's host kernel runs VM destruction in. pKVM needs the
 /// hypervisor to reclaim (and scrub) every page before guest_memfd hands the
 /// pages back to the host allocator; the guest_memfd v13 review found a path
@@ -17,10 +18,16 @@ public struct ModelConfiguration: Sendable {
     public var vendorCalls: Bool
     /// Instructions per interpreter slice between checks for a stop request.
     public var sliceInstructions: Int
+    /// How the guests' vendor hypercalls travel: `hvc` (pKVM's way), or the
+    /// harness doorbell the arm64 KVM platforms use without the SMCCC
+    /// filter, so that path runs end to end on any host (EL2 answers either way).
+    public var guestTransport: ARM64GuestProtocol.Transport
 
-    public init(kernelOrder: KernelTeardownOrder = .correct, vendorCalls: Bool = true, sliceInstructions: Int = 200_000) {
+    public init(kernelOrder: KernelTeardownOrder = .correct, vendorCalls: Bool = true, sliceInstructions: Int = 200_000,
+                guestTransport: ARM64GuestProtocol.Transport = .hvc) {
         self.kernelOrder = kernelOrder
         self.vendorCalls = vendorCalls
         self.sliceInstructions = sliceInstructions
+        self.guestTransport = guestTransport
     }
 }

@@ -120,6 +120,7 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
         }
         for index in 0..<count {
             let vcpu = ModelVCPU(index: index)
+            vcpu.devices.transport = configuration.guestTransport
             vcpu.cpu.pc = entry
             vcpu.poweredOn = index == 0
             vcpus.append(vcpu)
@@ -272,6 +273,9 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
             let (host, guest) = table.states(index: i)
             return .stopped(.failed("stage-2 fault: the guest's \(access.isWrite ? "write" : "read") of gpa 0x\(String(address, radix: 16)) at pc 0x\(String(access.pc, radix: 16)) hit a page it cannot access (guest \(guest), host \(host)); KVM_RUN would fail with EFAULT"))
         }
+        if !access.isWrite, let call = vcpu.devices.doorbellCall(at: address) {
+            return doorbell(call.function, call.arguments, vcpu: vcpu, table: table)
+        }
         // The UART and the harness window are decoded by the devices every
         // arm64 platform shares; only the check of a claim is the model's own.
         if !access.isWrite, let value = vcpu.devices.read(address: address) {
@@ -295,6 +299,41 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
             }
         }
         return .stopped(.failed("the guest \(access.isWrite ? "wrote" : "read") \(access.size) bytes at gpa 0x\(String(address, radix: 16)) (pc 0x\(String(access.pc, radix: 16))), where there is neither RAM nor a device"))
+    }
+
+    /// A vendor call through the harness doorbell (Docs/guests.md): EL2
+    /// answers it as it answers an `hvc`, and the answer (X0 only) completes
+    /// the guest's load of CALL. Only vendor-hypervisor calls (owner 6) travel
+    /// this way; anything else is NOT_SUPPORTED, never a PSCI call.
+    private func doorbell(_ function: UInt64, _ arguments: [UInt64], vcpu: ModelVCPU, table: HypPageTable) -> GuestEvent? {
+        let cpu = vcpu.cpu
+        guard (function >> 24) & 0x3F == 6 else {
+            try? cpu.completeMMIORead(ModelEL2.notSupported)
+            journalBadHypercall("hypercall.not-supported", [("vcpu", .int(Int64(vcpu.index))), ("function", .uint(function)),
+                                                            ("transport", .string("mmio doorbell"))])
+            return nil
+        }
+        vcpu.hypercalls += 1
+        var registers = [UInt64](repeating: 0, count: 31)
+        registers[0] = function
+        for (n, value) in arguments.prefix(3).enumerated() { registers[n + 1] = value }
+        switch el2.handle(registers, table: table) {
+        case .result(let values):
+            try? cpu.completeMMIORead(values.first ?? ModelEL2.notSupported)
+            return nil
+        case .memory(let operation, let ipa, let accepted, let refusal):
+            try? cpu.completeMMIORead(accepted ? 0 : ModelEL2.invalid)
+            if !accepted, refusal == ModelEL2.malformedArguments {
+                journalBadHypercall("hypercall.refused", [("vcpu", .int(Int64(vcpu.index))), ("operation", .string(operation.rawValue)),
+                                                          ("ipa", .uint(ipa)), ("reason", .string(ModelEL2.malformedArguments))])
+                return nil
+            }
+            vcpu.pendingEL2 = (operation, ipa, accepted, refusal)
+            return .memoryRequest(MemoryRequest(operation: operation == .share ? .share : .unshare, gpa: ipa, pages: 1, transport: "mmio doorbell"))
+        default:
+            try? cpu.completeMMIORead(ModelEL2.notSupported)
+            return nil
+        }
     }
 
     /// The guest's claim of a share/unshare; EL2 is the truth here, so check it agrees.

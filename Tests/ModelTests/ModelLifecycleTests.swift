@@ -93,3 +93,33 @@ struct ModelLifecycleTests {
         #expect(platform.probeHostRead(gpa: 0x4000_0000) == .faulted(signal: 11, code: 2))
     }
 }
+
+/// The arm64 demo over the harness doorbell (the transport of arm64 KVM
+/// without the SMCCC filter), end to end on the model: the guest reads
+/// TRANSPORT at boot and sends every vendor call through CALL.
+@Suite("the arm64 demo over the MMIO doorbell, on the model")
+struct ModelDoorbellTests {
+    func run(_ transport: ARM64GuestProtocol.Transport) throws -> (RunReport, Journal) {
+        let demo = try #require(BuiltinGuest.named("arm64-demo"))
+        let platform = PKVMModelPlatform(configuration: ModelConfiguration(guestTransport: transport))
+        let journal = try Journal()
+        let lifecycle = ProtectedVMLifecycle(platform: platform, journal: journal,
+                                             options: RunOptions(ram: ModelLifecycleTests.ram, timeoutSeconds: 20, auditDescriptors: false),
+                                             guestName: demo.name)
+        return (lifecycle.run(image: try demo.image()), journal)
+    }
+
+    @Test("every check passes, each request came through the doorbell, and the console matches the hvc run")
+    func sameRunAsHVC() throws {
+        let (doorbell, doorbellJournal) = try run(.mmioDoorbell)
+        #expect(doorbell.passed, "\(doorbell.failures)")
+        #expect(doorbell.checks.count == 9 && doorbell.checks.allSatisfy(\.passed), "\(doorbell.checks)")
+        let transports = (doorbellJournal.events(named: "share") + doorbellJournal.events(named: "unshare")).map { $0["transport"] }
+        #expect(!transports.isEmpty && transports.allSatisfy { $0 == .string("mmio doorbell") }, "\(transports)")
+        let (hvc, hvcJournal) = try run(.hvc)
+        #expect(hvc.passed)
+        #expect(doorbell.consoleLines == hvc.consoleLines)
+        #expect(doorbell.messages == hvc.messages)
+        #expect(hvcJournal.events(named: "share").allSatisfy { $0["transport"] == .string("hvc") })
+    }
+}

@@ -5,20 +5,26 @@ The initramfs's /init (Tests/pkvm-lane/init) prints each step between
 
     @@@ pvmh-lane begin STEP: COMMAND
     ...output...
-    @@@ pvmh-lane end STEP rc=N
+    @@@ pvmh-lane end STEP rc=N seconds=S
 
 then the kernel log (step "dmesg") and "@@@ pvmh-lane done".
 
-usage: console.py CONSOLE_LOG --banner TEXT [--expect STEP=RC]... [--red STEP=TEXT]
+usage: console.py CONSOLE_LOG [--banner TEXT]... [--expect STEP=RC]...
+                  [--expect-line STEP=REGEX]... [--red STEP=REGEX]
 
-  --banner TEXT     a kernel line that must appear (e.g. "Protected nVHE mode
-                    initialized"); repeat for several
-  --expect STEP=RC  STEP must have run and ended with exit code RC
-  --red STEP=REGEX  negative control: STEP must end with rc 1 and report a
-                    KTAP "not ok" line matching REGEX
+  --banner TEXT             a kernel line that must appear (e.g. "Protected
+                            nVHE mode initialized"); repeat for several
+  --expect STEP=RC          STEP must have run and ended with exit code RC
+  --expect-line STEP=REGEX  a line of STEP's output must match REGEX (e.g.
+                            probe="run would use: arm64-memfd")
+  --red STEP=REGEX          negative control: STEP must end with rc 1 and
+                            report a KTAP "not ok" line matching REGEX
 
-Prints one line per step (its rc and KTAP totals), every problem found, and
-exits 0 when the boot is as expected, 1 when it is not.
+Prints one line per step (its rc, time, KTAP totals, and for the probe the
+platform `pvmh run` picks), every problem found, and exits 0 when the boot
+is as expected, 1 when it is not. When the probe found no usable /dev/kvm,
+the verdict is that one sentence (the KVM steps failing is its consequence,
+not news).
 """
 import re
 import sys
@@ -33,7 +39,10 @@ KERNEL_PROBLEMS = [
     "HYP panic", "rcu: INFO: rcu_", "soft lockup", "hung_task",
 ]
 BEGIN = re.compile(r"^@@@ pvmh-lane begin ([\w-]+): (.*)$")
-END = re.compile(r"^@@@ pvmh-lane end ([\w-]+) rc=(\d+)$")
+END = re.compile(r"^@@@ pvmh-lane end ([\w-]+) rc=(\d+)(?: seconds=(\d+))?$")
+NO_KVM = re.compile(r"^kvm: (\S+) unusable: (.*)$")
+RUN_WOULD_USE = re.compile(r"^run would use: (\S+)")
+KVM_KERNEL_LINE = re.compile(r"kvm \[\d+\]: .*(not available|error|disabled|failed)", re.IGNORECASE)
 KTAP_RESULT = re.compile(r"^(not ok|ok) (\d+) (\S+)(?: # (.*))?$")
 TOTALS = re.compile(r"^# Totals: (.*)$")
 
@@ -47,12 +56,14 @@ def parse(lines):
         begin = BEGIN.match(line)
         if begin:
             current = begin.group(1)
-            steps[current] = {"command": begin.group(2), "rc": None, "lines": []}
+            steps[current] = {"command": begin.group(2), "rc": None, "seconds": None, "lines": []}
             order.append(current)
             continue
         end = END.match(line)
         if end and end.group(1) in steps:
             steps[end.group(1)]["rc"] = int(end.group(2))
+            if end.group(3) is not None:
+                steps[end.group(1)]["seconds"] = int(end.group(3))
             current = None
             continue
         if current is not None:
@@ -79,7 +90,7 @@ def main(argv):
         sys.stderr.write(__doc__)
         return 2
     path = args.pop(0)
-    banners, expects, reds = [], {}, {}
+    banners, expects, reds, expected_lines = [], {}, {}, []
     while args:
         option = args.pop(0)
         if not args:
@@ -91,6 +102,9 @@ def main(argv):
         elif option == "--expect":
             step, _, rc = value.partition("=")
             expects[step] = int(rc)
+        elif option == "--expect-line":
+            step, _, pattern = value.partition("=")
+            expected_lines.append((step, pattern))
         elif option == "--red":
             step, _, text = value.partition("=")
             reds[step] = text
@@ -121,8 +135,14 @@ def main(argv):
         results, totals = ktap(step)
         failed = [r for r in results if r[0] == "not ok"]
         summary = "  %-12s rc=%s" % (name, "?" if step["rc"] is None else step["rc"])
+        if step["seconds"] is not None:
+            summary += "  %4d s" % step["seconds"]
         if totals:
             summary += "  KTAP %s" % totals
+        for line in step["lines"]:
+            chosen = RUN_WOULD_USE.match(line)
+            if chosen:
+                summary += "  run would use: %s" % chosen.group(1)
         print(summary)
         for result in failed:
             print("      not ok %s # %s" % (result[1], result[2]))
@@ -151,6 +171,27 @@ def main(argv):
                             % (name, step["rc"], text))
         else:
             print("  negative control caught: not ok %s # %s" % (caught[0][1], caught[0][2][:300]))
+    for name, pattern in expected_lines:
+        step = steps.get(name)
+        if step is None:
+            problems.append("step %s never ran" % name)
+        elif not any(re.search(pattern, line) for line in step["lines"]):
+            problems.append("step %s printed no line matching %r" % (name, pattern))
+
+    # A kernel without KVM: everything after the probe fails for that one
+    # reason, so the verdict is that sentence (plus what the kernel logged).
+    no_kvm = None
+    for line in steps.get("probe", {}).get("lines", []):
+        match = NO_KVM.match(line)
+        if match:
+            no_kvm = match
+    if no_kvm:
+        said = [PRINTK.match(line.rstrip("\r\n")).group(1) for line in lines
+                if PRINTK.match(line.rstrip("\r\n")) and KVM_KERNEL_LINE.search(line)]
+        sentence = "this kernel booted but has no KVM: pvmh probe found %s unusable (%s)%s, so nothing could run on KVM; build it with CONFIG_KVM=y (the lane's QEMU enters it at EL2)" % (
+            no_kvm.group(1), no_kvm.group(2), "; the kernel said \"%s\"" % said[0].strip() if said else "")
+        problems = [sentence] + [p for p in problems if p.startswith("the kernel logged") or p.startswith("/init never")]
+
     for problem in problems:
         print("  PROBLEM: %s" % problem)
     return 1 if problems else 0
