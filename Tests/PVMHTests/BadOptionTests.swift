@@ -24,6 +24,8 @@ struct BadOptionTests {
         (["--timeout", "nan"], "--timeout nan is not a duration; give seconds between 0.001 and 86400"),
         (["--platform", "qemu"], "--platform qemu is not a platform; use auto, kvm or model"),
         (["--transport", "mmio"], "--transport mmio is not a transport; use auto, vmcall or doorbell"),
+        (["--memory-backend", "shm"], "--memory-backend shm is not a backend; use gmem (guest_memfd) or memfd"),
+        (["--memory-backend", "memfd", "--platform", "model"], "--memory-backend applies to the KVM platforms; the pKVM model has memory of its own"),
         (["--kernel-order", "random", "--platform", "model"], "--kernel-order random is not an order; use correct or unbind-before-reclaim"),
         (["--kernel-order", "correct", "--platform", "kvm"], "--kernel-order applies to the model only"),
         (["no-such-guest"], "cannot read guest no-such-guest: no such file and no built-in guest of that name (built-in: \(BuiltinGuest.all.map(\.name).joined(separator: ", ")); `pvmh guest list`)"),
