@@ -8,7 +8,7 @@ import Platforms
 /// The regression suite: every scenario, and the runner that prints KTAP.
 public enum CheckCatalogue {
     public static func scenarios(repeatCount: Int) -> [Scenario] {
-        TeardownScenarios.all + ARM64Scenarios.all + ProcessScenarios.all + GuestMemfdScenarios.all + ProtocolScenarios.all
+        TeardownScenarios.all + ARM64Scenarios.all + ProcessScenarios.all + GuestMemfdScenarios.all + MemfdScenarios.all + ProtocolScenarios.all
             + [SoakScenario.scenario(repeatCount: repeatCount)]
     }
 
