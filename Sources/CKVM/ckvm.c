@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 // ---------------------------------------------------------------------------
-// Layouts: sizes and offsets from shared/docs/kvm-abi.md (Linux 7.3 uapi).
+// Layouts: sizes and offsets from Docs/kvm-abi.md (Linux 7.3 uapi).
 
 _Static_assert(sizeof(struct ckvm_create_guest_memfd) == 64, "kvm_create_guest_memfd is 64 bytes");
 _Static_assert(offsetof(struct ckvm_create_guest_memfd, flags) == 8, "flags@8");
@@ -71,7 +71,7 @@ const size_t CKVM_RUN_SIZE = sizeof(struct kvm_run);
 // ioctl numbers.
 
 #define CKVM_ASSERT_REQ(name, expr, value) \
-    _Static_assert((expr) == (value), #name " matches kvm-abi.md"); \
+    _Static_assert((expr) == (value), #name " matches Docs/kvm-abi.md"); \
     const unsigned long name = (expr);
 
 CKVM_ASSERT_REQ(CKVM_GET_API_VERSION, _IO(KVMIO, 0x00), 0xAE00)

@@ -45,7 +45,7 @@ public enum ARM64GuestProtocol {
     }
 }
 
-/// SMCCC function ids a pKVM guest uses (kvm-abi.md).
+/// SMCCC function ids a pKVM guest uses (Docs/kvm-abi.md).
 public enum SMCCCFunction {
     public static let kvmFeatures: UInt64 = 0x8600_0000
     public static let hypMeminfo: UInt64 = 0xC600_0002

@@ -2,7 +2,7 @@
 ///
 /// The id is `KVM_REG_ARM64 | KVM_REG_SIZE_U64 | group | index`; for the core
 /// registers the group is `KVM_REG_ARM_CORE` and the index is the register's
-/// byte offset in `struct kvm_regs` divided by 4 (kvm-abi.md: X*n* is
+/// byte offset in `struct kvm_regs` divided by 4 (Docs/kvm-abi.md: X*n* is
 /// `0x6030000000100000 + 2n`, SP `…3e`, PC `…40`, PSTATE `…42`). The
 /// encoding is plain arithmetic, so it is tested on every host.
 public struct ARM64Register: RawRepresentable, Hashable, Sendable, CustomStringConvertible {

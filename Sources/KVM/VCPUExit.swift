@@ -18,7 +18,7 @@ public enum VCPUExit: Equatable, Sendable {
     case interrupted
     case unsupported(reason: String)
 
-    /// `KVM_EXIT_*` numbers (kvm-abi.md).
+    /// `KVM_EXIT_*` numbers (Docs/kvm-abi.md).
     public enum Reason: UInt32, Sendable, CaseIterable {
         case unknown = 0, exception = 1, io = 2, hypercall = 3, debug = 4, hlt = 5, mmio = 6
         case irqWindowOpen = 7, shutdown = 8, failEntry = 9, intr = 10, setTPR = 11

@@ -135,7 +135,7 @@ public struct ARM64OwnershipClaim: Equatable, Sendable, CustomStringConvertible 
 
     /// What a host read of the page must do if the claim is true: a shared
     /// page is readable; an unshared one is the guest's again, so the read
-    /// faults with SIGSEGV/SEGV_ACCERR (pkvm-qemu-lane.md).
+    /// faults with SIGSEGV/SEGV_ACCERR (Docs/kvm-abi.md, "pKVM page ownership").
     public func expects(_ access: HostAccess) -> Bool {
         switch (kind, access) {
         case (.shared, .readable): true

@@ -18,7 +18,7 @@ public enum LifecycleError: Error, Equatable, Sendable, CustomStringConvertible 
         }
     }
 
-    /// Exit code per style.md: 2 for bad input, 1 otherwise.
+    /// Exit code per Docs/style.md: 2 for bad input, 1 otherwise.
     public var exitCode: Int32 {
         if case .badInput = self { return 2 }
         return 1

@@ -1,6 +1,6 @@
 /// The harness's record of who owns every guest page.
 ///
-/// The ledger follows pKVM's ownership state machine (docs/kvm-abi.md, "pKVM
+/// The ledger follows pKVM's ownership state machine (Docs/kvm-abi.md, "pKVM
 /// page ownership") for a protected VM: memory is private from the moment it is
 /// added, the guest moves pages between private and shared with `MEM_SHARE` and
 /// `MEM_UNSHARE`, and teardown reclaims everything at once. It only records and

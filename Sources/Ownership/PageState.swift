@@ -1,6 +1,6 @@
 /// Who may touch a guest page, mirroring pKVM's owner states.
 ///
-/// pKVM keeps a state per owner (docs/kvm-abi.md, "pKVM page ownership"); the
+/// pKVM keeps a state per owner (Docs/kvm-abi.md, "pKVM page ownership"); the
 /// ledger folds each legal combination of host state and guest state into one
 /// value, because the harness only needs to know what the host may do with the
 /// page and what the guest may ask for next.

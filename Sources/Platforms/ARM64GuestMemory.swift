@@ -6,7 +6,7 @@ import Lifecycle
 /// Guest RAM for a pKVM protected VM: swap-backed `MAP_SHARED` memory (a
 /// memfd), mapped once, marked `MADV_DONTFORK`.
 ///
-/// Why each choice (pkvm-qemu-lane.md): pKVM pins guest memory through the
+/// Why each choice (Docs/kvm-abi.md, "pKVM page ownership"): pKVM pins guest memory through the
 /// host mapping and rejects memory that is not swap-backed (guest_memfd gets
 /// EIO on the first KVM_RUN); a `fork()` while private guest memory is mapped
 /// `MAP_PRIVATE` makes the kernel copy pinned pages, which the hypervisor
@@ -98,7 +98,7 @@ public enum GuardedHostRead {
 }
 
 /// The locked-memory budget a protected VM needs: pKVM pins every page the
-/// guest faults in and charges it to RLIMIT_MEMLOCK (kvm-abi.md), unless the
+/// guest faults in and charges it to RLIMIT_MEMLOCK (Docs/kvm-abi.md), unless the
 /// process has CAP_IPC_LOCK.
 public struct MemlockBudget: Equatable, Sendable {
     /// The soft limit in bytes; nil = unlimited.

@@ -11,8 +11,8 @@ import Ownership
 /// SHARED/UNSHARED reports and the platform verifies each claim by probing
 /// host access in-process (SIGSEGV/SEGV_ACCERR on a private page).
 ///
-/// Teardown maps onto the protocol as the kernel allows (kvm-abi.md,
-/// pkvm-qemu-lane.md): memslots cannot be deleted after the first run
+/// Teardown maps onto the protocol as the kernel allows (Docs/kvm-abi.md,
+/// "arm64" and "pKVM page ownership"): memslots cannot be deleted after the first run
 /// (EPERM), so *reclaim* closes the vCPUs and the VM — the kernel reclaims,
 /// zeroing guest-owned pages — *unbind* has nothing left to do, *release*
 /// unmaps and closes the memfd and *destroy* closes /dev/kvm.
@@ -255,7 +255,7 @@ public final class ARM64ProtectedPlatform: Platform, @unchecked Sendable {
     /// Asks the kernel to delete memslot 0 now, and returns its refusal
     /// (nil if it complied). pvmh's teardown never does this: a protected
     /// VM's memslots cannot be deleted or moved once it has run (EPERM,
-    /// kvm-abi.md). The regression suite calls it to check that the kernel
+    /// Docs/kvm-abi.md). The regression suite calls it to check that the kernel
     /// still refuses, under a running vCPU. The corresponding ioctl is
     /// `KVM_SET_USER_MEMORY_REGION2` with size 0.
     public func tryDeletingMemslot() -> KVMError? {

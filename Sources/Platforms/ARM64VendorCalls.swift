@@ -29,7 +29,7 @@ public struct SMCCCRegisters: Equatable, Sendable, CustomStringConvertible {
 }
 
 /// pKVM's vendor hypercalls, answered by the VMM exactly as pKVM's EL2
-/// answers a protected VM (arch/arm64/kvm/hyp/nvhe/pkvm.c; kvm-abi.md), for
+/// answers a protected VM (arch/arm64/kvm/hyp/nvhe/pkvm.c; Docs/kvm-abi.md), for
 /// platforms where the calls reach userspace through the SMCCC filter.
 /// Pure: registers in, decision out, tested on synthetic register files.
 public enum ARM64VendorCalls {

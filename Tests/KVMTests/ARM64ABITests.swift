@@ -6,7 +6,7 @@ import Testing
 
 /// The arm64 KVM ABI as plain values: ONE_REG ids, struct layouts, ioctl
 /// numbers, the protected VM type and the SMCCC filter, all against
-/// kvm-abi.md. None of it needs arm64 hardware.
+/// Docs/kvm-abi.md. None of it needs arm64 hardware.
 @Suite("arm64 KVM ABI")
 struct ARM64ABITests {
     // MARK: ONE_REG ids
@@ -61,7 +61,7 @@ struct ARM64ABITests {
         LayoutFact("kvm_smccc_filter.pad", MemoryLayout<ckvm_smccc_filter>.offset(of: \.pad), 9),
     ])
     func layout(_ fact: LayoutFact) {
-        #expect(fact.actual == fact.documented, "\(fact.name) is \(fact.actual.map(String.init) ?? "nil"), kvm-abi.md says \(fact.documented)")
+        #expect(fact.actual == fact.documented, "\(fact.name) is \(fact.actual.map(String.init) ?? "nil"), Docs/kvm-abi.md says \(fact.documented)")
     }
 
     // MARK: ioctl numbers

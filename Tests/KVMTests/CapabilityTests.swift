@@ -3,7 +3,7 @@ import Testing
 
 @Suite("capabilities, VM types and flags")
 struct CapabilityTests {
-    @Test("KVM_CAP_* numbers match kvm-abi.md", arguments: [
+    @Test("KVM_CAP_* numbers match Docs/kvm-abi.md", arguments: [
         (Capability.guestMemfd, Int32(234), "KVM_CAP_GUEST_MEMFD"),
         (.guestMemfdFlags, 244, "KVM_CAP_GUEST_MEMFD_FLAGS"),
         (.userMemory2, 231, "KVM_CAP_USER_MEMORY2"),
@@ -72,7 +72,7 @@ struct CapabilityTests {
                                        userspaceAddress: 0, guestMemfd: 0, guestMemfdOffset: 0))
     }
 
-    @Test("VM type numbers match kvm-abi.md", arguments: [
+    @Test("VM type numbers match Docs/kvm-abi.md", arguments: [
         (VMType.default, UInt(0)), (.x86SoftwareProtected, 1), (.x86SEV, 2), (.x86SEVES, 3),
         (.x86SNP, 4), (.x86TDX, 5), (.armProtected, 0x8000_0000),
     ])

@@ -198,7 +198,7 @@ struct GuestMemfdHardwareTests {
         try gmem.fd.close()
     }
 
-    /// kvm-abi.md: without GUEST_MEMFD_FLAG_MMAP, mmap fails with ENODEV (x86);
+    /// Docs/kvm-abi.md: without GUEST_MEMFD_FLAG_MMAP, mmap fails with ENODEV (x86);
     /// arm64 refuses flags 0 outright.
     @Test("a guest_memfd without MMAP cannot be mapped")
     func noMmapFlag() throws {

@@ -2,7 +2,7 @@ import CKVM
 import Testing
 
 /// One ioctl request number: what CKVM exports (built from its struct layouts
-/// with the kernel's _IO/_IOR/_IOW macros) and what docs/kvm-abi.md says the
+/// with the kernel's _IO/_IOR/_IOW macros) and what Docs/kvm-abi.md says the
 /// Linux 7.3 uapi computes.
 struct IoctlNumber: Sendable, CustomTestStringConvertible {
     var name: String
@@ -49,7 +49,7 @@ struct IoctlNumberTests {
     @Test("CKVM exports the documented number", arguments: generic + x86)
     func matchesDocumentation(_ ioctl: IoctlNumber) {
         #expect(ioctl.exported == ioctl.documented,
-                "\(ioctl.name) is 0x\(String(ioctl.exported, radix: 16, uppercase: true)), kvm-abi.md says 0x\(String(ioctl.documented, radix: 16, uppercase: true))")
+                "\(ioctl.name) is 0x\(String(ioctl.exported, radix: 16, uppercase: true)), Docs/kvm-abi.md says 0x\(String(ioctl.documented, radix: 16, uppercase: true))")
     }
 
     /// The size field of an _IOC number (bits 29:16) is the argument struct's

@@ -3,7 +3,7 @@ import KVM
 import Testing
 
 /// One struct size or field offset: what Swift sees through the CKVM module
-/// and what docs/kvm-abi.md documents.
+/// and what Docs/kvm-abi.md documents.
 struct LayoutFact: Sendable, CustomTestStringConvertible {
     var name: String
     var actual: Int?
@@ -78,7 +78,7 @@ private let runOffsets: [LayoutFact] = [
 ]
 
 /// One exit reason: pvmh's enum against the distro header's KVM_EXIT_* macro
-/// (or kvm-abi.md for values the 6.1 header predates).
+/// (or Docs/kvm-abi.md for values the 6.1 header predates).
 struct ExitReasonFact: Sendable, CustomTestStringConvertible {
     var reason: VCPUExit.Reason
     var headerValue: Int32
@@ -96,18 +96,18 @@ private let exitReasons: [ExitReasonFact] = [
     ExitReasonFact(reason: .intr, headerValue: KVM_EXIT_INTR),
     ExitReasonFact(reason: .internalError, headerValue: KVM_EXIT_INTERNAL_ERROR),
     ExitReasonFact(reason: .systemEvent, headerValue: KVM_EXIT_SYSTEM_EVENT),
-    // Linux 6.8; Debian 12's header lacks it, so the value comes from kvm-abi.md.
+    // Linux 6.8; Debian 12's header lacks it, so the value comes from Docs/kvm-abi.md.
     ExitReasonFact(reason: .memoryFault, headerValue: 39),
 ]
 
 @Suite("kvm uapi layouts")
 struct LayoutTests {
-    @Test("struct sizes match kvm-abi.md", arguments: sizes)
+    @Test("struct sizes match Docs/kvm-abi.md", arguments: sizes)
     func size(_ fact: LayoutFact) {
         #expect(fact.actual == fact.documented, "\(fact.name)")
     }
 
-    @Test("field offsets match kvm-abi.md", arguments: offsets)
+    @Test("field offsets match Docs/kvm-abi.md", arguments: offsets)
     func offset(_ fact: LayoutFact) throws {
         let actual = try #require(fact.actual, "\(fact.name) has no stored-field offset")
         #expect(actual == fact.documented, "\(fact.name)")

@@ -1,7 +1,7 @@
 import Glibc
 import KVM
 
-/// The bytes of a `kvm_run` mapping, filled at the offsets docs/kvm-abi.md
+/// The bytes of a `kvm_run` mapping, filled at the offsets Docs/kvm-abi.md
 /// documents, so exit decoding is tested without a vCPU. Real mappings are
 /// several pages (port I/O data sits after struct kvm_run), hence 8 KiB.
 struct SyntheticRun {

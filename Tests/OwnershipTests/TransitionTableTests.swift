@@ -15,7 +15,7 @@ enum LedgerOperation: String, Sendable, CaseIterable {
 }
 
 /// One row of the table: a page in a given state, an operation, and what the
-/// ledger must do (pKVM's rules, docs/kvm-abi.md "pKVM page ownership").
+/// ledger must do (pKVM's rules, Docs/kvm-abi.md "pKVM page ownership").
 struct TransitionCase: Sendable, CustomTestStringConvertible {
     /// The page's state before the operation; nil means outside guest memory.
     var before: PageState?

@@ -13,7 +13,7 @@
  *
  * Each PVMH_* value is what pvmh uses. Tests/KVMTests/ARM64HeaderCheckTests
  * passes them with -D from the Swift constants themselves; the defaults below
- * are the values in shared/docs/kvm-abi.md, so the file also checks the
+ * are the values in Docs/kvm-abi.md, so the file also checks the
  * document when compiled by hand. Debian 12's headers are Linux 6.1: the
  * newer ABI (SMCCC filter, protected VM type, guest_memfd) is compared where
  * the header has it and otherwise named in a "#pragma message" line.

@@ -6,7 +6,7 @@
 //    pvmh carries its own definitions of that ABI (as QEMU, kvmtool and
 //    crosvm do). Every struct is prefixed `ckvm_` so it never collides with a
 //    newer distro header, and every layout is pinned by _Static_assert in
-//    ckvm.c to the sizes and offsets in shared/docs/kvm-abi.md.
+//    ckvm.c to the sizes and offsets in Docs/kvm-abi.md.
 //  * ioctl(2), open(2) and fcntl(2) are variadic and cannot be called from
 //    Swift; the wrappers here are not, and return -errno instead of setting
 //    errno, so the Swift side never races on a thread-local.
@@ -95,7 +95,7 @@ struct ckvm_smccc_filter {
 };
 
 // ---------------------------------------------------------------------------
-// ioctl request numbers, built from the layouts above (values in kvm-abi.md).
+// ioctl request numbers, built from the layouts above (values in Docs/kvm-abi.md).
 
 extern const unsigned long CKVM_GET_API_VERSION;
 extern const unsigned long CKVM_CREATE_VM;
