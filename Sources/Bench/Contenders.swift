@@ -145,6 +145,6 @@ final class UnprobedPlatform: Platform, @unchecked Sendable {
     func release() throws(LifecycleError) { try inner.release() }
     func destroy() throws(LifecycleError) { try inner.destroy() }
     var openResources: [String] { inner.openResources }
-    var findings: [String] { inner.findings }
+    var findings: [Finding] { inner.findings }
 }
 #endif

@@ -135,7 +135,7 @@ enum ARM64Scenarios {
         }
         if let problem = driver.runToCompletion(timeoutSeconds: 20) { return .fail(problem) }
         if driver.status != 0 { failures.append("the guest reported DONE(\(driver.status.map(String.init) ?? "none")): its MEM_SHARE of 0x\(String(sharedPage, radix: 16)) failed") }
-        failures += platform.findings
+        failures += platform.findings.map(\.description)
 
         // Before teardown: the hypervisor (or the VMM's PROT_NONE view) keeps
         // the host out of every private page; the shared page is readable.

@@ -69,12 +69,12 @@ enum LifecycleProbe {
                                 auditDescriptors: false),
             guestName: guest(for: context.platform).name) { notice in
                 // Sampled once the guest runs: its memory must be visible.
-                if case .phase("run") = notice, let before, let now = MemoryAccounting.held(counter) {
+                if case .phase(.run) = notice, let before, let now = MemoryAccounting.held(counter) {
                     sample.set(Int64(now) - Int64(before))
                 }
                 // pKVM pins a page when the guest first touches it, so the
                 // pins are sampled once the guest has run, before teardown.
-                if case .phase("teardown") = notice, let pinsBefore, let now = PinnedPages.current() {
+                if case .phase(.teardown) = notice, let pinsBefore, let now = PinnedPages.current() {
                     pinned.set(now - pinsBefore)
                 }
             }
@@ -149,13 +149,14 @@ struct TeardownVerdict {
 
     /// Private pages faulted for the host before reclaim and read zero after.
     mutating func isolation(_ run: MeasuredRun) {
-        let probes = run.journal.events(named: "verify.private")
+        let probes = run.report.isolationProbes
         if probes.isEmpty { failures.append("no private page was probed before reclaim") }
-        for probe in probes where !(probe["host_access"]?.serialized.contains("faulted") ?? false) {
-            failures.append("the host could read private gfn \(probe["gfn"]?.serialized ?? "?") before reclaim (\(probe["host_access"]?.serialized ?? ""))")
+        for probe in probes {
+            if case .faulted = probe.access { continue }
+            failures.append("the host could read private gfn \(probe.gfn) before reclaim (\(probe.access))")
         }
         if run.report.verifiedZeroPages == 0 { failures.append("no reclaimed page was verified to read zero") }
-        failures += run.report.violations.filter { $0.contains("not zero after reclaim") || $0.contains("could read private") }
+        failures += run.report.violations.filter(\.isIsolationBreach).map(\.description)
     }
 
     mutating func guestFinished(_ run: MeasuredRun) {
@@ -168,7 +169,9 @@ struct TeardownVerdict {
 
 extension RunReport {
     /// No "platform still holds" violation.
-    var platformResourcesReleased: Bool { !violations.contains { $0.contains("still holds") } }
+    var platformResourcesReleased: Bool {
+        !violations.contains { if case .resourcesHeld = $0 { true } else { false } }
+    }
 }
 
 /// A value set from a notice callback.

@@ -157,8 +157,7 @@ enum ProcessScenarios {
             failures.append("the vCPU kept running for 2 s after its memslot was deleted (no exit)")
         } else if let event = box.get() {
             context.note("the vCPU exited with: \(event)")
-            if case .stopped(.failed(let why)) = event,
-               why.contains("KVM_EXIT_MMIO") || why.contains("MEMORY_FAULT") || why.contains("INTERNAL_ERROR") || why.contains("EFAULT") {
+            if case .stopped(.failed(let failure)) = event, failure.isMemoryAccessFailure {
                 // The documented outcomes.
             } else {
                 failures.append("the vCPU ended with \(event), not an MMIO exit, memory fault or internal error")

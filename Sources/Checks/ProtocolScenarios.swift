@@ -67,7 +67,7 @@ enum ProtocolScenarios {
         if let ran = run.report.phases.first(where: { $0.0 == "ran" })?.1, ran.shared != 0 {
             failures.append("\(ran.shared) pages still shared when the guest stopped; the demo unshares all it shares")
         }
-        failures += run.report.violations
+        failures += run.report.violations.map(\.description)
         return failures.isEmpty ? .pass : .fail(failures.joined(separator: "; "))
     }
 
@@ -93,7 +93,7 @@ enum ProtocolScenarios {
         if share.count != 1 || share.first?["result"] != .string("rejected") {
             failures.append("the ledger did not record exactly one rejected share (saw \(share.map { $0.jsonLine }))")
         }
-        failures += run.report.violations
+        failures += run.report.violations.map(\.description)
         return failures.isEmpty ? .pass : .fail(failures.joined(separator: "; "))
     }
 }

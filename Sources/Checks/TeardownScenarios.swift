@@ -44,7 +44,7 @@ public enum TeardownScenarios {
         verdict.guestFinished(run)
         verdict.isolation(run)
         verdict.host(run, context)
-        verdict.failures += run.report.violations.filter { !verdict.failures.contains($0) }
+        verdict.failures += run.report.violations.map(\.description).filter { !verdict.failures.contains($0) }
         return verdict.outcome
     }
 
@@ -62,7 +62,7 @@ public enum TeardownScenarios {
             }
             verdict.host(run, context)
             // A model kernel fault would be a finding; none is expected with the correct kernel order.
-            verdict.failures += run.report.violations.filter { $0.contains("host fault") }
+            verdict.failures += run.report.violations.filter(\.isHostFault).map(\.description)
             return verdict.outcome
         }
     }
@@ -72,7 +72,7 @@ public enum TeardownScenarios {
         let broken = CheckContext(platform: .model, seed: context.seed, executable: context.executable) { platform }
         // The verdict is the model's finding, not the run's health.
         do { _ = try LifecycleProbe.run(broken, plan: .safe) } catch { return .skip("\(error)") }
-        let faults = platform.findings.filter { $0.contains("host fault") }
+        let faults = platform.findings.filter(\.isHostFault)
         guard let first = faults.first else {
             return .fail("the broken kernel order (unbind before reclaim) went undetected: no host fault was reported")
         }

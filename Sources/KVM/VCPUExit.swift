@@ -16,6 +16,9 @@ public enum VCPUExit: Equatable, Sendable {
     case failEntry(reason: UInt64, cpu: UInt32)
     /// KVM_RUN returned EINTR (a kick with `immediate_exit`, or a signal).
     case interrupted
+    /// A `KVM_EXIT_*` pvmh knows by name but does not handle (e.g. `KVM_EXIT_ARM_NISV`).
+    case unhandled(Reason)
+    /// An exit pvmh cannot even decode (an unknown reason, an impossible payload).
     case unsupported(reason: String)
 
     /// `KVM_EXIT_*` numbers (Docs/kvm-abi.md).
@@ -141,9 +144,14 @@ public enum VCPUExit: Equatable, Sendable {
         case .intr:
             return .interrupted
         default:
-            return .unsupported(reason: "\(reason.name) (\(reason.rawValue)) is not handled by pvmh")
+            return .unhandled(reason)
         }
     }
+}
+
+extension VCPUExit.Reason {
+    /// "KVM_EXIT_DEBUG (4) is not handled by pvmh".
+    public var unhandledDescription: String { "\(name) (\(rawValue)) is not handled by pvmh" }
 }
 
 /// A port I/O exit (x86).

@@ -144,11 +144,9 @@ public struct ARM64OwnershipClaim: Equatable, Sendable, CustomStringConvertible 
         }
     }
 
-    /// nil when `access` agrees with the claim, otherwise the finding (one sentence).
-    public func verify(_ access: HostAccess) -> String? {
-        if expects(access) { return nil }
-        let expected = kind == .shared ? "readable" : "faulted (SIGSEGV, si_code \(SEGV_ACCERR))"
-        return "the guest claims it \(kind.rawValue) IPA 0x\(String(ipa, radix: 16)), but a host read of that page was \(access) instead of \(expected): the hypervisor and the guest's report disagree"
+    /// nil when `access` agrees with the claim, otherwise the finding.
+    public func verify(_ access: HostAccess) -> Finding? {
+        expects(access) ? nil : .claimContradictsHostView(self, access: access)
     }
 
     public var description: String { "\(kind.rawValue) IPA 0x\(String(ipa, radix: 16))" }

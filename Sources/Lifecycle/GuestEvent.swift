@@ -1,3 +1,4 @@
+import Glibc
 import Ownership
 
 /// A guest's request to change who owns its memory, as decoded by a platform
@@ -64,7 +65,7 @@ public enum VCPUStopReason: Equatable, Sendable, CustomStringConvertible {
     /// The VMM asked it to stop (teardown, signal, timeout).
     case stopRequested
     /// Something went wrong: an exit the harness cannot handle, a failed ioctl, a fault.
-    case failed(String)
+    case failed(VCPUFailure)
 
     public var description: String {
         switch self {
@@ -81,6 +82,55 @@ public enum VCPUStopReason: Equatable, Sendable, CustomStringConvertible {
     public var isCleanStop: Bool {
         switch self {
         case .halted, .poweredOff: true
+        default: false
+        }
+    }
+}
+
+/// Why a vCPU could not go on, as a kind checks decide on and a sentence
+/// people read.
+public struct VCPUFailure: Equatable, Sendable, CustomStringConvertible {
+    public enum Kind: Equatable, Sendable {
+        /// The guest touched an address with neither RAM nor a device
+        /// (`KVM_EXIT_MMIO` nobody decodes, or the model's bus).
+        case unmappedAccess(gpa: UInt64)
+        /// `KVM_EXIT_MEMORY_FAULT`.
+        case memoryFault(gpa: UInt64)
+        /// `KVM_EXIT_INTERNAL_ERROR`.
+        case internalError
+        /// `KVM_EXIT_FAIL_ENTRY`.
+        case failEntry
+        /// An exit pvmh knows but does not handle, or cannot decode.
+        case unhandledExit
+        /// An ioctl on the vCPU failed (KVM_RUN, ONE_REG, GET_REGS…), with its errno.
+        case ioctlFailed(errno: Int32)
+        /// The guest reported a crash (PSCI SYSTEM_EVENT CRASH).
+        case guestCrash
+        /// The guest touched a page its stage-2 does not give it (the model).
+        case stage2Fault(gpa: UInt64)
+        /// The guest's exception vector faults forever (the model).
+        case exceptionLoop
+        /// The guest made a call its platform cannot answer (a protocol error).
+        case protocolError
+        /// The model's interpreter stopped (an encoding it does not model…).
+        case interpreter
+    }
+
+    public var kind: Kind
+    public var description: String
+
+    public init(_ kind: Kind, _ description: String) {
+        self.kind = kind
+        self.description = description
+    }
+
+    /// KVM reported a fault for the guest's access (a memslot gone, memory
+    /// the kernel refused): the outcomes deleting a memslot under a running
+    /// vCPU may have.
+    public var isMemoryAccessFailure: Bool {
+        switch kind {
+        case .unmappedAccess, .memoryFault, .internalError: true
+        case .ioctlFailed(let errno): errno == EFAULT
         default: false
         }
     }

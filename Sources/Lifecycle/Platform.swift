@@ -115,9 +115,9 @@ public protocol Platform: AnyObject, Sendable {
     /// What the platform itself detected going wrong (a host access to a page
     /// it does not own, ledger and hypervisor disagreeing). Each is a
     /// violation in the verdict.
-    var findings: [String] { get }
+    var findings: [Finding] { get }
 }
 
 extension Platform {
-    public var findings: [String] { [] }
+    public var findings: [Finding] { [] }
 }

@@ -29,17 +29,6 @@ public struct RunOptions: Sendable {
     }
 }
 
-/// Something the run tells its observer as it happens (the CLI prints these).
-public enum RunNotice: Sendable {
-    case phase(String)
-    case consoleLine(vcpu: Int, String)
-    case sharedMessage(gpa: UInt64, String)
-    case memory(MemoryRequest, Result<Void, MemoryRequestRejection>)
-    case check(id: UInt64, passed: Bool, value: Int64)
-    case teardown(TeardownRecord)
-    case warning(String)
-}
-
 /// One executed teardown step.
 public struct TeardownRecord: Sendable, Equatable {
     public var step: TeardownStep
@@ -63,8 +52,10 @@ public struct RunReport: Sendable {
     public var memoryRequests = 0
     public var rejectedRequests = 0
     /// Things that must not happen (guest asked the host to read private memory, a
-    /// reclaimed page that is not zero, …).
-    public var violations: [String] = []
+    /// reclaimed page that is not zero, a platform's finding, …).
+    public var violations: [Violation] = []
+    /// What host reads of private pages did just before reclaim.
+    public var isolationProbes: [(gfn: UInt64, access: HostAccess)] = []
     public var teardown: [TeardownRecord] = []
     public var leakedDescriptors: [String] = []
     public var phases: [(String, PageCounts)] = []
@@ -94,7 +85,7 @@ public struct RunReport: Sendable {
             if let status = guestStatus, status != 0 { out.append("the guest reported status \(status)") }
         }
         for check in checks where !check.passed { out.append("guest check \(check.id) failed (got \(check.value))") }
-        out += violations
+        out += violations.map(\.description)
         for record in teardown where record.error != nil {
             out.append("teardown step \(record.step.rawValue) failed: \(record.error!)")
         }
@@ -106,6 +97,31 @@ public struct RunReport: Sendable {
     }
 
     public var passed: Bool { failures.isEmpty }
+
+    /// Folds one event of the run into the report.
+    public mutating func apply(_ event: LifecycleEvent) {
+        switch event {
+        case .vcpuStopped(let index, let reason): stopReasons[index] = reason
+        case .console(_, let line): consoleLines.append(line)
+        case .memory(_, let result, _, _):
+            memoryRequests += 1
+            if case .failure = result { rejectedRequests += 1 }
+        case .check(let id, let passed, let value): checks.append((id, passed, value))
+        case .guestDone(let status): guestStatus = status
+        case .message(_, let text): messages.append(text)
+        case .violation(let violation): violations.append(violation)
+        case .interrupted(let signal, _): interruptedBy = signal
+        case .timedOut: timedOut = true
+        case .failed(let failure): error = failure
+        case .isolationProbe(let gfn, let access): isolationProbes.append((gfn, access))
+        case .zeroCheck(let verified, _): verifiedZeroPages = verified
+        case .teardownStep(let record): teardown.append(record)
+        case .ledgerPhase(let name, let counts): phases.append((name, counts))
+        case .started, .phase, .madePrivate, .loaded, .vcpuStarted, .requestStorm, .signalsDuringTeardown,
+             .requestTally, .finished:
+            break
+        }
+    }
 
     /// 0 passed, 2 bad input, 1 anything else.
     public var exitCode: Int32 {

@@ -137,3 +137,33 @@ public enum StopSignals {
         }
     }
 }
+
+/// Teardown's first step: every vCPU still in the guest is asked to stop
+/// (`requestStop` + a kick), and every thread is joined, re-kicked while
+/// waiting because a kick can land between two `KVM_RUN`s.
+enum VCPUStopper {
+    static func stop(_ threads: [VCPUThread], platform: Platform, timeoutNanoseconds: UInt64,
+                     running: (Int) -> Bool) throws(LifecycleError) -> String {
+        for thread in threads where running(thread.index) {
+            platform.requestStop(vcpu: thread.index)
+            thread.kick()
+        }
+        var stuck: [Int] = []
+        for thread in threads {
+            var joined = false
+            let deadline = monotonicNanoseconds() + timeoutNanoseconds
+            while !joined && monotonicNanoseconds() < deadline {
+                joined = thread.join(timeoutNanoseconds: 20_000_000)
+                if !joined {
+                    platform.requestStop(vcpu: thread.index)
+                    thread.kick()
+                }
+            }
+            if !joined { stuck.append(thread.index) }
+        }
+        if !stuck.isEmpty {
+            throw .teardown("vCPU \(stuck.map(String.init).joined(separator: ", ")) did not stop within \(timeoutNanoseconds / 1_000_000) ms of being kicked; the VM cannot be torn down safely")
+        }
+        return "\(threads.count) vCPU thread\(threads.count == 1 ? "" : "s") joined"
+    }
+}

@@ -6,7 +6,7 @@ public enum HypercallOutcome: Equatable, Sendable {
     case result([UInt64])
     /// A MEM_SHARE/MEM_UNSHARE EL2 handled (result in X0); the VMM's ledger is
     /// told so it can check its own answer against the hypervisor's.
-    case memory(operation: MemoryOperation, ipa: UInt64, accepted: Bool, refusal: String?)
+    case memory(operation: MemoryOperation, ipa: UInt64, accepted: Bool, refusal: EL2Refusal?)
     case systemOff
     case systemReset
     case cpuOff
@@ -14,6 +14,27 @@ public enum HypercallOutcome: Equatable, Sendable {
     case cpuOn(target: UInt64, entry: UInt64, context: UInt64)
 
     public enum MemoryOperation: String, Sendable { case share, unshare }
+}
+
+/// Why EL2 refused a MEM_SHARE/MEM_UNSHARE (the guest gets INVALID_PARAMETER
+/// either way); the model and its checks decide on the case.
+public enum EL2Refusal: Equatable, Sendable, CustomStringConvertible {
+    /// X2/X3 are not zero: pKVM rejects the call before it looks at the page
+    /// (`pkvm_memshare_call`), so no ownership changes hands.
+    case malformedArguments
+    case unaligned(ipa: UInt64)
+    case outsideMemory(ipa: UInt64)
+    /// The page is not in the state the transition needs.
+    case ownership(String)
+
+    public var description: String {
+        switch self {
+        case .malformedArguments: "X2/X3 must be zero"
+        case .unaligned(let ipa): "IPA 0x\(String(ipa, radix: 16)) is not granule aligned"
+        case .outsideMemory(let ipa): "IPA 0x\(String(ipa, radix: 16)) is outside guest memory"
+        case .ownership(let why): why
+        }
+    }
 }
 
 /// The model's EL2: pKVM's hypercall handling for a protected VM
@@ -33,9 +54,6 @@ public struct ModelEL2: Sendable {
     static func word(_ value: Int64) -> UInt64 { UInt64(bitPattern: value) }
     static let notSupported = word(SMCCCReturn.notSupported)
     static let invalid = word(SMCCCReturn.invalidParameter)
-    /// The refusal of a MEM_SHARE/MEM_UNSHARE whose X2/X3 are not zero:
-    /// pKVM rejects it before it looks at the page (`pkvm_memshare_call`).
-    public static let malformedArguments = "X2/X3 must be zero"
 
     /// Handles function `x[0]` with arguments `x[1...]`.
     public func handle(_ x: [UInt64], table: HypPageTable) -> HypercallOutcome {
@@ -53,10 +71,10 @@ public struct ModelEL2: Sendable {
             let operation: HypercallOutcome.MemoryOperation = function == SMCCCFunction.memShare ? .share : .unshare
             let ipa = x[1]
             guard x[2] == 0, x[3] == 0 else {
-                return .memory(operation: operation, ipa: ipa, accepted: false, refusal: Self.malformedArguments)
+                return .memory(operation: operation, ipa: ipa, accepted: false, refusal: .malformedArguments)
             }
             guard ipa % granule == 0 else {
-                return .memory(operation: operation, ipa: ipa, accepted: false, refusal: "IPA 0x\(String(ipa, radix: 16)) is not granule aligned")
+                return .memory(operation: operation, ipa: ipa, accepted: false, refusal: .unaligned(ipa: ipa))
             }
             do {
                 if operation == .share {
@@ -66,7 +84,7 @@ public struct ModelEL2: Sendable {
                 }
                 return .memory(operation: operation, ipa: ipa, accepted: true, refusal: nil)
             } catch {
-                let reason = table.index(of: ipa / granule) == nil ? "IPA 0x\(String(ipa, radix: 16)) is outside guest memory" : error.description
+                let reason: EL2Refusal = table.index(of: ipa / granule) == nil ? .outsideMemory(ipa: ipa) : .ownership(error.description)
                 return .memory(operation: operation, ipa: ipa, accepted: false, refusal: reason)
             }
         case SMCCCFunction.psciVersion:

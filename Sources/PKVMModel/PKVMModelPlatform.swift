@@ -61,7 +61,7 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
 
     /// Faults and disagreements the model detected (host touched a page it
     /// does not own, ledger and EL2 disagree).
-    public var findings: [String] { hostFindings.all }
+    public var findings: [Finding] { hostFindings.all }
 
     /// The HVCs/SMCs the guest made (the first `recordedHypercalls` of
     /// them), in order, with the PC of the instruction and the register state
@@ -72,8 +72,8 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
         return hypercallLog
     }
 
-    private func find(_ text: String, _ fields: [(String, JSONValue)]) {
-        hostFindings.record(text, fields, journal: journal)
+    private func find(_ finding: Finding, _ fields: [(String, JSONValue)]) {
+        hostFindings.record(finding, fields, journal: journal)
     }
 
     // MARK: Creation
@@ -162,7 +162,7 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
     public func run(vcpu index: Int) -> GuestEvent {
         let vcpu = vcpus[index]
         guard let memory, let pointer = memory.pointer, let table else {
-            return .stopped(.failed("the model VM has no memory"))
+            return .stopped(.failed(VCPUFailure(.protocolError, "the model VM has no memory")))
         }
         if !vcpu.poweredOn, let event = waitForWork(vcpu, idle: false) { return event }
         let bus = GuestBus(memory: pointer, base: memory.base, size: memory.size,
@@ -193,14 +193,14 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
             case .result(let values) where values.first == ModelEL2.notSupported:
                 journalBadHypercall("hypercall.not-supported", [("vcpu", .int(Int64(vcpu.index))), ("function", .uint(registers[0])),
                                                                 ("pc", .uint(cpu.pc &- 4))])
-            case .memory(let operation, let ipa, false, .some(ModelEL2.malformedArguments)):
+            case .memory(let operation, let ipa, false, .malformedArguments?):
                 // pKVM refuses a malformed MEM_SHARE/MEM_UNSHARE before it looks
                 // at any page, so there is no ownership change for the VMM's
                 // ledger to agree with: answer the guest, journal it, resume.
                 cpu[x: 0] = ModelEL2.invalid
                 for n in 1...3 { cpu[x: n] = 0 }
                 journalBadHypercall("hypercall.refused", [("vcpu", .int(Int64(vcpu.index))), ("operation", .string(operation.rawValue)),
-                                                          ("ipa", .uint(ipa)), ("reason", .string(ModelEL2.malformedArguments))])
+                                                          ("ipa", .uint(ipa)), ("reason", .string(EL2Refusal.malformedArguments.description))])
                 return nil
             default:
                 break
@@ -214,11 +214,11 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
         case .busFault(let address, let pc, let kind):
             if memory?.contains(address) == true, let i = table.index(of: address / ram.pageSize) {
                 let (host, guest) = table.states(index: i)
-                return .stopped(.failed("stage-2 fault: the guest's \(kind) of gpa 0x\(String(address, radix: 16)) at pc 0x\(String(pc, radix: 16)) hit a page it cannot access (guest \(guest), host \(host)); KVM_RUN would fail with EFAULT"))
+                return .stopped(.failed(VCPUFailure(.stage2Fault(gpa: address), "stage-2 fault: the guest's \(kind) of gpa 0x\(String(address, radix: 16)) at pc 0x\(String(pc, radix: 16)) hit a page it cannot access (guest \(guest), host \(host)); KVM_RUN would fail with EFAULT")))
             }
-            return .stopped(.failed(stop.description))
+            return .stopped(.failed(VCPUFailure(.unmappedAccess(gpa: address), stop.description)))
         default:
-            return .stopped(.failed(stop.description))
+            return .stopped(.failed(VCPUFailure(.interpreter, stop.description)))
         }
     }
 
@@ -271,7 +271,7 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
         if memory?.contains(address) == true {
             let i = table.index(of: address / ram.pageSize)!
             let (host, guest) = table.states(index: i)
-            return .stopped(.failed("stage-2 fault: the guest's \(access.isWrite ? "write" : "read") of gpa 0x\(String(address, radix: 16)) at pc 0x\(String(access.pc, radix: 16)) hit a page it cannot access (guest \(guest), host \(host)); KVM_RUN would fail with EFAULT"))
+            return .stopped(.failed(VCPUFailure(.stage2Fault(gpa: address), "stage-2 fault: the guest's \(access.isWrite ? "write" : "read") of gpa 0x\(String(address, radix: 16)) at pc 0x\(String(access.pc, radix: 16)) hit a page it cannot access (guest \(guest), host \(host)); KVM_RUN would fail with EFAULT")))
         }
         if !access.isWrite, let call = vcpu.devices.doorbellCall(at: address) {
             return doorbell(call.function, call.arguments, vcpu: vcpu, table: table)
@@ -298,7 +298,7 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
                 break
             }
         }
-        return .stopped(.failed("the guest \(access.isWrite ? "wrote" : "read") \(access.size) bytes at gpa 0x\(String(address, radix: 16)) (pc 0x\(String(access.pc, radix: 16))), where there is neither RAM nor a device"))
+        return .stopped(.failed(VCPUFailure(.unmappedAccess(gpa: address), "the guest \(access.isWrite ? "wrote" : "read") \(access.size) bytes at gpa 0x\(String(address, radix: 16)) (pc 0x\(String(access.pc, radix: 16))), where there is neither RAM nor a device")))
     }
 
     /// A vendor call through the harness doorbell (Docs/guests.md): EL2
@@ -323,9 +323,9 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
             return nil
         case .memory(let operation, let ipa, let accepted, let refusal):
             try? cpu.completeMMIORead(accepted ? 0 : ModelEL2.invalid)
-            if !accepted, refusal == ModelEL2.malformedArguments {
+            if !accepted, refusal == .malformedArguments {
                 journalBadHypercall("hypercall.refused", [("vcpu", .int(Int64(vcpu.index))), ("operation", .string(operation.rawValue)),
-                                                          ("ipa", .uint(ipa)), ("reason", .string(ModelEL2.malformedArguments))])
+                                                          ("ipa", .uint(ipa)), ("reason", .string(EL2Refusal.malformedArguments.description))])
                 return nil
             }
             vcpu.pendingEL2 = (operation, ipa, accepted, refusal)
@@ -341,8 +341,7 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
         let expected: PKVMPageState = claim.kind == .shared ? .sharedOwned : .owned
         let actual = table.guest(claim.ipa / ram.pageSize)
         if actual != expected {
-            find("the guest claims it \(claim.kind.rawValue) IPA 0x\(String(claim.ipa, radix: 16)), but EL2 has the page as \(actual.map(\.description) ?? "outside guest memory")",
-                 [("ipa", .uint(claim.ipa))])
+            find(.claimContradictsHypervisor(claim, hypervisorState: actual?.description), [("ipa", .uint(claim.ipa))])
         }
     }
 
@@ -355,7 +354,9 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
         let ledgerAccepted: Bool
         if case .success = result { ledgerAccepted = true } else { ledgerAccepted = false }
         if ledgerAccepted != pending.accepted {
-            find("ledger and EL2 disagree on \(pending.operation.rawValue) of IPA 0x\(String(pending.ipa, radix: 16)): EL2 \(pending.accepted ? "accepted" : "refused (\(pending.refusal ?? ""))"), the ledger \(ledgerAccepted ? "accepted" : "refused")",
+            find(.ledgerDisagreesWithHypervisor(operation: pending.operation == .share ? .share : .unshare, ipa: pending.ipa,
+                                                hypervisorAccepted: pending.accepted, hypervisorRefusal: pending.refusal?.description,
+                                                ledgerAccepted: ledgerAccepted),
                  [("ipa", .uint(pending.ipa))])
         }
     }
@@ -402,7 +403,7 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
         let hex = { (value: UInt64) in "0x" + String(value, radix: 16) }
         journal?.record("model.exception-loop", [("vcpu", .int(Int64(vcpu.index))), ("vbar", .uint(vbar)), ("elr", .uint(elr)),
                                                  ("esr", .uint(esr)), ("ec", .uint(esr >> 26))])
-        return .stopped(.failed("exception loop: the guest's exception vector faults again and again (ESR_EL1 \(hex(esr)), EC \(hex(esr >> 26)), taken at \(hex(elr)) inside the vector table at VBAR_EL1 \(hex(vbar))), so it can never return; stopped by the model (real pKVM would spin until --timeout)"))
+        return .stopped(.failed(VCPUFailure(.exceptionLoop, "exception loop: the guest's exception vector faults again and again (ESR_EL1 \(hex(esr)), EC \(hex(esr >> 26)), taken at \(hex(elr)) inside the vector table at VBAR_EL1 \(hex(vbar))), so it can never return; stopped by the model (real pKVM would spin until --timeout)")))
     }
 
     // MARK: Host access through the owner table
@@ -416,7 +417,7 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
         if table.hostMayAccess(gfn) { return true }
         let host = table.host(gfn)?.description ?? "?"
         let guest = table.guest(gfn)?.description ?? "?"
-        find("host fault: \(who) touched gfn 0x\(String(gfn, radix: 16)), which the guest owns (host \(host), guest \(guest))",
+        find(.hostTouchedGuestPage(gfn: gfn, hostState: host, guestState: guest, by: who),
              [("gfn", .uint(gfn)), ("host_state", .string(host)), ("guest_state", .string(guest)), ("by", .string(who))])
         return false
     }
@@ -484,14 +485,14 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
             faults += 1
             if faults <= 4 {
                 let (host, guest) = table.states(index: i)
-                find("host fault: the host allocator reused gfn 0x\(String(gfn, radix: 16)), a page the hypervisor still held for the guest (host \(host), guest \(guest)): guest_memfd was unbound before the hypervisor reclaimed it",
+                find(.allocatorReusedGuestPage(gfn: gfn, hostState: host.description, guestState: guest.description),
                      [("gfn", .uint(gfn)), ("host_state", .string(host.description)), ("guest_state", .string(guest.description)), ("by", "host allocator")])
             }
             // pKVM force-reclaims on such a touch: zeroed, guest view poisoned.
             table.forceReclaim(index: i, zero: memory.zeroPage)
         }
         if faults > 4 {
-            find("host fault: \(faults - 4) more pages were reused by the host allocator while the guest owned them", [("count", .int(Int64(faults - 4)))])
+            find(.moreAllocatorReuses(count: faults - 4), [("count", .int(Int64(faults - 4)))])
         }
         journal?.record("model.gmem-unbind", [("pages", .int(Int64(table.pageCount))), ("host_faults", .int(Int64(faults)))])
     }
@@ -536,7 +537,7 @@ final class ModelVCPU: @unchecked Sendable {
     var hypercalls = 0
     /// The UART and harness window as this vCPU sees them (its ARG0…ARG2).
     var devices = ARM64GuestDevices()
-    var pendingEL2: (operation: HypercallOutcome.MemoryOperation, ipa: UInt64, accepted: Bool, refusal: String?)?
+    var pendingEL2: (operation: HypercallOutcome.MemoryOperation, ipa: UInt64, accepted: Bool, refusal: EL2Refusal?)?
     /// The recursive exception seen at the last slice boundary (exceptionLoop).
     var exceptionLoopEvidence: (elr: UInt64, esr: UInt64)?
 

@@ -3,15 +3,14 @@ import Ownership
 
 /// Turns lifecycle notices and the final report into what a person reads.
 enum RunPresenter {
-    static func show(_ notice: RunNotice, output: Output) {
-        switch notice {
-        case .phase:
-            break
-        case .consoleLine(_, let line):
+    /// What a person sees of one lifecycle event as it happens.
+    static func show(_ event: LifecycleEvent, output: Output) {
+        switch event {
+        case .console(_, let line):
             output.line("guest| \(line)")
-        case .sharedMessage(let gpa, let text):
+        case .message(let gpa, let text):
             output.line("host | read from shared page \(Format.hex(gpa)): \"\(text)\"")
-        case .memory(let request, let result):
+        case .memory(let request, let result, _, listed: true):
             let pages = request.pages == 1 ? "1 page" : "\(request.pages) pages"
             let answer: String = switch result {
             case .success: "ok"
@@ -20,10 +19,8 @@ enum RunPresenter {
             output.line("vmm  | \(request.operation.rawValue) gpa \(Format.hex(request.gpa)) (\(pages)) via \(request.transport) → \(answer)")
         case .check(let id, let passed, let value):
             output.line("vmm  | guest check \(id): \(passed ? "pass" : "FAIL") (got \(value))")
-        case .teardown:
-            break
-        case .warning(let text):
-            output.error("pvmh: \(text)")
+        default:
+            if let warning = event.warning { output.error("pvmh: \(warning)") }
         }
     }
 

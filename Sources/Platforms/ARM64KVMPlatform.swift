@@ -79,7 +79,7 @@ public final class ARM64KVMPlatform: Platform, @unchecked Sendable {
     }
 
     /// Claims of the guest that the host view contradicts.
-    public var findings: [String] { detected.all }
+    public var findings: [Finding] { detected.all }
 
     /// The flags to create guest_memfd with: `MMAP` (arm64 refuses flags 0),
     /// and `INIT_SHARED` where `KVM_CAP_GUEST_MEMFD_FLAGS` offers it.
@@ -196,9 +196,8 @@ public final class ARM64KVMPlatform: Platform, @unchecked Sendable {
             }
             return nil
         }, failure: { error in
-            error.errno == EIO
-                ? "\(error): KVM refused guest_memfd memory (is this a protected VM? pKVM rejects guest_memfd there)"
-                : error.description
+            .ioctl(error, error.errno == EIO
+                ? "\(error): KVM refused guest_memfd memory (is this a protected VM? pKVM rejects guest_memfd there)" : nil)
         })
     }
 
@@ -209,7 +208,7 @@ public final class ARM64KVMPlatform: Platform, @unchecked Sendable {
         do {
             arguments = try vcpu.registers([.x(1), .x(2), .x(3)])
         } catch {
-            return .stopped(.failed("reading the arguments of SMCCC call 0x\(String(call.nr, radix: 16)) failed: \(error)"))
+            return .stopped(.failed(.ioctl(error, "reading the arguments of SMCCC call 0x\(String(call.nr, radix: 16)) failed: \(error)")))
         }
         let registers = SMCCCRegisters(call.nr, arguments[0], arguments[1], arguments[2])
         switch ARM64VendorCalls.decode(registers) {
@@ -240,12 +239,12 @@ public final class ARM64KVMPlatform: Platform, @unchecked Sendable {
         }
     }
 
-    private func write(_ answer: SMCCCRegisters, to vcpu: VCPU) -> String? {
+    private func write(_ answer: SMCCCRegisters, to vcpu: VCPU) -> VCPUFailure? {
         do {
             for (n, value) in answer.values.enumerated() { try vcpu.setRegister(.x(n), value) }
             return nil
         } catch {
-            return "answering an SMCCC call failed: \(error)"
+            return .ioctl(error, "answering an SMCCC call failed: \(error)")
         }
     }
 
@@ -262,7 +261,7 @@ public final class ARM64KVMPlatform: Platform, @unchecked Sendable {
             if let failure = write(answer, to: cpus.vcpus[index]) {
                 // The vCPU would resume with the function id in X0; stop it instead.
                 cpus.requestStop(index)
-                journal?.record("error", [("vcpu", .int(Int64(index))), ("message", .string(failure))])
+                journal?.record("error", [("vcpu", .int(Int64(index))), ("message", .string(failure.description))])
             }
         }
     }

@@ -59,10 +59,10 @@ public final class ARM64ProtectedPlatform: Platform, @unchecked Sendable {
             enforcement: "the hypervisor (pKVM's stage-2)")
     }
 
-    public var findings: [String] { detected.all }
+    public var findings: [Finding] { detected.all }
 
-    private func find(_ text: String, _ fields: [(String, JSONValue)]) {
-        detected.record(text, fields, journal: journal)
+    private func find(_ finding: Finding, _ fields: [(String, JSONValue)]) {
+        detected.record(finding, fields, journal: journal)
     }
 
     // MARK: Creation
@@ -149,13 +149,13 @@ public final class ARM64ProtectedPlatform: Platform, @unchecked Sendable {
 
     public func run(vcpu index: Int) -> GuestEvent {
         cpus.run(index, hypercall: { call, _ in
-            .stopped(.failed("unexpected KVM_EXIT_HYPERCALL for function 0x\(String(call.nr, radix: 16)): a protected VM has no SMCCC filter"))
+            .stopped(.failed(VCPUFailure(.protocolError, "unexpected KVM_EXIT_HYPERCALL for function 0x\(String(call.nr, radix: 16)): a protected VM has no SMCCC filter")))
         }, claim: { claim in
             // EL2 already did it; the ledger hears of it now and the claim
             // is verified against host access once the ledger has answered.
             setPending(claim, vcpu: index)
             return .memoryRequest(claim.memoryRequest(transport: ARM64ProtectedPlatform.transport))
-        }, failure: ARM64ProtectedPlatform.runFailure)
+        }, failure: { .ioctl($0, ARM64ProtectedPlatform.runFailure($0)) })
     }
 
     /// The sentence for a failed KVM_RUN on a protected VM.
@@ -187,8 +187,7 @@ public final class ARM64ProtectedPlatform: Platform, @unchecked Sendable {
     public func complete(vcpu index: Int, reply: GuestReply) {
         guard let claim = takePending(vcpu: index) else { return }
         if case .memoryResult(.failure(let why)) = reply {
-            find("the guest claims EL2 \(claim.kind.rawValue) IPA 0x\(String(claim.ipa, radix: 16)), but the ledger refuses that transition (\(why))",
-                 [("ipa", .uint(claim.ipa))])
+            find(.claimRefusedByLedger(claim, reason: why), [("ipa", .uint(claim.ipa))])
         }
         let access = probeHostRead(gpa: claim.ipa)
         journal?.record("verify.claim", [("vcpu", .int(Int64(index))), ("claim", .string(claim.kind.rawValue)),

@@ -30,8 +30,8 @@ public enum ARM64ExitPolicy {
             switch event.type {
             case .shutdown: return .stop(.poweredOff)
             case .reset: return .stop(.reset)
-            case .crash: return .stop(.failed("the guest reported a crash (KVM_EXIT_SYSTEM_EVENT CRASH, data \(event.data))"))
-            default: return .stop(.failed("KVM_EXIT_SYSTEM_EVENT \(event.type) is not one pvmh handles"))
+            case .crash: return .stop(.failed(VCPUFailure(.guestCrash, "the guest reported a crash (KVM_EXIT_SYSTEM_EVENT CRASH, data \(event.data))")))
+            default: return .stop(.failed(VCPUFailure(.unhandledExit, "KVM_EXIT_SYSTEM_EVENT \(event.type) is not one pvmh handles")))
             }
         case .interrupted:
             return stopRequested ? .stop(.stopRequested) : .resume
@@ -40,22 +40,15 @@ public enum ARM64ExitPolicy {
         case .hlt:
             return .stop(.halted)
         case .io(let io):
-            return .stop(.failed("KVM_EXIT_IO (port 0x\(String(io.port, radix: 16))) on arm64, which has no port I/O"))
-        case .memoryFault(let fault):
-            return .stop(.failed("KVM_EXIT_MEMORY_FAULT at gpa 0x\(String(fault.gpa, radix: 16)) size \(fault.size) (\(fault.isPrivate ? "private" : "shared") access)"))
-        case .internalError(let suberror, let data):
-            return .stop(.failed("KVM_EXIT_INTERNAL_ERROR suberror \(suberror) data \(data.map { "0x" + String($0, radix: 16) })"))
-        case .failEntry(let reason, let cpu):
-            return .stop(.failed("KVM_EXIT_FAIL_ENTRY reason 0x\(String(reason, radix: 16)) on cpu \(cpu)"))
-        case .unsupported(let reason):
-            guard reason.contains("KVM_EXIT_ARM_NISV") else { return .stop(.failed(reason)) }
-            return .stop(.failed("\(reason): the guest accessed MMIO with an instruction KVM cannot emulate (a load/store pair or writeback); use single-register ldr/str for device registers"))
+            return .stop(.failed(VCPUFailure(.unhandledExit, "KVM_EXIT_IO (port 0x\(String(io.port, radix: 16))) on arm64, which has no port I/O")))
+        case .memoryFault, .internalError, .failEntry, .unhandled, .unsupported:
+            return .stop(.failed(VCPUFailure.unhandled(exit) ?? VCPUFailure(.unhandledExit, "\(exit)")))
         }
     }
 
     /// The failure for an MMIO access no device decodes.
     public static func noDevice(address: UInt64, isWrite: Bool, length: UInt32) -> VCPUStopReason {
-        .failed("the guest \(isWrite ? "wrote" : "read") \(length) bytes at gpa 0x\(String(address, radix: 16)), where there is neither RAM nor a device (KVM_EXIT_MMIO)")
+        .failed(.unmapped(address: address, isWrite: isWrite, length: length))
     }
 }
 
@@ -115,7 +108,7 @@ final class ARM64VCPUs: @unchecked Sendable {
              hypercall: (HypercallExit, VCPU) -> GuestEvent?,
              doorbell: (SMCCCRegisters, MMIOAccess, VCPU) -> GuestEvent? = { _, _, _ in nil },
              claim: (ARM64OwnershipClaim) -> GuestEvent?,
-             failure: (KVMError) -> String) -> GuestEvent {
+             failure: (KVMError) -> VCPUFailure) -> GuestEvent {
         let vcpu = vcpus[index]
         ckvm_store_u8_volatile(flags[index] + 1, 1)
         defer { ckvm_store_u8_volatile(flags[index] + 1, 0) }

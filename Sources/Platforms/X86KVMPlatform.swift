@@ -170,7 +170,7 @@ public final class X86KVMPlatform: Platform, @unchecked Sendable {
             do {
                 exit = try vcpu.runOnce()
             } catch {
-                return .stopped(.failed(error.description))
+                return .stopped(.failed(.ioctl(error)))
             }
             if let event = translate(exit, vcpu: vcpu, index: index) { return event }
         }
@@ -198,15 +198,9 @@ public final class X86KVMPlatform: Platform, @unchecked Sendable {
         case .interrupted:
             return stopRequested(index) ? .stopped(.stopRequested) : nil
         case .mmio(let access):
-            return .stopped(.failed("the guest \(access.isWrite ? "wrote" : "read") \(access.length) bytes at gpa 0x\(String(access.address, radix: 16)), where nothing is mapped (KVM_EXIT_MMIO)"))
-        case .memoryFault(let fault):
-            return .stopped(.failed("KVM_EXIT_MEMORY_FAULT at gpa 0x\(String(fault.gpa, radix: 16)) size \(fault.size) (\(fault.isPrivate ? "private" : "shared") access)"))
-        case .internalError(let suberror, let data):
-            return .stopped(.failed("KVM_EXIT_INTERNAL_ERROR suberror \(suberror) data \(data.map { "0x" + String($0, radix: 16) })"))
-        case .failEntry(let reason, let cpu):
-            return .stopped(.failed("KVM_EXIT_FAIL_ENTRY reason 0x\(String(reason, radix: 16)) on cpu \(cpu)"))
-        case .unsupported(let reason):
-            return .stopped(.failed(reason))
+            return .stopped(.failed(.unmapped(address: access.address, isWrite: access.isWrite, length: access.length)))
+        case .memoryFault, .internalError, .failEntry, .unhandled, .unsupported:
+            return .stopped(.failed(VCPUFailure.unhandled(exit) ?? VCPUFailure(.unhandledExit, "\(exit)")))
         }
     }
 
@@ -224,7 +218,7 @@ public final class X86KVMPlatform: Platform, @unchecked Sendable {
             do {
                 regs = try vcpu.registers()
             } catch {
-                return .stopped(.failed(error.description))
+                return .stopped(.failed(.ioctl(error)))
             }
             if io.port == X86GuestProtocol.doorbellPort {
                 // Outside long mode only EAX is the call number (the upper

@@ -198,19 +198,21 @@ struct ExitDecodingTests {
         #expect(reason.contains("999"))
     }
 
-    @Test("known but unhandled reasons are unsupported and named", arguments: [
-        VCPUExit.Reason.debug, .exception, .irqWindowOpen, .x86RDMSR, .notify,
+    @Test("known but unhandled reasons are unhandled and named", arguments: [
+        VCPUExit.Reason.debug, .exception, .irqWindowOpen, .x86RDMSR, .notify, .armNISV,
     ])
     func unhandledReason(_ reason: VCPUExit.Reason) throws {
-        guard case .unsupported(let text) = try SyntheticRun(reason: reason).decode() else {
+        guard case .unhandled(let decoded) = try SyntheticRun(reason: reason).decode() else {
             Issue.record("\(reason.name) was handled"); return
         }
-        #expect(text.contains(reason.name))
-        #expect(text.contains("(\(reason.rawValue))"))
+        #expect(decoded == reason)
+        #expect(decoded.unhandledDescription.contains(reason.name))
+        #expect(decoded.unhandledDescription.contains("(\(reason.rawValue))"))
     }
 
     @Test("KVM_EXIT_DEBUG is reported by name")
     func debugByName() throws {
-        #expect(try SyntheticRun(reason: 4).decode() == .unsupported(reason: "KVM_EXIT_DEBUG (4) is not handled by pvmh"))
+        #expect(try SyntheticRun(reason: 4).decode() == .unhandled(.debug))
+        #expect(VCPUExit.Reason.debug.unhandledDescription == "KVM_EXIT_DEBUG (4) is not handled by pvmh")
     }
 }

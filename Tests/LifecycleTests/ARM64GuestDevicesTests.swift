@@ -104,8 +104,9 @@ struct ARM64GuestDevicesTests {
     func claimContradicted(_ kind: ARM64OwnershipClaim.Kind, _ access: HostAccess) throws {
         let claim = ARM64OwnershipClaim(kind: kind, ipa: 0x4008_5000)
         let finding = try #require(claim.verify(access))
-        #expect(finding.contains("claims it \(kind.rawValue) IPA 0x40085000"))
-        #expect(finding.contains(access.description))
+        #expect(finding == .claimContradictsHostView(claim, access: access))
+        #expect(finding.description.contains("claims it \(kind.rawValue) IPA 0x40085000"))
+        #expect(finding.description.contains(access.description))
     }
 
     @Test("a claim is a one-page memory request for the ledger")

@@ -15,7 +15,7 @@ struct KVMLifecycleTests {
     }
 
     func runGuest(_ image: ELFImage, name: String, timeout: Double = 10, memory: UInt64 = 4 << 20,
-                  observer: @escaping @Sendable (RunNotice) -> Void = { _ in }) throws -> (RunReport, Journal) {
+                  observer: @escaping @Sendable (LifecycleEvent) -> Void = { _ in }) throws -> (RunReport, Journal) {
         let journal = try Journal()
         let lifecycle = ProtectedVMLifecycle(platform: try platform(), journal: journal,
                                              options: RunOptions(ram: GuestRAM(size: memory), timeoutSeconds: timeout, auditDescriptors: false),

@@ -87,7 +87,8 @@ struct LifecycleOrchestrationTests {
         let platform = FakePlatform(script: [.report(.message(gpa: 0x2000, length: 8)), .report(.done(status: 0)), .stopped(.halted)])
         let (report, _) = try run(platform)
         #expect(report.messages.isEmpty)
-        #expect(report.violations.contains { $0.contains("gfn 0x2") && $0.contains("private") })
+        #expect(report.violations == [.messageRefused(.notShared(gfn: 0x2, state: .private))])
+        #expect(report.violations.contains { $0.description.contains("gfn 0x2") && $0.description.contains("private") })
         #expect(!report.passed)
     }
 
@@ -99,7 +100,7 @@ struct LifecycleOrchestrationTests {
     }
 
     @Test func vCPUFailureEndsTheRunWithItsReason() throws {
-        let platform = FakePlatform(script: [.stopped(.failed("KVM_EXIT_INTERNAL_ERROR suberror 1"))])
+        let platform = FakePlatform(script: [.stopped(.failed(VCPUFailure(.internalError, "KVM_EXIT_INTERNAL_ERROR suberror 1")))])
         let (report, _) = try run(platform)
         #expect(report.failures.contains { $0.contains("KVM_EXIT_INTERNAL_ERROR") })
     }

@@ -14,12 +14,12 @@ let spinForever: [UInt8] = [0xEB, 0xFE]
 /// 32-bit code: `mov dword [0x40000000], 1` (outside RAM: an MMIO exit) then `hlt`.
 let writeOutsideRAM: [UInt8] = [0xC7, 0x05, 0x00, 0x00, 0x00, 0x40, 0x01, 0x00, 0x00, 0x00, 0xF4]
 
-/// Collects notices from a lifecycle run.
+/// Collects the events of a lifecycle run.
 final class NoticeLog: @unchecked Sendable {
     private var lock = pthread_mutex_t()
-    private var items: [RunNotice] = []
+    private var items: [LifecycleEvent] = []
     init() { pthread_mutex_init(&lock, nil) }
-    func append(_ notice: RunNotice) {
+    func append(_ notice: LifecycleEvent) {
         pthread_mutex_lock(&lock)
         items.append(notice)
         pthread_mutex_unlock(&lock)
@@ -27,6 +27,6 @@ final class NoticeLog: @unchecked Sendable {
     var phases: [String] {
         pthread_mutex_lock(&lock)
         defer { pthread_mutex_unlock(&lock) }
-        return items.compactMap { if case .phase(let p) = $0 { p } else { nil } }
+        return items.compactMap { if case .phase(let p) = $0 { p.rawValue } else { nil } }
     }
 }

@@ -60,7 +60,7 @@ struct ModelEL2Tests {
         guard case .memory(.share, _, false, let why?) = el2.handle([SMCCCFunction.memShare, ipa, 0, 0], table: table) else {
             Issue.record("double share must be refused"); return
         }
-        #expect(why.contains("SHARED_OWNED"))
+        #expect(why.description.contains("SHARED_OWNED"))
         guard case .memory(.unshare, _, true, nil) = el2.handle([SMCCCFunction.memUnshare, ipa, 0, 0], table: table) else {
             Issue.record("unshare of a shared page must succeed"); return
         }
@@ -81,7 +81,7 @@ struct ModelEL2Tests {
         guard case .memory(_, _, false, let why?) = ModelEL2().handle(x, table: table) else {
             Issue.record("\(x) must be refused"); return
         }
-        #expect(why.contains(reason))
+        #expect(why.description.contains(reason))
         #expect(table.guestStateCounts() == [.owned: 16])
     }
 

@@ -1,0 +1,94 @@
+import GuestImage
+import Ownership
+
+/// The stages a run announces (`pvmh run` prints nothing for them; the
+/// regression suite samples host memory at them).
+public enum LifecyclePhase: String, Sendable {
+    case create, load, run, teardown
+}
+
+/// Everything a lifecycle run says, as it happens and in order: one typed
+/// stream. The journal (`journalRecords`), the run report (`RunReport.apply`)
+/// and the console presenter are all built from it, so none of them decides
+/// anything from another's words.
+public enum LifecycleEvent: Sendable {
+    case started(platform: PlatformDescription, guest: String, ram: GuestRAM, vcpus: Int, plan: TeardownPlan)
+    case phase(LifecyclePhase)
+    /// All of guest RAM private in one step; `how` is the platform's account.
+    case madePrivate(GFNRange, how: String, ledgerRanges: Int)
+    case loaded(ELFImage)
+    case vcpuStarted(Int)
+    case vcpuStopped(Int, VCPUStopReason)
+    case console(vcpu: Int, line: String)
+    /// A share/unshare and the ledger's answer. `listed`: among the first
+    /// `ProtectedVMLifecycle.individuallyJournaledRequests`; the rest are counted
+    /// in `requestTally` instead of being journaled and shown one by one.
+    case memory(MemoryRequest, Result<Void, MemoryRequestRejection>, pageSize: UInt64, listed: Bool)
+    /// The guest passed the number of requests that are listed one by one.
+    case requestStorm(after: Int)
+    case check(id: UInt64, passed: Bool, value: Int64)
+    case guestDone(status: UInt64)
+    /// The message the host read from a shared page.
+    case message(gpa: UInt64, text: String)
+    case violation(Violation)
+    /// A stop signal acted on (during boot or run: the run is interrupted).
+    case interrupted(signal: Int32, during: LifecyclePhase)
+    /// Stop signals that arrived once teardown had started: they change nothing.
+    case signalsDuringTeardown(first: Int32?, count: Int)
+    case timedOut(seconds: Double)
+    case failed(LifecycleError)
+    /// What a host read of a private page did before reclaim.
+    case isolationProbe(gfn: UInt64, HostAccess)
+    /// Reclaimed private pages read back: how many read zero of how many checked.
+    case zeroCheck(verified: Int, checked: Int)
+    case teardownStep(TeardownRecord)
+    /// The ledger's page counts at a named point ("created", "ran", …).
+    case ledgerPhase(String, PageCounts)
+    /// Requests past the listed ones, counted.
+    case requestTally(RequestTally)
+    /// The run is over: the verdict and the summary.
+    case finished(RunReport, descriptorsAudited: Bool)
+
+    /// The one line `pvmh run` prints on stderr for this event, if any.
+    public var warning: String? {
+        switch self {
+        case .failed(let error):
+            error.description
+        case .requestStorm(let after):
+            "the guest made more than \(after) share/unshare requests: the rest are answered and counted, not listed (journal: memory.aggregate)"
+        case .violation(let violation):
+            switch violation {
+            case .unknownReport, .messageRefused: violation.description
+            default: nil
+            }
+        case .interrupted(let signal, .run):
+            "\(StopSignals.name(signal)) received: stopping the guest and tearing down in the safe order"
+        case .signalsDuringTeardown(let first, _):
+            "\(first.map(StopSignals.name) ?? "another stop signal") received during teardown: teardown is already under way and runs exactly once"
+        case .timedOut(let seconds):
+            "the guest did not stop within \(seconds) s (--timeout): stopping it"
+        default:
+            nil
+        }
+    }
+}
+
+/// Share/unshare requests past the listed ones, counted by operation and answer.
+public struct RequestTally: Equatable, Sendable {
+    public var shareOK = 0, shareRejected = 0, unshareOK = 0, unshareRejected = 0
+    public var firstRejection: String?
+
+    public init() {}
+
+    public var total: Int { shareOK + shareRejected + unshareOK + unshareRejected }
+
+    mutating func count(_ request: MemoryRequest, _ outcome: Result<Void, MemoryRequestRejection>) {
+        switch (request.operation, outcome) {
+        case (.share, .success): shareOK += 1
+        case (.unshare, .success): unshareOK += 1
+        case (.share, .failure(let why)), (.unshare, .failure(let why)):
+            if request.operation == .share { shareRejected += 1 } else { unshareRejected += 1 }
+            if firstRejection == nil { firstRejection = "\(request.operation.rawValue) gpa 0x\(String(request.gpa, radix: 16)): \(why)" }
+        }
+    }
+}

@@ -1,0 +1,71 @@
+import Ownership
+
+/// How the lifecycle answers what a running guest asks of the host: a
+/// share/unshare (the ledger decides, the platform enforces), and the
+/// harness reports (a message to read, a check, done). Called on vCPU threads.
+extension ProtectedVMLifecycle {
+    /// Validates a share/unshare against the ledger, applies it, reflects it
+    /// into the platform and journals it. Rejections leave the ledger as it was.
+    func handleMemoryRequest(_ request: MemoryRequest) -> Result<Void, MemoryRequestRejection> {
+        let pageSize = options.ram.pageSize
+        let limit = Self.individuallyJournaledRequests
+        let (result, count, enforcement): (Result<Void, MemoryRequestRejection>, Int, Violation?) = shared.withLock { state in
+            let outcome = MemoryRequestPolicy.apply(request, pageSize: pageSize, to: &state.ledger)
+            var enforcement: Violation?
+            if case .success = outcome {
+                let range = GFNRange(start: request.gpa / pageSize, count: request.pages)
+                do {
+                    try platform.reflect(request.operation, range)
+                } catch {
+                    enforcement = .enforcementFailed(request.operation, range, error: "\(error)")
+                }
+                if request.operation == .share { state.everShared.formUnion(range.start..<range.end) }
+            }
+            state.requests += 1
+            let count = state.requests
+            if count > limit { state.tally.count(request, outcome) }
+            return (outcome, count, enforcement)
+        }
+        if let enforcement { emit(.violation(enforcement)) }
+        if count == limit + 1 { emit(.requestStorm(after: limit)) }
+        emit(.memory(request, result, pageSize: pageSize, listed: count <= limit))
+        return result
+    }
+
+    func handleReport(_ harnessReport: HarnessReport) {
+        switch harnessReport {
+        case .message(let gpa, let length):
+            switch readSharedMessage(gpa: gpa, length: length) {
+            case .success(let text): emit(.message(gpa: gpa, text: text))
+            case .failure(let refusal): emit(.violation(.messageRefused(refusal)))
+            }
+        case .check(let id, let passed, let value):
+            emit(.check(id: id, passed: passed, value: value))
+        case .done(let status):
+            emit(.guestDone(status: status))
+        case .unknown(let code, let arguments):
+            emit(.violation(.unknownReport(code: code, arguments: arguments)))
+        }
+    }
+
+    /// The host reads the guest's message only if every page it spans is
+    /// shared: touching a private page would be exactly the host bug pKVM
+    /// turns into a fault.
+    func readSharedMessage(gpa: UInt64, length: UInt64) -> Result<String, MessageRefusal> {
+        let pageSize = options.ram.pageSize
+        return shared.withLock { state in
+            guard length > 0, length <= 4096, gpa.addingReportingOverflow(length).overflow == false else {
+                return .failure(.unusableLength(gpa: gpa, length: length))
+            }
+            let first = gpa / pageSize, last = (gpa + length - 1) / pageSize
+            for gfn in first...last where state.ledger.state(of: gfn) != .shared {
+                return .failure(.notShared(gfn: gfn, state: state.ledger.state(of: gfn)))
+            }
+            do {
+                return .success(String(decoding: try platform.readHostMemory(gpa: gpa, length: Int(length)), as: UTF8.self))
+            } catch {
+                return .failure(.readFailed("\(error)"))
+            }
+        }
+    }
+}

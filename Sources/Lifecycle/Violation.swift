@@ -1,0 +1,76 @@
+import Ownership
+
+/// Something that must not happen in a protected-VM lifecycle, found by the
+/// lifecycle itself or reported by the platform (`finding`). Every one fails
+/// the run; checks decide on the case, never on the words.
+public enum Violation: Equatable, Sendable, CustomStringConvertible {
+    /// The platform could not enforce a transition the ledger made.
+    case enforcementFailed(MemoryRequest.Operation, GFNRange, error: String)
+    /// The guest sent a harness report the harness does not know.
+    case unknownReport(code: UInt64, arguments: [UInt64])
+    /// The host would not, or could not, read the message the guest pointed it at.
+    case messageRefused(MessageRefusal)
+    /// Before reclaim the host could read a page the ledger holds private.
+    case privateReadableBeforeReclaim(gfn: UInt64)
+    /// After reclaim a formerly private page still held a non-zero byte.
+    case notZeroAfterReclaim(gfn: UInt64, offset: Int, byte: UInt8)
+    /// A reclaimed page could not be read back to check it.
+    case reclaimedPageUnreadable(gfn: UInt64, error: String)
+    /// After teardown the platform still held these fds or mappings.
+    case resourcesHeld([String])
+    /// What the platform detected (a host fault, a contradicted claim…).
+    case finding(Finding)
+
+    /// A leak of private contents or of isolation: what the isolation checks judge.
+    public var isIsolationBreach: Bool {
+        switch self {
+        case .privateReadableBeforeReclaim, .notZeroAfterReclaim: true
+        default: false
+        }
+    }
+
+    public var isHostFault: Bool {
+        if case .finding(let finding) = self { return finding.isHostFault }
+        return false
+    }
+
+    public var description: String {
+        switch self {
+        case .enforcementFailed(let operation, let range, let error):
+            "could not enforce \(operation.rawValue) of \(range): \(error)"
+        case .unknownReport(let code, let arguments):
+            "the guest sent unknown harness report \(code) (arguments \(arguments)); ignored"
+        case .messageRefused(let refusal):
+            refusal.description
+        case .privateReadableBeforeReclaim(let gfn):
+            "the host could read private gfn \(hex(gfn)) before reclaim: the platform does not enforce isolation"
+        case .notZeroAfterReclaim(let gfn, let offset, let byte):
+            "gfn \(hex(gfn)) was private but is not zero after reclaim (byte \(offset) is 0x\(String(byte, radix: 16))): private contents leaked to the host"
+        case .reclaimedPageUnreadable(let gfn, let error):
+            "could not read reclaimed gfn \(hex(gfn)): \(error)"
+        case .resourcesHeld(let held):
+            "after teardown the platform still holds \(held.joined(separator: ", "))"
+        case .finding(let finding):
+            finding.description
+        }
+    }
+}
+
+/// Why the host did not read the guest's message.
+public enum MessageRefusal: Error, Equatable, Sendable, CustomStringConvertible {
+    case unusableLength(gpa: UInt64, length: UInt64)
+    /// A page the message spans is not shared (nil state: outside guest memory).
+    case notShared(gfn: UInt64, state: PageState?)
+    case readFailed(String)
+
+    public var description: String {
+        switch self {
+        case .unusableLength(let gpa, let length):
+            "the guest's message at gpa \(hex(gpa)) has an unusable length \(length)"
+        case .notShared(let gfn, let state):
+            "the guest asked the host to read gfn \(hex(gfn)), which is \(state.map(\.rawValue) ?? "outside guest memory"); the host refused to touch it"
+        case .readFailed(let why):
+            "reading the shared message failed: \(why)"
+        }
+    }
+}
