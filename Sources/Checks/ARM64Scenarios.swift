@@ -115,6 +115,11 @@ enum ARM64Scenarios {
         let pinsBefore = context.isProtectedKVM ? PinnedPages.current() : nil
         let platform: Platform
         do { platform = try context.makePlatform() } catch { return .skip("\(error)") }
+        // The guest makes its MEM_SHARE with `hvc`, which reaches a VMM only
+        // through pKVM or the SMCCC filter.
+        if let kvm = platform as? ARM64KVMPlatform, kvm.transport == .mmioDoorbell {
+            return .skip("needs MEM_SHARE over hvc (a pKVM protected VM, or the SMCCC filter of Linux 6.4+); this kernel has neither, so \(kvm.description.id) uses the MMIO doorbell")
+        }
         let journal: Journal
         do { journal = try Journal() } catch { return .fail("\(error)") }
         let ram = LifecycleProbe.ram(for: context.platform, size: 4 << 20)
@@ -191,8 +196,14 @@ enum ARM64Scenarios {
         return failures.isEmpty ? .pass : .fail(failures.joined(separator: "; "))
     }
 
-    /// The shared page must read back what the guest wrote into it.
+    /// The shared page must read back what the guest wrote into it. Probed
+    /// first: if the share did not happen the page is private, and reading
+    /// it directly would be exactly the host bug this harness catches.
     static func checkShared(_ platform: Platform, when: String) -> [String] {
+        let access = platform.probeHostRead(gpa: sharedPage)
+        guard case .readable = access else {
+            return ["the host cannot read the shared page 0x\(String(sharedPage, radix: 16)) \(when) (\(access))"]
+        }
         do {
             let bytes = try platform.readHostMemory(gpa: sharedPage, length: 4096)
             let first = bytes.withUnsafeBytes { $0.load(fromByteOffset: 0, as: UInt64.self) }

@@ -154,6 +154,17 @@ final class TwoViewGuestRAM: @unchecked Sendable {
         guard length >= 0, ram.contains(gpa: gpa), UInt64(length) <= ram.size - (gpa - ram.base) else {
             throw .platform("gpa 0x\(String(gpa, radix: 16))+\(length) is outside guest RAM")
         }
+        // Every page is probed first (a guarded one-byte read), so a caller
+        // that got the ledger wrong gets an error naming the page instead of
+        // taking the VMM down with SIGSEGV.
+        var page = gpa & ~(ram.pageSize - 1)
+        while page < gpa + UInt64(length) {
+            let probeAddress = max(page, gpa)
+            if case .faulted(let signal, let code) = GuardedHostRead.probe(hostView.address(at: Int(probeAddress - ram.base))) {
+                throw .platform("the host view of gpa 0x\(String(probeAddress, radix: 16)) is not readable (signal \(signal), si_code \(code)): the page is private, so the host must not read it")
+            }
+            page += ram.pageSize
+        }
         return Array(UnsafeRawBufferPointer(start: hostView.address(at: Int(gpa - ram.base)), count: length))
     }
 

@@ -164,4 +164,26 @@ struct KVMLifecycleTests {
         #expect(report.passed, "\(report.failures)")
         #expect(journal.events(named: "share").allSatisfy { $0["transport"] == .string(result.transport.rawValue) })
     }
+
+    /// guest_memfd joins the arguments where the host has it.
+    @Test("a host read of a private page is an error naming it, never a SIGSEGV of the VMM",
+          arguments: KVMGate.guestMemfd ? RAMBackend.allCases : [.memfd])
+    func privateReadIsAnError(_ backend: RAMBackend) throws {
+        let system = try KVMSystem()
+        let platform = X86KVMPlatform(system: system, backend: backend, transport: .doorbell, transportReason: "test")
+        let ram = GuestRAM(size: 2 << 20)
+        try platform.create(ram: ram, journal: try Journal())
+        _ = try platform.makeAllPrivate(ram)
+        let error = #expect(throws: LifecycleError.self) { try platform.readHostMemory(gpa: 0x1000, length: 16) }
+        #expect(error?.description.contains("gpa 0x1000 is not readable") == true, "\(String(describing: error))")
+        try platform.reflect(.share, GFNRange(start: 1, count: 1))
+        #expect(try platform.readHostMemory(gpa: 0x1000, length: 16) == [UInt8](repeating: 0, count: 16))
+        // A read that starts in a shared page and runs into a private one is refused too.
+        #expect(throws: LifecycleError.self) { try platform.readHostMemory(gpa: 0x1FF8, length: 16) }
+        try platform.reclaim(Reclaim())
+        try platform.unbind()
+        try platform.release()
+        try platform.destroy()
+        #expect(platform.openResources.isEmpty)
+    }
 }
