@@ -1,11 +1,13 @@
-// baseline.c — pvmh's x86_64 guest_memfd lifecycle as bare ioctls.
+// baseline.c — pvmh's x86_64 KVM lifecycle as bare ioctls.
 //
 // The same kernel work as Sources/Platforms/X86KVMPlatform.swift does
-// for one run, in the same order, and nothing else: the answer to a share or
-// unshare comes from a bitmap (one bit per page), not a ledger; there is no
-// journal, no vCPU thread, no host-read probe and no fd audit. Only the
-// Linux uapi and libc: the guest_memfd ABI Debian 12's headers lack is
-// declared here, with the numbers from shared/docs/kvm-abi.md.
+// for one run, in the same order, on the same RAM backend (guest_memfd or
+// memfd, as Sources/Platforms/TwoViewGuestRAM.swift holds them), and nothing
+// else: the answer to a share or unshare comes from a bitmap (one bit per
+// page), not a ledger; there is no journal, no vCPU thread, no host-read
+// probe and no fd audit. Only the Linux uapi and libc: the guest_memfd ABI
+// Debian 12's headers lack is declared here, with the numbers from
+// shared/docs/kvm-abi.md.
 #define _GNU_SOURCE
 #include "pvmh_baseline.h"
 
@@ -62,6 +64,7 @@ _Static_assert(BASELINE_SET_USER_MEMORY_REGION2 == 0x40A0AE49, "KVM_SET_USER_MEM
 #define BASELINE_GMEM_FLAG_MMAP        0x1ull
 #define BASELINE_GMEM_FLAG_INIT_SHARED 0x2ull
 #define BASELINE_MEM_GUEST_MEMFD       0x4u
+#define BASELINE_CAP_USER_MEMORY2      231
 #define BASELINE_CAP_MEMORY_ATTRIBUTES 233
 #define BASELINE_CAP_GUEST_MEMFD       234
 #define BASELINE_CAP_GUEST_MEMFD_FLAGS 244
@@ -79,7 +82,12 @@ _Static_assert(BASELINE_SET_USER_MEMORY_REGION2 == 0x40A0AE49, "KVM_SET_USER_MEM
 // ---------------------------------------------------------------------------
 
 struct vm {
-    int kvm, vm, gmem, vcpu;
+    enum pvmh_baseline_backend backend;
+    /// memfd only: bind with KVM_SET_USER_MEMORY_REGION2 (else the v1 ioctl),
+    /// as pvmh does where KVM_CAP_USER_MEMORY2 exists.
+    int memslots_v2;
+    /// memory_fd is the file behind guest RAM: the guest_memfd or the memfd.
+    int kvm, vm, memory_fd, vcpu;
     uint8_t *kvm_view, *host_view;
     struct kvm_run *run;
     size_t run_size;
@@ -102,36 +110,106 @@ static uint64_t now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-#define FAIL(what) do { set_error(error, error_size, "%s failed: %s", what, strerror(errno)); return -1; } while (0)
+#define FAIL(what) FAILF("%s", what)
+#define FAILF(format, ...) do { set_error(error, error_size, format " failed: %s", __VA_ARGS__, strerror(errno)); return -1; } while (0)
 
-/// /dev/kvm, the VM, guest_memfd, both mappings, the memslot (pvmh's create()).
-static int create_vm(struct vm *v, uint64_t ram_size, int populate, char *error, size_t error_size) {
+/// What the file is called in errors: "guest_memfd", "memfd".
+static const char *memory_label(const struct vm *v) { return v->backend == PVMH_BASELINE_GMEM ? "guest_memfd" : "memfd"; }
+
+/// The checks pvmh makes before it creates anything (X86KVMPlatform.create):
+/// for guest_memfd the three of guestMemfdRefusal (the capability, its MMAP
+/// and INIT_SHARED flags, memslots v2 to bind it); for a memfd only whether
+/// memslots v2 exist, which picks the ioctl that binds it.
+static int check_backend(struct vm *v, char *error, size_t error_size) {
+    if (v->backend == PVMH_BASELINE_MEMFD) {
+        v->memslots_v2 = ioctl(v->kvm, KVM_CHECK_EXTENSION, BASELINE_CAP_USER_MEMORY2) > 0;
+        return 0;
+    }
+    if (v->backend != PVMH_BASELINE_GMEM) {
+        set_error(error, error_size, "unknown RAM backend %d", (int)v->backend);
+        return -1;
+    }
+    // A capability the kernel lacks reads 0, with no errno worth quoting.
+    if (ioctl(v->kvm, KVM_CHECK_EXTENSION, BASELINE_CAP_GUEST_MEMFD) <= 0) {
+        set_error(error, error_size, "KVM_CHECK_EXTENSION(KVM_CAP_GUEST_MEMFD) is 0: this kernel has no guest_memfd");
+        return -1;
+    }
+    int gmem_flags = ioctl(v->kvm, KVM_CHECK_EXTENSION, BASELINE_CAP_GUEST_MEMFD_FLAGS);
+    uint64_t needed = BASELINE_GMEM_FLAG_MMAP | BASELINE_GMEM_FLAG_INIT_SHARED;
+    if (gmem_flags < 0 || ((uint64_t)gmem_flags & needed) != needed) {
+        set_error(error, error_size, "KVM_CHECK_EXTENSION(KVM_CAP_GUEST_MEMFD_FLAGS) is %d: guest_memfd here lacks MMAP|INIT_SHARED", gmem_flags);
+        return -1;
+    }
+    if (ioctl(v->kvm, KVM_CHECK_EXTENSION, BASELINE_CAP_USER_MEMORY2) <= 0) {
+        set_error(error, error_size, "KVM_CHECK_EXTENSION(KVM_CAP_USER_MEMORY2) is 0: no memslot can bind a guest_memfd");
+        return -1;
+    }
+    return 0;
+}
+
+/// The guest_memfd (MMAP|INIT_SHARED, owned by the VM) or the memfd (shmem
+/// sized with ftruncate, owned by this process), as TwoViewGuestRAM makes it.
+static int create_memory_file(struct vm *v, char *error, size_t error_size) {
+    if (v->backend == PVMH_BASELINE_GMEM) {
+        struct baseline_create_guest_memfd gmem = {
+            .size = v->ram_size, .flags = BASELINE_GMEM_FLAG_MMAP | BASELINE_GMEM_FLAG_INIT_SHARED,
+        };
+        v->memory_fd = ioctl(v->vm, BASELINE_CREATE_GUEST_MEMFD, &gmem);
+        if (v->memory_fd < 0) FAIL("KVM_CREATE_GUEST_MEMFD");
+        return 0;
+    }
+    v->memory_fd = memfd_create("pvmh-guest-ram", MFD_CLOEXEC);
+    if (v->memory_fd < 0) FAIL("memfd_create(pvmh-guest-ram)");
+    if (ftruncate(v->memory_fd, (off_t)v->ram_size) < 0) FAILF("ftruncate(memfd, %llu)", (unsigned long long)v->ram_size);
+    return 0;
+}
+
+/// Sets memslot 0 to `size` bytes over KVM's view (size 0 deletes it): a
+/// KVM_MEM_GUEST_MEMFD slot for guest_memfd; a plain slot for a memfd, with
+/// the v2 ioctl where the kernel has it and v1 before (Linux < 6.8), as pvmh.
+static int set_memslot(struct vm *v, uint64_t size, char *error, size_t error_size) {
+    const char *what = size == 0 ? "(delete slot 0)" : "(slot 0)";
+    uint64_t address = size == 0 ? 0 : (uint64_t)(uintptr_t)v->kvm_view;
+    if (v->backend == PVMH_BASELINE_MEMFD && !v->memslots_v2) {
+        struct kvm_userspace_memory_region region = {
+            .slot = 0, .flags = 0, .guest_phys_addr = 0, .memory_size = size, .userspace_addr = address,
+        };
+        if (ioctl(v->vm, KVM_SET_USER_MEMORY_REGION, &region) < 0) FAILF("KVM_SET_USER_MEMORY_REGION%s", what);
+        return 0;
+    }
+    struct baseline_memory_region2 region = { .slot = 0, .guest_phys_addr = 0, .memory_size = size, .userspace_addr = address };
+    if (v->backend == PVMH_BASELINE_GMEM) {
+        // Deletion keeps the flag, as this baseline always has (pvmh clears
+        // it): KVM validates the flags but ignores the fd and offset of a
+        // slot it is deleting.
+        region.flags = BASELINE_MEM_GUEST_MEMFD;
+        if (size != 0) region.guest_memfd = (uint32_t)v->memory_fd;
+    }
+    if (ioctl(v->vm, BASELINE_SET_USER_MEMORY_REGION2, &region) < 0) FAILF("KVM_SET_USER_MEMORY_REGION2%s", what);
+    return 0;
+}
+
+/// /dev/kvm, the VM, the guest_memfd or memfd, both mappings, the memslot (pvmh's create()).
+static int create_vm(struct vm *v, enum pvmh_baseline_backend backend, uint64_t ram_size, int populate,
+                     char *error, size_t error_size) {
     memset(v, 0, sizeof *v);
-    v->kvm = v->vm = v->gmem = v->vcpu = -1;
+    v->kvm = v->vm = v->memory_fd = v->vcpu = -1;
+    v->backend = backend;
     v->ram_size = ram_size;
     v->kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
     if (v->kvm < 0) FAIL("open(/dev/kvm)");
     if (ioctl(v->kvm, KVM_GET_API_VERSION, 0) != KVM_API_VERSION) FAIL("KVM_GET_API_VERSION");
-    // The capability checks pvmh makes before it creates anything.
-    (void)ioctl(v->kvm, KVM_CHECK_EXTENSION, BASELINE_CAP_GUEST_MEMFD_FLAGS);
-    if (ioctl(v->kvm, KVM_CHECK_EXTENSION, BASELINE_CAP_GUEST_MEMFD) <= 0) FAIL("KVM_CHECK_EXTENSION(KVM_CAP_GUEST_MEMFD)");
+    if (check_backend(v, error, error_size) < 0) return -1;
     v->vm = ioctl(v->kvm, KVM_CREATE_VM, 0);
     if (v->vm < 0) FAIL("KVM_CREATE_VM");
-    struct baseline_create_guest_memfd gmem = {
-        .size = ram_size, .flags = BASELINE_GMEM_FLAG_MMAP | BASELINE_GMEM_FLAG_INIT_SHARED,
-    };
-    v->gmem = ioctl(v->vm, BASELINE_CREATE_GUEST_MEMFD, &gmem);
-    if (v->gmem < 0) FAIL("KVM_CREATE_GUEST_MEMFD");
-    if (populate && fallocate(v->gmem, FALLOC_FL_KEEP_SIZE, 0, (off_t)ram_size) < 0) FAIL("fallocate(KEEP_SIZE) on guest_memfd");
-    v->kvm_view = mmap(NULL, ram_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->gmem, 0);
-    if (v->kvm_view == MAP_FAILED) { v->kvm_view = NULL; FAIL("mmap(guest_memfd, KVM's view)"); }
-    v->host_view = mmap(NULL, ram_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->gmem, 0);
-    if (v->host_view == MAP_FAILED) { v->host_view = NULL; FAIL("mmap(guest_memfd, host view)"); }
-    struct baseline_memory_region2 region = {
-        .slot = 0, .flags = BASELINE_MEM_GUEST_MEMFD, .guest_phys_addr = 0, .memory_size = ram_size,
-        .userspace_addr = (uint64_t)(uintptr_t)v->kvm_view, .guest_memfd_offset = 0, .guest_memfd = (uint32_t)v->gmem,
-    };
-    if (ioctl(v->vm, BASELINE_SET_USER_MEMORY_REGION2, &region) < 0) FAIL("KVM_SET_USER_MEMORY_REGION2");
+    if (create_memory_file(v, error, error_size) < 0) return -1;
+    const char *label = memory_label(v);
+    if (populate && fallocate(v->memory_fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)ram_size) < 0) FAILF("fallocate(KEEP_SIZE) on %s", label);
+    v->kvm_view = mmap(NULL, ram_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->memory_fd, 0);
+    if (v->kvm_view == MAP_FAILED) { v->kvm_view = NULL; FAILF("mmap(%s, KVM's view)", label); }
+    v->host_view = mmap(NULL, ram_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->memory_fd, 0);
+    if (v->host_view == MAP_FAILED) { v->host_view = NULL; FAILF("mmap(%s, host view)", label); }
+    if (set_memslot(v, ram_size, error, error_size) < 0) return -1;
     v->slot_bound = 1;
     (void)ioctl(v->vm, KVM_CHECK_EXTENSION, BASELINE_CAP_MEMORY_ATTRIBUTES);
     // All of guest memory private: the host view goes PROT_NONE.
@@ -302,15 +380,15 @@ static int run_guest(struct vm *v, int sync_regs, struct pvmh_baseline_result *r
 /// release, destroy: pvmh's safe order. Timed by the teardown benchmark.
 static int teardown(struct vm *v, char *error, size_t error_size) {
     int failed = 0;
-    if (v->gmem >= 0 && v->host_view) {
+    if (v->memory_fd >= 0 && v->host_view) {
         uint64_t total = v->ram_size / PAGE;
         uint64_t page = 0;
         while (page < total) {
             if (v->shared && page_shared(v, page)) { page++; continue; }
             uint64_t end = page;
             while (end < total && !(v->shared && page_shared(v, end))) end++;
-            if (fallocate(v->gmem, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)(page * PAGE), (off_t)((end - page) * PAGE)) < 0 && !failed) {
-                set_error(error, error_size, "fallocate(PUNCH_HOLE) failed: %s", strerror(errno));
+            if (fallocate(v->memory_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)(page * PAGE), (off_t)((end - page) * PAGE)) < 0 && !failed) {
+                set_error(error, error_size, "fallocate(PUNCH_HOLE) on %s failed: %s", memory_label(v), strerror(errno));
                 failed = 1;
             }
             page = end;
@@ -321,28 +399,29 @@ static int teardown(struct vm *v, char *error, size_t error_size) {
         }
     }
     if (v->slot_bound) {
-        struct baseline_memory_region2 region = { .slot = 0, .flags = BASELINE_MEM_GUEST_MEMFD, .memory_size = 0 };
-        if (ioctl(v->vm, BASELINE_SET_USER_MEMORY_REGION2, &region) < 0 && !failed) {
-            set_error(error, error_size, "KVM_SET_USER_MEMORY_REGION2(delete slot 0) failed: %s", strerror(errno));
+        // The first error is the one reported; a later one is dropped.
+        char slot_error[192];
+        if (set_memslot(v, 0, slot_error, sizeof slot_error) < 0 && !failed) {
+            set_error(error, error_size, "%s", slot_error);
             failed = 1;
         }
         v->slot_bound = 0;
     }
     if (v->kvm_view) munmap(v->kvm_view, v->ram_size);
     if (v->host_view) munmap(v->host_view, v->ram_size);
-    if (v->gmem >= 0) close(v->gmem);
+    if (v->memory_fd >= 0) close(v->memory_fd);
     if (v->run) munmap(v->run, v->run_size);
     if (v->vcpu >= 0) close(v->vcpu);
     if (v->vm >= 0) close(v->vm);
     if (v->kvm >= 0) close(v->kvm);
     free(v->shared);
     memset(v, 0, sizeof *v);
-    v->kvm = v->vm = v->gmem = v->vcpu = -1;
+    v->kvm = v->vm = v->memory_fd = v->vcpu = -1;
     return failed ? -1 : 0;
 }
 
-int pvmh_baseline_lifecycle(const uint8_t *elf, size_t elf_size, uint64_t ram_size, unsigned flags,
-                            struct pvmh_baseline_result *result) {
+int pvmh_baseline_lifecycle(const uint8_t *elf, size_t elf_size, uint64_t ram_size, enum pvmh_baseline_backend backend,
+                            unsigned flags, struct pvmh_baseline_result *result) {
     memset(result, 0, sizeof *result);
     result->guest_status = -1;
     char *error = result->error;
@@ -353,7 +432,7 @@ int pvmh_baseline_lifecycle(const uint8_t *elf, size_t elf_size, uint64_t ram_si
     }
     struct vm v;
     uint64_t entry = 0;
-    int status = create_vm(&v, ram_size, 0, error, error_size);
+    int status = create_vm(&v, backend, ram_size, 0, error, error_size);
     if (status == 0) {
         v.shared = calloc((size_t)(ram_size / PAGE + 7) / 8, 1);
         if (!v.shared) { set_error(error, error_size, "out of memory for the page bitmap"); status = -1; }
@@ -369,14 +448,15 @@ int pvmh_baseline_lifecycle(const uint8_t *elf, size_t elf_size, uint64_t ram_si
     return status;
 }
 
-int pvmh_baseline_teardown(uint64_t bytes, uint64_t *teardown_ns, char *error, size_t error_size) {
+int pvmh_baseline_teardown(enum pvmh_baseline_backend backend, uint64_t bytes, uint64_t *teardown_ns,
+                           char *error, size_t error_size) {
     struct vm v;
     *teardown_ns = 0;
     if (bytes == 0 || bytes % PAGE != 0) {
         set_error(error, error_size, "the size must be a non-zero multiple of 4096 bytes");
         return -1;
     }
-    int status = create_vm(&v, bytes, 1, error, error_size);
+    int status = create_vm(&v, backend, bytes, 1, error, error_size);
     if (status == 0) status = create_vcpu(&v, 0x100000, error, error_size);
     if (status != 0) {
         char ignored[8];
@@ -391,19 +471,20 @@ int pvmh_baseline_teardown(uint64_t bytes, uint64_t *teardown_ns, char *error, s
 
 #else  // !__x86_64__
 
-// The baseline is the x86_64 guest_memfd platform's; elsewhere (arm64 builds
-// of pvmh) it exists only so the package links, and says so.
-int pvmh_baseline_lifecycle(const uint8_t *elf, size_t elf_size, uint64_t ram_size, unsigned flags,
-                            struct pvmh_baseline_result *result) {
-    (void)elf; (void)elf_size; (void)ram_size; (void)flags;
+// The baseline is the x86_64 KVM platform's; elsewhere (arm64 builds of
+// pvmh) it exists only so the package links, and says so.
+int pvmh_baseline_lifecycle(const uint8_t *elf, size_t elf_size, uint64_t ram_size, enum pvmh_baseline_backend backend,
+                            unsigned flags, struct pvmh_baseline_result *result) {
+    (void)elf; (void)elf_size; (void)ram_size; (void)backend; (void)flags;
     memset(result, 0, sizeof *result);
     result->guest_status = -1;
     snprintf(result->error, sizeof result->error, "the C baseline runs on x86_64 only");
     return -1;
 }
 
-int pvmh_baseline_teardown(uint64_t bytes, uint64_t *teardown_ns, char *error, size_t error_size) {
-    (void)bytes;
+int pvmh_baseline_teardown(enum pvmh_baseline_backend backend, uint64_t bytes, uint64_t *teardown_ns,
+                           char *error, size_t error_size) {
+    (void)backend; (void)bytes;
     *teardown_ns = 0;
     if (error && error_size) snprintf(error, error_size, "the C baseline runs on x86_64 only");
     return -1;

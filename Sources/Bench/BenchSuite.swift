@@ -1,5 +1,6 @@
 import Glibc
 import KVM
+import Platforms
 
 /// What `pvmh bench` runs and how hard.
 public struct BenchConfiguration: Sendable {
@@ -39,7 +40,7 @@ public enum BenchSuite {
     public static func run(_ configuration: BenchConfiguration, only: Set<String>? = nil,
                            progress: (String) -> Void = { _ in }) -> BenchReport {
         var machine = MachineDescription.current(build: configuration.build)
-        let kvm = kvmAvailability()
+        let kvm = kvmBackends()
         var figures: [BenchFigure] = []
         func want(_ id: String) -> Bool { only?.contains(id) ?? true }
         if want("lifecycle") {
@@ -70,19 +71,61 @@ public enum BenchSuite {
         return BenchReport(quick: configuration.quick, machine: machine, figures: figures)
     }
 
-    /// nil when the x86_64 KVM figures can run, else why not.
-    static func kvmAvailability() -> String? {
+    /// The RAM backends the x86_64 KVM figures (1, 2, 3, 5) measure, in row
+    /// order — guest_memfd, then memfd — each with why it cannot run here,
+    /// if it cannot. Both are always listed, so a backend the host lacks
+    /// still has its rows, skipped with the reason.
+    static func kvmBackends() -> [BenchBackend] {
         #if arch(x86_64)
+        let system: KVMSystem
         do {
-            let system = try KVMSystem()
-            guard (try? system.check(.guestMemfd)) ?? 0 > 0 else { return "this kernel has no guest_memfd" }
-            return nil
+            system = try KVMSystem()
         } catch {
-            return "no usable /dev/kvm: \(error)"
+            return RAMBackend.allCases.map { BenchBackend($0, refusal: "no usable /dev/kvm: \(error)") }
         }
+        // The platform's own test, so the bench skips guest_memfd exactly
+        // where `pvmh run --memory-backend gmem` would refuse it. Every KVM
+        // takes a memfd.
+        let gmem = X86KVMPlatform.guestMemfdRefusal(system).map(BenchBackend.withoutRunAdvice)
+        return [BenchBackend(.guestMemfd, refusal: gmem), BenchBackend(.memfd, refusal: nil)]
         #else
-        return "the KVM figures compare against the x86_64 C baseline; this pvmh is not an x86_64 build"
+        let why = "the KVM figures compare against the x86_64 C baseline; this pvmh is not an x86_64 build"
+        return RAMBackend.allCases.map { BenchBackend($0, refusal: why) }
         #endif
+    }
+}
+
+/// One RAM backend of the x86_64 KVM figures. pvmh and the C baseline do
+/// different kernel work on guest_memfd and on a memfd (a VM-owned file in a
+/// `KVM_MEM_GUEST_MEMFD` slot, or shmem in a plain slot), so every ratio
+/// pairs the two on the same backend, and each backend has its own rows.
+struct BenchBackend: Sendable {
+    let backend: RAMBackend
+    /// nil when this host runs the backend, else why not (its rows are
+    /// skipped with this reason).
+    let refusal: String?
+
+    init(_ backend: RAMBackend, refusal: String?) {
+        self.backend = backend
+        self.refusal = refusal
+    }
+
+    /// A row's key on this backend: guest_memfd rows keep the keys they had
+    /// before memfd rows existed (`lifecycle.pvmh/c`), memfd rows add
+    /// `@memfd` (`lifecycle.pvmh/c@memfd`).
+    func key(_ base: String) -> String {
+        backend == .guestMemfd ? base : "\(base)@\(backend.rawValue)"
+    }
+
+    /// A row's label on this backend, e.g. "… / C baseline [memfd]".
+    func label(_ base: String) -> String { "\(base) [\(backend)]" }
+
+    /// The platform's refusal ends by telling `pvmh run` users which option
+    /// to give instead; the bench has no such option (it measures memfd in
+    /// rows of its own), so that advice is dropped from a skip reason.
+    static func withoutRunAdvice(_ refusal: String) -> String {
+        guard let advice = refusal.firstRange(of: "; use --memory-backend") else { return refusal }
+        return String(refusal[..<advice.lowerBound])
     }
 }
 

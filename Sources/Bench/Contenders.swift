@@ -10,30 +10,32 @@ import Platforms
 
 /// One in-process lifecycle of each contender, exactly as the figures run it.
 enum Contenders {
-    /// pvmh's lifecycle of an x86_64 ELF on the guest_memfd platform with
-    /// the doorbell transport given (no 100 ms vmcall probe), timed from
-    /// opening /dev/kvm and parsing the ELF to the verdict.
+    /// pvmh's lifecycle of an x86_64 ELF on the x86_64 KVM platform with RAM
+    /// on `backend` and the doorbell transport given (no 100 ms vmcall
+    /// probe), timed from opening /dev/kvm and parsing the ELF to the verdict.
     ///
     /// `fullVerification` true is what `pvmh run` does: the /proc/self/fd
     /// audit, and host-read probes of private pages (in-process, guarded).
     /// False drops both (Docs/benchmarks.md, figure 1); every other check
     /// (ledger, zero read-back after reclaim, open resources) still runs.
-    static func pvmh(elf: [UInt8], guestName: String, ramSize: UInt64, fullVerification: Bool,
+    static func pvmh(elf: [UInt8], guestName: String, ramSize: UInt64, backend: RAMBackend, fullVerification: Bool,
                      expectPass: Bool = true) throws(BenchFailure) -> (nanoseconds: Double, report: RunReport) {
-        try pvmh(elf: elf, guestName: guestName, ramSize: ramSize, auditDescriptors: fullVerification,
+        try pvmh(elf: elf, guestName: guestName, ramSize: ramSize, backend: backend, auditDescriptors: fullVerification,
                  probeHostReads: fullVerification, expectPass: expectPass)
     }
 
     /// The same, with the two costly checks chosen one by one.
-    static func pvmh(elf: [UInt8], guestName: String, ramSize: UInt64, auditDescriptors: Bool, probeHostReads: Bool,
-                     expectPass: Bool = true) throws(BenchFailure) -> (nanoseconds: Double, report: RunReport) {
+    static func pvmh(elf: [UInt8], guestName: String, ramSize: UInt64, backend: RAMBackend, auditDescriptors: Bool,
+                     probeHostReads: Bool, expectPass: Bool = true) throws(BenchFailure) -> (nanoseconds: Double, report: RunReport) {
         var report: RunReport?
         var failure: BenchFailure?
         let elapsed = timed {
             do {
                 let image = try ELFImage(bytes: elf, expecting: .x86_64)
                 let system = try KVMSystem()
-                let x86 = X86KVMPlatform(system: system, transport: .doorbell, transportReason: "given by pvmh bench")
+                // The backend given, never chosen by probing: the ratio pairs
+                // pvmh with the C baseline on this same backend.
+                let x86 = X86KVMPlatform(system: system, backend: backend, transport: .doorbell, transportReason: "given by pvmh bench")
                 let platform: Platform = probeHostReads ? x86 : UnprobedPlatform(x86)
                 let journal = try Journal()
                 let options = RunOptions(ram: GuestRAM(size: ramSize), auditDescriptors: auditDescriptors)
@@ -50,13 +52,16 @@ enum Contenders {
         return (elapsed, report)
     }
 
-    /// The C baseline's lifecycle of the same ELF, timed the same way.
-    static func baseline(elf: [UInt8], ramSize: UInt64, syncRegisters: Bool = false,
+    /// The C baseline's lifecycle of the same ELF on the same backend, timed the same way.
+    static func baseline(elf: [UInt8], ramSize: UInt64, backend: RAMBackend, syncRegisters: Bool = false,
                          expectStatus: Int64 = 0) throws(BenchFailure) -> (nanoseconds: Double, result: pvmh_baseline_result) {
         var result = pvmh_baseline_result()
         var status: Int32 = 0
+        let flags = syncRegisters ? UInt32(PVMH_BASELINE_SYNC_REGS) : 0
         let elapsed = timed {
-            status = elf.withUnsafeBufferPointer { pvmh_baseline_lifecycle($0.baseAddress, $0.count, ramSize, syncRegisters ? UInt32(PVMH_BASELINE_SYNC_REGS) : 0, &result) }
+            status = elf.withUnsafeBufferPointer {
+                pvmh_baseline_lifecycle($0.baseAddress, $0.count, ramSize, backend.baseline, flags, &result)
+            }
         }
         guard status == 0 else { throw BenchFailure("the C baseline failed: \(errorText(result.error))") }
         guard result.guest_status == expectStatus else {
@@ -65,23 +70,26 @@ enum Contenders {
         return (elapsed, result)
     }
 
-    /// The C baseline's timed teardown of `bytes` of populated guest memory.
-    static func baselineTeardown(bytes: UInt64) throws(BenchFailure) -> Double {
+    /// The C baseline's timed teardown of `bytes` of populated guest memory on `backend`.
+    static func baselineTeardown(bytes: UInt64, backend: RAMBackend) throws(BenchFailure) -> Double {
         var nanoseconds: UInt64 = 0
         var error = [CChar](repeating: 0, count: 192)
-        let status = error.withUnsafeMutableBufferPointer { pvmh_baseline_teardown(bytes, &nanoseconds, $0.baseAddress, $0.count) }
+        let status = error.withUnsafeMutableBufferPointer {
+            pvmh_baseline_teardown(backend.baseline, bytes, &nanoseconds, $0.baseAddress, $0.count)
+        }
         guard status == 0 else { throw BenchFailure("the C baseline teardown failed: \(String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))") }
         return Double(nanoseconds)
     }
 
-    /// pvmh's teardown of `bytes` of populated guest memory: the platform
-    /// set up as a run sets it up (preallocated, all private, one vCPU), then
-    /// the safe plan's platform steps timed — ledger reclaim + platform
-    /// reclaim (hole punch), unbind, release, destroy.
-    static func pvmhTeardown(bytes: UInt64) throws(BenchFailure) -> Double {
+    /// pvmh's teardown of `bytes` of populated guest memory on `backend`:
+    /// the platform set up as a run sets it up (preallocated, all private,
+    /// one vCPU), then the safe plan's platform steps timed — ledger reclaim
+    /// + platform reclaim (hole punch), unbind, release, destroy.
+    static func pvmhTeardown(bytes: UInt64, backend: RAMBackend) throws(BenchFailure) -> Double {
         do {
             let ram = GuestRAM(size: bytes)
-            let platform = X86KVMPlatform(system: try KVMSystem(), transport: .doorbell, transportReason: "given by pvmh bench")
+            let platform = X86KVMPlatform(system: try KVMSystem(), backend: backend, transport: .doorbell,
+                                          transportReason: "given by pvmh bench")
             platform.preallocate = true
             try platform.create(ram: ram, journal: try Journal())
             var ledger = OwnershipLedger()
@@ -113,6 +121,16 @@ enum Contenders {
     static func errorText<T>(_ tuple: T) -> String {
         withUnsafeBytes(of: tuple) { raw in
             String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+    }
+}
+
+extension RAMBackend {
+    /// The same backend as the C baseline names it.
+    var baseline: pvmh_baseline_backend {
+        switch self {
+        case .guestMemfd: PVMH_BASELINE_GMEM
+        case .memfd: PVMH_BASELINE_MEMFD
         }
     }
 }

@@ -1,8 +1,9 @@
 // pvmh_baseline.h — the raw-ioctl baseline `pvmh bench` measures pvmh against.
 //
-// It performs the same kernel work as pvmh's x86_64 guest_memfd platform for
-// one protected-VM lifecycle, with no VMM logic on top: no ledger, no
-// journal, no threads, no verification. Docs/benchmarks.md explains what is
+// It performs the same kernel work as pvmh's x86_64 KVM platform
+// (Sources/Platforms/X86KVMPlatform.swift) for one protected-VM lifecycle, on
+// either of its RAM backends (guest_memfd or memfd), with no VMM logic on
+// top: no ledger, no journal, no threads, no verification. Docs/benchmarks.md explains what is
 // and is not counted. Used two ways: linked into pvmh (the CBaseline target,
 // for in-process comparisons) and as its own process (main.c, built with
 // `clang -O2`, for whole-process comparisons).
@@ -36,6 +37,21 @@ struct pvmh_baseline_result {
     char error[192];
 };
 
+/// The file behind guest RAM, as pvmh's `--memory-backend` names it. Each
+/// bench row compares pvmh and the baseline on the same backend, because the
+/// two do different kernel work (a memfd is ordinary shmem in a plain
+/// memslot; a guest_memfd belongs to the VM).
+enum pvmh_baseline_backend {
+    /// `gmem`: KVM_CREATE_GUEST_MEMFD (MMAP|INIT_SHARED) bound to a
+    /// KVM_MEM_GUEST_MEMFD slot with KVM_SET_USER_MEMORY_REGION2. Needs
+    /// KVM_CAP_GUEST_MEMFD with both flags and KVM_CAP_USER_MEMORY2 (Linux 6.18+).
+    PVMH_BASELINE_GMEM = 0,
+    /// `memfd`: memfd_create + ftruncate, a plain slot over KVM's mapping with
+    /// KVM_SET_USER_MEMORY_REGION2 where KVM_CAP_USER_MEMORY2 exists, else
+    /// KVM_SET_USER_MEMORY_REGION. Every x86_64 KVM takes it.
+    PVMH_BASELINE_MEMFD = 1,
+};
+
 /// Flags for pvmh_baseline_lifecycle.
 enum {
     /// Read and write the doorbell's registers through kvm_run's synced
@@ -45,22 +61,23 @@ enum {
     PVMH_BASELINE_SYNC_REGS = 1,
 };
 
-/// One lifecycle of an x86_64 ELF guest on `ram_size` bytes of guest_memfd
-/// (MMAP|INIT_SHARED) memory with the port doorbell transport: create VM,
-/// guest_memfd, two mappings, memslot, host view PROT_NONE, load, vCPU
-/// (CPUID, 32-bit flat segments), run to HLT, then punch holes over the
-/// private ranges, delete the memslot, unmap, close gmem, vCPU, VM.
+/// One lifecycle of an x86_64 ELF guest on `ram_size` bytes of `backend`
+/// memory with the port doorbell transport: create VM, the guest_memfd or
+/// memfd, two mappings, memslot, host view PROT_NONE, load, vCPU (CPUID,
+/// 32-bit flat segments), run to HLT, then punch holes over the private
+/// ranges, delete the memslot, unmap, close the file, vCPU, VM.
 /// Returns 0 when every step worked (whatever the guest reported), -1 with
-/// result->error set otherwise.
-int pvmh_baseline_lifecycle(const uint8_t *elf, size_t elf_size, uint64_t ram_size, unsigned flags,
-                            struct pvmh_baseline_result *result);
+/// result->error set otherwise (also when the kernel lacks `backend`).
+int pvmh_baseline_lifecycle(const uint8_t *elf, size_t elf_size, uint64_t ram_size, enum pvmh_baseline_backend backend,
+                            unsigned flags, struct pvmh_baseline_result *result);
 
-/// Teardown of `bytes` of populated guest memory: untimed setup (VM,
-/// guest_memfd, fallocate(KEEP_SIZE) of every byte, two mappings, memslot,
-/// one vCPU), then the timed part — punch a hole over all of it, delete the
-/// memslot, unmap both views, close gmem, the vCPU and the VM. Stores the
-/// timed part in *teardown_ns. Returns 0, or -1 with `error` set.
-int pvmh_baseline_teardown(uint64_t bytes, uint64_t *teardown_ns, char *error, size_t error_size);
+/// Teardown of `bytes` of populated guest memory: untimed setup (VM, the
+/// guest_memfd or memfd, fallocate(KEEP_SIZE) of every byte, two mappings,
+/// memslot, one vCPU), then the timed part — punch a hole over all of it,
+/// delete the memslot, unmap both views, close the file, the vCPU and the VM.
+/// Stores the timed part in *teardown_ns. Returns 0, or -1 with `error` set.
+int pvmh_baseline_teardown(enum pvmh_baseline_backend backend, uint64_t bytes, uint64_t *teardown_ns,
+                           char *error, size_t error_size);
 
 /// Bytes malloc has handed out and not had back (glibc's mallinfo2:
 /// uordblks + hblkhd), for the bench's ledger figure; Swift cannot see
