@@ -140,7 +140,7 @@ extension RAMBackend {
 /// isolation check before reclaim costs nothing (pvmh run probes each page
 /// under a guarded handler). Everything else is forwarded unchanged, including
 /// the zero check after reclaim. For the "verification off" row only.
-final class UnprobedPlatform: Platform, @unchecked Sendable {
+final class UnprobedPlatform: Platform, Sendable {
     let inner: Platform
 
     init(_ inner: Platform) { self.inner = inner }

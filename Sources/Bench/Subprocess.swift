@@ -75,6 +75,8 @@ public struct BenchFailure: Error, CustomStringConvertible, Sendable {
 }
 
 /// Kills `pid` if `finish()` is not called within the timeout.
+// @unchecked: its state is guarded by `lock` and `condition` (a pthread condition
+// with a deadline, which Mutex cannot wait on).
 private final class Watchdog: @unchecked Sendable {
     private var lock = pthread_mutex_t()
     private var condition = pthread_cond_t()

@@ -218,6 +218,8 @@ enum ARM64Scenarios {
 
 /// Runs vCPU 0 of a platform to completion on its own thread, answering
 /// share/unshare from an ownership ledger as the lifecycle does.
+// @unchecked: the ledger and results are written by the one vCPU thread it starts
+// and read only after that thread is joined.
 final class LoopDriver: @unchecked Sendable {
     let platform: Platform
     let ram: GuestRAM

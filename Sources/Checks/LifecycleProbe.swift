@@ -174,12 +174,5 @@ extension RunReport {
     }
 }
 
-/// A value set from a notice callback.
-final class HeldSample: @unchecked Sendable {
-    private var lock = pthread_mutex_t()
-    private var value: Int64?
-    init() { pthread_mutex_init(&lock, nil) }
-    deinit { pthread_mutex_destroy(&lock) }
-    func set(_ v: Int64) { pthread_mutex_lock(&lock); value = v; pthread_mutex_unlock(&lock) }
-    func get() -> Int64? { pthread_mutex_lock(&lock); defer { pthread_mutex_unlock(&lock) }; return value }
-}
+/// A value set from an event callback.
+typealias HeldSample = LockedValue<Int64>

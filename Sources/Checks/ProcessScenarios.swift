@@ -168,14 +168,7 @@ enum ProcessScenarios {
 }
 
 /// The first event a vCPU thread produced.
-final class EventBox: @unchecked Sendable {
-    private var lock = pthread_mutex_t()
-    private var value: GuestEvent?
-    init() { pthread_mutex_init(&lock, nil) }
-    deinit { pthread_mutex_destroy(&lock) }
-    func set(_ event: GuestEvent) { pthread_mutex_lock(&lock); value = event; pthread_mutex_unlock(&lock) }
-    func get() -> GuestEvent? { pthread_mutex_lock(&lock); defer { pthread_mutex_unlock(&lock) }; return value }
-}
+typealias EventBox = LockedValue<GuestEvent>
 
 extension InlineImage {
     static func elfBytes(machine: UInt16, code: [UInt8], address: UInt64) -> [UInt8] {

@@ -59,6 +59,8 @@ public struct Scenario: Sendable {
 }
 
 /// Everything a scenario run needs.
+// @unchecked: notes and the PRNG are used by the one thread running the scenario;
+// only `makePlatform` (a @Sendable closure) crosses to other threads.
 public final class CheckContext: @unchecked Sendable {
     public let platform: CheckPlatform
     /// Makes a fresh platform instance for one lifecycle.

@@ -7,6 +7,8 @@ import Glibc
 ///
 /// Wrapping the fd the moment the kernel returns it means an early error
 /// cannot leak it.
+// @unchecked: the fd number changes once, when `close` runs in teardown on the
+// lifecycle thread after the threads that use it have been joined.
 public final class OwnedFileDescriptor: @unchecked Sendable {
     private var value: Int32
     /// What the fd is, for error messages and leak reports (e.g. "kvm-vm").

@@ -4,6 +4,7 @@ import Glibc
 /// A guest_memfd file: guest memory that belongs to the VM rather than to a
 /// host mapping. It holds a reference on the VM, and an mmap of it holds the
 /// file, so releasing it (close + munmap) always precedes VM destruction.
+// @unchecked: immutable properties; its OwnedFileDescriptor closes once (see there).
 public final class GuestMemfd: GuestMemoryFile, @unchecked Sendable {
     public let fd: OwnedFileDescriptor
     public let size: UInt64

@@ -3,6 +3,8 @@ import Glibc
 
 /// An owned mmap region, unmapped exactly once (explicitly, or in deinit if an
 /// error unwound the stack first).
+// @unchecked: the address is immutable; `unmap` (the one mutation) runs in
+// teardown on the lifecycle thread after every vCPU thread has been joined.
 public final class HostMapping: @unchecked Sendable {
     public struct Protection: OptionSet, Sendable {
         public let rawValue: Int32

@@ -2,6 +2,7 @@ import CKVM
 import Glibc
 
 /// The KVM subsystem: an open `/dev/kvm`.
+// @unchecked: an open /dev/kvm fd; closed once, in teardown, on the lifecycle thread.
 public final class KVMSystem: @unchecked Sendable {
     /// The API version every supported kernel reports.
     public static let expectedAPIVersion = 12

@@ -3,6 +3,8 @@ import Glibc
 
 /// A vCPU fd and its `kvm_run` mapping. A VCPU is driven by one thread at a
 /// time (its run loop); other threads only `requestImmediateExit()`.
+// @unchecked: one thread drives a vCPU at a time (its run loop); other threads
+// only set `immediate_exit`, a single byte KVM itself reads racily by design.
 public final class VCPU: @unchecked Sendable {
     public let id: Int
     public let fd: OwnedFileDescriptor

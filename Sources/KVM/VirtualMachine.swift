@@ -2,6 +2,8 @@ import CKVM
 import Glibc
 
 /// A VM fd. vCPUs, guest_memfd files and memslots hang off it.
+// @unchecked: holds only its OwnedFileDescriptor and the system; ioctls on one
+// VM fd from several threads are what KVM expects.
 public final class VirtualMachine: @unchecked Sendable {
     public let fd: OwnedFileDescriptor
     public let system: KVMSystem

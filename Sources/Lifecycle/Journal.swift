@@ -1,5 +1,6 @@
 import CKVM
 import Glibc
+import Synchronization
 
 /// Monotonic nanoseconds (CLOCK_MONOTONIC).
 public func monotonicNanoseconds() -> UInt64 {
@@ -30,16 +31,18 @@ public struct JournalEvent: Sendable, Equatable {
 /// in order, kept in memory and (optionally) written as JSON Lines as it
 /// happens, so a crash or a signal still leaves a readable prefix.
 /// Thread-safe: vCPU threads record share/unshare events.
-public final class Journal: @unchecked Sendable {
-    private var lock = pthread_mutex_t()
-    private var storage: [JournalEvent] = []
-    private var file: UnsafeMutablePointer<FILE>?
+public final class Journal: Sendable {
+    private struct State {
+        var events: [JournalEvent] = []
+        var file: UnsafeMutablePointer<FILE>?
+    }
+    private let state: Mutex<State>
     public let path: String?
 
     /// A journal written to `path` (truncated), or kept in memory only.
     public init(path: String? = nil) throws(LifecycleError) {
-        pthread_mutex_init(&lock, nil)
         self.path = path
+        var file: UnsafeMutablePointer<FILE>?
         if let path {
             guard let handle = fopen(path, "we") else {
                 let error = errno
@@ -47,41 +50,34 @@ public final class Journal: @unchecked Sendable {
             }
             file = handle
         }
+        state = Mutex(State(file: file))
     }
 
     deinit {
-        if let file { fclose(file) }
-        pthread_mutex_destroy(&lock)
+        state.withLock { if let file = $0.file { fclose(file) } }
     }
 
-    /// Appends an event stamped now.
+    /// Appends an event stamped now (and writes its line, flushed).
     public func record(_ name: String, _ fields: [(String, JSONValue)] = []) {
         let event = JournalEvent(name: name, timeNanoseconds: monotonicNanoseconds(), fields: fields)
-        pthread_mutex_lock(&lock)
-        storage.append(event)
-        if let file {
-            let line = event.jsonLine + "\n"
-            fputs(line, file)
-            fflush(file)
+        state.withLock { state in
+            state.events.append(event)
+            if let file = state.file {
+                fputs(event.jsonLine + "\n", file)
+                fflush(file)
+            }
         }
-        pthread_mutex_unlock(&lock)
     }
 
     /// Flushes and closes the file; later events stay in memory only.
     public func close() {
-        pthread_mutex_lock(&lock)
-        if let file {
-            fclose(file)
-            self.file = nil
+        state.withLock { state in
+            if let file = state.file { fclose(file) }
+            state.file = nil
         }
-        pthread_mutex_unlock(&lock)
     }
 
-    public var events: [JournalEvent] {
-        pthread_mutex_lock(&lock)
-        defer { pthread_mutex_unlock(&lock) }
-        return storage
-    }
+    public var events: [JournalEvent] { state.withLock { $0.events } }
 
     /// Events with this name, in order.
     public func events(named name: String) -> [JournalEvent] { events.filter { $0.name == name } }

@@ -7,7 +7,10 @@ public let vcpuKickSignal = SIGUSR1
 
 /// A dedicated thread running one vCPU's loop. It can be joined with a
 /// timeout that fails loudly instead of hanging the VMM.
+// @unchecked: the pthread handle and its finished flag are guarded by `lock`
+// and `finishedCondition` (a pthread condition, which Mutex cannot wait on).
 public final class VCPUThread: @unchecked Sendable {
+    // @unchecked: handed to exactly one new thread, which alone calls `run`.
     private final class Body: @unchecked Sendable {
         let run: () -> Void
         let thread: VCPUThread
@@ -97,7 +100,7 @@ public final class VCPUThread: @unchecked Sendable {
 
 /// A latch the lifecycle thread waits on: vCPU threads and the SIGINT/SIGTERM
 /// handler signal it (an eventfd, so a signal handler can too).
-public final class StopLatch: @unchecked Sendable {
+public final class StopLatch: Sendable {
     public let fd: Int32
 
     public init() throws(LifecycleError) {

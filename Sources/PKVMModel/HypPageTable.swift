@@ -44,6 +44,8 @@ public struct HypTransitionError: Error, Equatable, Sendable, CustomStringConver
 /// table, not the VMM's ledger: pKVM keeps this state in its stage-2 tables
 /// and vmemmap, page by page. The VMM's range ledger is checked against it.
 /// Storage is raw memory so vCPU threads can read it without copy-on-write.
+// @unchecked: raw per-page state words; every transition happens under the model's
+// EL2 lock, and reads from vCPU threads are of single aligned words.
 public final class HypPageTable: @unchecked Sendable {
     public let baseGFN: UInt64
     public let pageCount: Int

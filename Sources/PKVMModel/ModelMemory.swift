@@ -4,6 +4,8 @@ import Glibc
 /// Guest RAM of the model: one anonymous mapping, reached by the guest only
 /// through `GuestBus` (stage-2 checks) and by the host only through the
 /// platform's owner-table checks.
+// @unchecked: raw guest memory; vCPU threads reach it only through GuestBus under the
+// stage-2 checks, the host only through the owner table, so no two touch a byte at once.
 final class ModelMemory: @unchecked Sendable {
     let base: UInt64
     let size: UInt64

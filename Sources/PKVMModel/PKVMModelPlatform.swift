@@ -9,6 +9,9 @@ import Ownership
 /// side of teardown in a configurable order. Every host access to guest
 /// memory goes through the owner table; touching a page the host does not own
 /// is a detected fault naming the page and its owner.
+// @unchecked: per-vCPU state is touched by its own vCPU thread; what vCPUs share
+// (system-off, CPU_ON, the hypercall log) is under `lock`, set-up and teardown
+// run on the lifecycle thread while no vCPU runs (Platform's threading rule).
 public final class PKVMModelPlatform: Platform, @unchecked Sendable {
     public let configuration: ModelConfiguration
     public var architecture: GuestArchitecture { .aarch64 }
@@ -529,6 +532,8 @@ public struct HypercallRecord: Equatable, Sendable {
 }
 
 /// One model vCPU: the interpreter state plus what the platform tracks for it.
+// @unchecked: its interpreter state is run by its own vCPU thread only; the
+// power and stop flags other vCPUs change are under the platform's `lock`.
 final class ModelVCPU: @unchecked Sendable {
     let index: Int
     let cpu = A64CPU()

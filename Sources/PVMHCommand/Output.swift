@@ -1,6 +1,8 @@
 import Glibc
 
 /// Where the CLI writes. Tests capture it; the executable uses stdout/stderr.
+// @unchecked: writes go to file descriptors (thread-safe) or, in tests, to a
+// capture guarded by its own lock.
 public final class Output: @unchecked Sendable {
     private var lock = pthread_mutex_t()
     private let writeOut: (String) -> Void

@@ -12,6 +12,8 @@ import Lifecycle
 /// `MAP_PRIVATE` makes the kernel copy pinned pages, which the hypervisor
 /// force-reclaims, and the VM dies with EFAULT. `MAP_SHARED` memory is never
 /// copied, and `MADV_DONTFORK` keeps it out of any child altogether.
+// @unchecked: the mapping and fd are immutable until `release` in teardown, on
+// the lifecycle thread after the vCPUs are joined.
 public final class ARM64GuestMemory: @unchecked Sendable {
     /// The memfd backing the mapping.
     public private(set) var file: OwnedFileDescriptor?

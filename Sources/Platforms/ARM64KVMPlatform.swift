@@ -26,6 +26,9 @@ public enum ARM64CallTransport: String, Sendable, CaseIterable {
 /// `PROT_NONE`, so a host bug faults as it would under pKVM. PSCI stays with
 /// KVM. Teardown is the safe order: punch holes → delete the memslot →
 /// unmap and close → close the vCPUs and the VM.
+// @unchecked: VM, memory and vCPUs are set up and torn down on the lifecycle thread
+// while no vCPU runs (Platform's threading rule); vCPU threads share only
+// `pending` and `detected`, which lock themselves.
 public final class ARM64KVMPlatform: Platform, @unchecked Sendable {
     public var architecture: GuestArchitecture { .aarch64 }
     public let backend: RAMBackend
@@ -42,10 +45,9 @@ public final class ARM64KVMPlatform: Platform, @unchecked Sendable {
     /// is measurable (the regression suite sets it, as on x86_64).
     public var preallocate = false
 
-    private var lock = pthread_mutex_t()
     private let detected = FindingLog(event: "gmem.finding")
     /// Per vCPU: the MEM_SHARE/MEM_UNSHARE waiting for the ledger's answer.
-    private var pending: [PendingCall] = []
+    private let pending = PerVCPU<PendingCall>(empty: .none)
 
     private enum PendingCall {
         case none
@@ -61,10 +63,7 @@ public final class ARM64KVMPlatform: Platform, @unchecked Sendable {
         self.system = system
         self.backend = backend ?? (((try? system.check(.guestMemfd)) ?? 0) > 0 ? .guestMemfd : .memfd)
         self.transport = transport ?? (ARM64HostFacts.smcccFilterAccepted(system) ? .smcccFilter : .mmioDoorbell)
-        pthread_mutex_init(&lock, nil)
     }
-
-    deinit { pthread_mutex_destroy(&lock) }
 
     public var description: PlatformDescription {
         PlatformDescription(
@@ -157,9 +156,7 @@ public final class ARM64KVMPlatform: Platform, @unchecked Sendable {
         guard let vm else { throw .invalidState("createVCPUs before create") }
         let guestTransport: ARM64GuestProtocol.Transport = transport == .mmioDoorbell ? .mmioDoorbell : .hvc
         try lifecycleError { () throws(KVMError) in try cpus.create(on: vm, count: count, entry: entry, transport: guestTransport) }
-        pthread_mutex_lock(&lock)
-        pending = Array(repeating: .none, count: count)
-        pthread_mutex_unlock(&lock)
+        pending.reset(count: count)
     }
 
     public var vcpuCount: Int { cpus.count }
@@ -172,12 +169,7 @@ public final class ARM64KVMPlatform: Platform, @unchecked Sendable {
 
     /// Sets vCPU `index`'s pending call and returns the one it replaces.
     private func setPending(_ value: PendingCall, vcpu index: Int) -> PendingCall {
-        pthread_mutex_lock(&lock)
-        defer { pthread_mutex_unlock(&lock) }
-        guard index < pending.count else { return .none }
-        let old = pending[index]
-        pending[index] = value
-        return old
+        pending.exchange(index, value)
     }
 
     public func run(vcpu index: Int) -> GuestEvent {

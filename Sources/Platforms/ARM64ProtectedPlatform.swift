@@ -16,6 +16,9 @@ import Ownership
 /// (EPERM), so *reclaim* closes the vCPUs and the VM — the kernel reclaims,
 /// zeroing guest-owned pages — *unbind* has nothing left to do, *release*
 /// unmaps and closes the memfd and *destroy* closes /dev/kvm.
+// @unchecked: VM, memory and vCPUs are set up and torn down on the lifecycle thread
+// while no vCPU runs (Platform's threading rule); vCPU threads share only
+// `pendingClaims` and `detected`, which lock themselves.
 public final class ARM64ProtectedPlatform: Platform, @unchecked Sendable {
     public var architecture: GuestArchitecture { .aarch64 }
 
@@ -26,10 +29,8 @@ public final class ARM64ProtectedPlatform: Platform, @unchecked Sendable {
     private let cpus = ARM64VCPUs()
     private var ram = GuestRAM(size: 0)
     private var journal: Journal?
-    /// The claim each vCPU is waiting on the ledger for (its thread only).
-    private var pendingClaims: [ARM64OwnershipClaim?] = []
-
-    private var lock = pthread_mutex_t()
+    /// The claim each vCPU is waiting on the ledger for.
+    private let pendingClaims = PerVCPU<ARM64OwnershipClaim?>(empty: nil)
     private let detected = FindingLog(event: "pkvm.finding")
 
     /// How the journal names a claim that reached the ledger.
@@ -46,10 +47,7 @@ public final class ARM64ProtectedPlatform: Platform, @unchecked Sendable {
     public init(system: KVMSystem, memlock: MemlockBudget = .current()) {
         self.system = system
         self.memlock = memlock
-        pthread_mutex_init(&lock, nil)
     }
-
-    deinit { pthread_mutex_destroy(&lock) }
 
     public var description: PlatformDescription {
         PlatformDescription(
@@ -134,9 +132,7 @@ public final class ARM64ProtectedPlatform: Platform, @unchecked Sendable {
     public func createVCPUs(count: Int, entry: UInt64) throws(LifecycleError) {
         guard let vm else { throw .invalidState("createVCPUs before create") }
         try lifecycleError { () throws(KVMError) in try cpus.create(on: vm, count: count, entry: entry) }
-        pthread_mutex_lock(&lock)
-        pendingClaims = Array(repeating: nil, count: count)
-        pthread_mutex_unlock(&lock)
+        pendingClaims.reset(count: count)
     }
 
     public var vcpuCount: Int { cpus.count }
@@ -168,20 +164,12 @@ public final class ARM64ProtectedPlatform: Platform, @unchecked Sendable {
         }
     }
 
-    /// vCPU threads each touch only their own slot, but the array is shared: locked.
     private func setPending(_ claim: ARM64OwnershipClaim?, vcpu index: Int) {
-        pthread_mutex_lock(&lock)
-        if index < pendingClaims.count { pendingClaims[index] = claim }
-        pthread_mutex_unlock(&lock)
+        pendingClaims.exchange(index, claim)
     }
 
     private func takePending(vcpu index: Int) -> ARM64OwnershipClaim? {
-        pthread_mutex_lock(&lock)
-        defer { pthread_mutex_unlock(&lock) }
-        guard index < pendingClaims.count else { return nil }
-        let claim = pendingClaims[index]
-        pendingClaims[index] = nil
-        return claim
+        pendingClaims.take(index)
     }
 
     public func complete(vcpu index: Int, reply: GuestReply) {

@@ -55,6 +55,9 @@ public enum ARM64ExitPolicy {
 /// The vCPUs of an arm64 KVM VM: created with the preferred target and PSCI
 /// 0.2, run with the shared exit policy and guest devices, stopped with
 /// `immediate_exit`, and closed in teardown.
+// @unchecked: the vCPU list is built before any vCPU thread starts and closed
+// after they stop; each thread touches only its own VCPU and devices, and the
+// cross-thread flags are C volatile bytes read with sequentially consistent loads.
 final class ARM64VCPUs: @unchecked Sendable {
     private(set) var vcpus: [VCPU] = []
     /// Two bytes per vCPU: [0] a stop was requested, [1] its thread is

@@ -79,20 +79,5 @@ public enum TransportProbe {
     }
 }
 
-private final class ExitBox: @unchecked Sendable {
-    private var lock = pthread_mutex_t()
-    private var value: Swift.Result<VCPUExit, KVMError>?
-    init() { pthread_mutex_init(&lock, nil) }
-    deinit { pthread_mutex_destroy(&lock) }
-    func set(_ result: Swift.Result<VCPUExit, KVMError>) {
-        pthread_mutex_lock(&lock)
-        value = result
-        pthread_mutex_unlock(&lock)
-    }
-    func get() -> Swift.Result<VCPUExit, KVMError>? {
-        pthread_mutex_lock(&lock)
-        defer { pthread_mutex_unlock(&lock) }
-        return value
-    }
-}
+private typealias ExitBox = LockedValue<Swift.Result<VCPUExit, KVMError>>
 #endif

@@ -14,6 +14,9 @@ import Ownership
 /// bug that touches private memory faults, as it would under pKVM. Where the
 /// kernel offers `KVM_SET_MEMORY_ATTRIBUTES`, private ranges are also marked
 /// private in KVM.
+// @unchecked: VM, memory and vCPUs are set up and torn down on the lifecycle thread
+// while no vCPU runs (Platform's threading rule); vCPU threads share only
+// `pending`, which locks itself, and stop flags read as C volatile bytes.
 public final class X86KVMPlatform: Platform, @unchecked Sendable {
     public let transport: HypercallTransport
     public let backend: RAMBackend
@@ -24,7 +27,8 @@ public final class X86KVMPlatform: Platform, @unchecked Sendable {
     private var vm: VirtualMachine?
     private var memory: TwoViewGuestRAM?
     private var vcpus: [VCPU] = []
-    private var pending: [PendingExit] = []
+    /// Per vCPU: the exit waiting for the ledger's answer.
+    private let pending = PerVCPU<PendingExit>(empty: .none)
     private var stopFlags: [UnsafeMutablePointer<UInt8>] = []
     private var ram = GuestRAM(size: 0)
     private var useAttributes = false
@@ -132,13 +136,13 @@ public final class X86KVMPlatform: Platform, @unchecked Sendable {
     }
 
     public func createVCPUs(count: Int, entry: UInt64) throws(LifecycleError) {
+        pending.reset(count: count)
         guard let vm else { throw .invalidState("createVCPUs before create") }
         let cpuid = try lifecycleError { () throws(KVMError) in try system.supportedCPUID() }
         for index in 0..<count {
             let vcpu = try lifecycleError { () throws(KVMError) in try vm.createVCPU(id: index) }
             try lifecycleError { () throws(KVMError) in try vcpu.setCPUID(cpuid) }
             vcpus.append(vcpu)
-            pending.append(.none)
             let flag = UnsafeMutablePointer<UInt8>.allocate(capacity: 1)
             flag.initialize(to: 0)
             stopFlags.append(flag)
@@ -187,7 +191,7 @@ public final class X86KVMPlatform: Platform, @unchecked Sendable {
                 journal?.record("hypercall.unknown", [("vcpu", .int(Int64(index))), ("nr", .uint(call.nr))])
                 return nil
             }
-            pending[index] = .hypercall
+            pending.exchange(index, .hypercall)
             return .memoryRequest(X86KVMPlatform.memoryRequest(gpa: call.args[0], pages: call.args[1], attributes: call.args[2], transport: "vmcall"))
         case .hlt:
             return .stopped(.halted)
@@ -232,7 +236,7 @@ public final class X86KVMPlatform: Platform, @unchecked Sendable {
                     journal?.record("hypercall.unknown", [("vcpu", .int(Int64(index))), ("nr", .uint(number)), ("transport", "doorbell")])
                     return nil
                 }
-                pending[index] = .doorbell(regs)
+                pending.exchange(index, .doorbell(regs))
                 return .memoryRequest(X86KVMPlatform.memoryRequest(gpa: regs.rbx, pages: regs.rcx, attributes: regs.rdx, transport: "doorbell"))
             }
             return .report(X86KVMPlatform.report(code: regs.rax & 0xFFFF_FFFF, rbx: regs.rbx, rcx: regs.rcx, rdx: regs.rdx))
@@ -266,8 +270,7 @@ public final class X86KVMPlatform: Platform, @unchecked Sendable {
 
     public func complete(vcpu index: Int, reply: GuestReply) {
         let vcpu = vcpus[index]
-        let state = pending[index]
-        pending[index] = .none
+        let state = pending.take(index)
         guard case .memoryResult(let result) = reply else { return }
         let value: Int64 = switch result {
         case .success: 0

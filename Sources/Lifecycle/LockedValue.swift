@@ -1,0 +1,44 @@
+import Synchronization
+
+/// One value that one thread sets and another reads (the first event of a
+/// vCPU thread, a sample taken from an observer callback).
+public final class LockedValue<Value: Sendable>: Sendable {
+    private let value = Mutex<Value?>(nil)
+
+    public init() {}
+
+    public func set(_ newValue: Value) { value.withLock { $0 = newValue } }
+    public func get() -> Value? { value.withLock { $0 } }
+}
+
+/// One value per vCPU, each written by its own vCPU's thread (a call waiting
+/// for the ledger's answer) while the others write theirs: the array is
+/// shared, so it is locked.
+public final class PerVCPU<Value: Sendable>: Sendable {
+    private let slots = Mutex<[Value]>([])
+    private let empty: Value
+
+    /// `empty` is what a slot holds when nothing is pending.
+    public init(empty: Value) {
+        self.empty = empty
+    }
+
+    /// `count` empty slots (when the vCPUs are created).
+    public func reset(count: Int) {
+        slots.withLock { $0 = Array(repeating: empty, count: count) }
+    }
+
+    /// Puts `value` in vCPU `index`'s slot and returns what was there
+    /// (`empty` for an index without a slot).
+    @discardableResult
+    public func exchange(_ index: Int, _ value: Value) -> Value {
+        slots.withLock { slots in
+            guard slots.indices.contains(index) else { return empty }
+            defer { slots[index] = value }
+            return slots[index]
+        }
+    }
+
+    /// Empties vCPU `index`'s slot and returns what was there.
+    public func take(_ index: Int) -> Value { exchange(index, empty) }
+}
