@@ -48,7 +48,7 @@ let package = Package(
         .testTarget(name: "A64Tests", dependencies: ["A64"]),
         .testTarget(name: "ModelTests", dependencies: ["PKVMModel", "A64", "Lifecycle", "Ownership", "GuestImage", "PVMHTestSupport"]),
         .testTarget(name: "ChecksTests", dependencies: ["Checks", "Platforms", "Lifecycle", "PVMHTestSupport"]),
-        .testTarget(name: "LifecycleTests", dependencies: ["Lifecycle", "Platforms", "KVM", "Ownership", "GuestImage", "PVMHTestSupport"]),
+        .testTarget(name: "LifecycleTests", dependencies: ["Lifecycle", "Platforms", "PKVMModel", "KVM", "Ownership", "GuestImage", "PVMHTestSupport"]),
         .testTarget(name: "PVMHTests", dependencies: ["PVMHCommand", "pvmh", "PVMHTestSupport"]),
         // The bench's statistics, and its --quick path as a smoke test (values never asserted).
         .testTarget(name: "BenchTests", dependencies: ["Bench", "GuestImage", "Ownership", "pvmh"]),

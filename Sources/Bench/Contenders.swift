@@ -146,7 +146,7 @@ final class UnprobedPlatform: Platform, Sendable {
     init(_ inner: Platform) { self.inner = inner }
 
     var description: PlatformDescription { inner.description }
-    var architecture: GuestArchitecture { inner.architecture }
+    var guestABI: GuestABI { inner.guestABI }
     func create(ram: GuestRAM, journal: Journal) throws(LifecycleError) { try inner.create(ram: ram, journal: journal) }
     func makeAllPrivate(_ ram: GuestRAM) throws(LifecycleError) -> String { try inner.makeAllPrivate(ram) }
     func load(_ image: ELFImage) throws(LifecycleError) { try inner.load(image) }

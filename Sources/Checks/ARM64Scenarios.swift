@@ -39,22 +39,24 @@ enum ARM64Scenarios {
     static func deleteMemslotWhileRunning(_ platform: Platform, _ thread: VCPUThread, _ box: EventBox,
                                           _ context: CheckContext) -> [String] {
         var failures: [String] = []
-        if let protected = platform as? ARM64ProtectedPlatform {
-            if let refusal = protected.tryDeletingMemslot() {
-                if refusal.errno == EPERM {
-                    context.note("the kernel refused to delete a protected VM's memslot under a running vCPU with EPERM, as it must")
-                } else {
-                    failures.append("deleting a protected VM's memslot after its first run failed with \(refusal.errnoName), not EPERM")
-                }
-            } else {
-                failures.append("the kernel deleted a protected VM's memslot after its first run; it must refuse with EPERM (pKVM cannot take donated pages back that way)")
-            }
-        } else {
-            do { try platform.unbind() } catch { failures.append("deleting the memslot under a running vCPU failed: \(error)") }
+        let protected = platform.description.traits.flavour == .protectedVM
+        switch (platform.deleteMemslotsNow(), protected) {
+        case (.refused(EPERM), true):
+            context.note("the kernel refused to delete a protected VM's memslot under a running vCPU with EPERM, as it must")
+        case (.refused(let errno), true):
+            failures.append("deleting a protected VM's memslot after its first run failed with \(Errno.name(errno)), not EPERM")
+        case (.deleted, true):
+            failures.append("the kernel deleted a protected VM's memslot after its first run; it must refuse with EPERM (pKVM cannot take donated pages back that way)")
+        case (.deleted, false):
+            break
+        case (.refused(let errno), false):
+            failures.append("deleting the memslot under a running vCPU failed with \(Errno.name(errno))")
+        case (.failed(let why), _):
+            failures.append("deleting the memslot under a running vCPU failed: \(why)")
         }
         if thread.join(timeoutNanoseconds: 500_000_000) {
             context.note("the vCPU exited by itself with: \(box.get().map { "\($0)" } ?? "no event")")
-            if platform is ARM64ProtectedPlatform {
+            if protected {
                 failures.append("the protected guest stopped by itself (\(box.get().map { "\($0)" } ?? "no event")) although its memslot stayed")
             }
             return failures
@@ -117,12 +119,12 @@ enum ARM64Scenarios {
         do { platform = try context.makePlatform() } catch { return .skip("\(error)") }
         // The guest makes its MEM_SHARE with `hvc`, which reaches a VMM only
         // through pKVM or the SMCCC filter.
-        if let kvm = platform as? ARM64KVMPlatform, kvm.transport == .mmioDoorbell {
-            return .skip("needs MEM_SHARE over hvc (a pKVM protected VM, or the SMCCC filter of Linux 6.4+); this kernel has neither, so \(kvm.description.id) uses the MMIO doorbell")
+        if platform.description.traits.transport == .mmioDoorbell {
+            return .skip("needs MEM_SHARE over hvc (a pKVM protected VM, or the SMCCC filter of Linux 6.4+); this kernel has neither, so \(platform.description.id) uses the MMIO doorbell")
         }
         let journal: Journal
         do { journal = try Journal() } catch { return .fail("\(error)") }
-        let ram = LifecycleProbe.ram(for: context.platform, size: 4 << 20)
+        let ram = context.guestABI.ram(size: 4 << 20)
         let driver = LoopDriver(platform: platform, ram: ram)
         var failures: [String] = []
         defer {

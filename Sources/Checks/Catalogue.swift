@@ -109,6 +109,10 @@ public enum CheckRunner {
             }
             context.processIsExclusive = options.processIsExclusive
             context.kvmPlatformID = factory?.platformID
+            if let factory, let traits = factory.traits, let abi = factory.guestABI {
+                context.traits = traits
+                context.guestABI = abi
+            }
             let name = "\(scenario.name)[\(target.label)]"
             let start = monotonicNanoseconds()
             var outcome: CheckOutcome
@@ -133,16 +137,27 @@ final class KVMPlatformFactory: Sendable {
     let platformID: String?
     /// Why no platform can be made ("no KVM platform is usable here: …"), or nil.
     let unavailableReason: String?
+    /// What the platform is made of and offers its guests (nil when none can be made).
+    let traits: PlatformTraits?
+    let guestABI: GuestABI?
 
     init(probe: HostProbe, platformID: String? = nil) {
         self.probe = probe
         do {
             let row = try PlatformSelection.resolve(probe: probe, platformID: platformID)
+            // One instance to read its description; it opens /dev/kvm but
+            // creates no VM, and destroy closes that again.
+            let sample = try PlatformSelection.make(.kvm, probe: probe, platformID: row.id)
+            traits = sample.description.traits
+            guestABI = sample.guestABI
+            try? sample.destroy()
             self.platformID = row.id
             unavailableReason = nil
         } catch {
             self.platformID = nil
             unavailableReason = error.description
+            traits = nil
+            guestABI = nil
         }
     }
 
@@ -156,11 +171,7 @@ final class KVMPlatformFactory: Sendable {
     func make() throws(LifecycleError) -> Platform {
         guard let platformID, unavailableReason == nil else { throw .platformUnavailable(unavailableReason ?? "no probe") }
         let platform = try PlatformSelection.make(.kvm, probe: probe, platformID: platformID)
-        #if arch(x86_64)
-        (platform as? X86KVMPlatform)?.preallocate = true
-        #endif
-        (platform as? ARM64ProtectedPlatform)?.preallocate = true
-        (platform as? ARM64KVMPlatform)?.preallocate = true
+        platform.preallocate = true
         return platform
     }
 }

@@ -16,11 +16,11 @@ public enum ChildScenarios {
         let factory = KVMPlatformFactory(platformID: arguments.count > 2 ? arguments[2] : nil)
         do {
             let platform = try factory.make()
-            let ram = LifecycleProbe.ram(for: .kvm, size: size)
+            let ram = platform.guestABI.ram(size: size)
             let journal = try Journal()
             try platform.create(ram: ram, journal: journal)
             _ = try platform.makeAllPrivate(ram)
-            let image = spin ? try LifecycleProbe.spinImage(for: .kvm) : try LifecycleProbe.guest(for: .kvm).image()
+            let image = spin ? try LifecycleProbe.spinImage(for: platform.guestABI) : try LifecycleProbe.guest(for: platform.guestABI).image()
             try platform.load(image)
             try platform.createVCPUs(count: 1, entry: image.entry)
             // A minimal run loop: answer everything, stop at the first stop.

@@ -1,3 +1,4 @@
+import Lifecycle
 import CKVM
 import Glibc
 
@@ -60,10 +61,11 @@ public enum MemoryCounter: String, Sendable {
     /// QEMU pKVM lane, `Unevictable` and `Mlocked` do not move at all.
     case shmem = "Shmem"
 
-    /// The counter for a KVM platform id (`pvmh probe`'s names): the memfd
-    /// platforms hold shmem pages like arm64-pkvm.
-    public static func forPlatform(_ id: String?) -> MemoryCounter {
-        id == "arm64-pkvm" || id?.hasSuffix("-memfd") == true ? .shmem : .unevictable
+    /// The counter a platform's guest memory moves: memfd memory (the memfd
+    /// platforms, pKVM protected VMs) is shmem; guest_memfd and the model's
+    /// memory show as unevictable.
+    public static func forPlatform(_ traits: PlatformTraits) -> MemoryCounter {
+        traits.memory == .memfd ? .shmem : .unevictable
     }
 }
 

@@ -25,9 +25,10 @@ enum LifecycleProbe {
     /// A guest that spins forever at its entry point, for scenarios that
     /// kill or disturb a running vCPU: `jmp .` at 0x100000 on x86_64, `b .`
     /// at the image base on arm64.
-    static func spinImage(for platform: CheckPlatform) throws(LifecycleError) -> ELFImage {
+    /// A guest that never stops, for the platform's architecture.
+    static func spinImage(for abi: GuestABI) throws(LifecycleError) -> ELFImage {
         do {
-            if guest(for: platform).architecture == .aarch64 {
+            if abi.architecture == .aarch64 {
                 return try ELFImage(bytes: InlineImage.elf(machine: 183, words: [0x1400_0000], address: ARM64GuestProtocol.imageBase))
             }
             return try ELFImage(bytes: InlineImage.elfBytes(machine: 62, code: [0xEB, 0xFE], address: 0x100000))
@@ -36,18 +37,9 @@ enum LifecycleProbe {
         }
     }
 
-    static func guest(for platform: CheckPlatform) -> BuiltinGuest {
-        #if arch(x86_64)
-        let name = platform == .model ? "arm64-demo" : "x86_64-demo"
-        #else
-        let name = "arm64-demo"
-        #endif
-        return BuiltinGuest.named(name)!
-    }
-
-    static func ram(for platform: CheckPlatform, size: UInt64) -> GuestRAM {
-        let arm = platform == .model || guest(for: platform).architecture == .aarch64
-        return GuestRAM(base: arm ? ARM64GuestProtocol.ramBase : 0, size: size)
+    /// The platform's demo guest.
+    static func guest(for abi: GuestABI) -> BuiltinGuest {
+        BuiltinGuest.named(abi.defaultGuest)!
     }
 
     /// Runs `image` (default: the platform's demo) with `plan`, measuring around it.
@@ -65,9 +57,9 @@ enum LifecycleProbe {
         let pinned = HeldSample()
         let lifecycle = ProtectedVMLifecycle(
             platform: platform, journal: journal,
-            options: RunOptions(ram: ram(for: context.platform, size: memory), timeoutSeconds: timeout, plan: plan,
+            options: RunOptions(ram: context.guestABI.ram(size: memory), timeoutSeconds: timeout, plan: plan,
                                 auditDescriptors: false),
-            guestName: guest(for: context.platform).name) { notice in
+            guestName: guest(for: context.guestABI).name) { notice in
                 // Sampled once the guest runs: its memory must be visible.
                 if case .phase(.run) = notice, let before, let now = MemoryAccounting.held(counter) {
                     sample.set(Int64(now) - Int64(before))
@@ -82,7 +74,7 @@ enum LifecycleProbe {
         if let image {
             chosen = image
         } else {
-            do { chosen = try guest(for: context.platform).image() } catch { throw .badInput("\(error)") }
+            do { chosen = try guest(for: context.guestABI).image() } catch { throw .badInput("\(error)") }
         }
         let report = lifecycle.run(image: chosen)
         let drop = before.map { MemoryAccounting.waitForReturn(to: $0, tolerance: memoryTolerance, counter: counter).shortfall }

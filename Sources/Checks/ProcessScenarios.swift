@@ -117,10 +117,10 @@ enum ProcessScenarios {
         let watch = KernelLogWatch()
         watch.start()
         do {
-            let ram = LifecycleProbe.ram(for: context.platform, size: 4 << 20)
+            let ram = context.guestABI.ram(size: 4 << 20)
             try platform.create(ram: ram, journal: journal)
             _ = try platform.makeAllPrivate(ram)
-            let image = try LifecycleProbe.spinImage(for: context.platform)
+            let image = try LifecycleProbe.spinImage(for: context.guestABI)
             try platform.load(image)
             try platform.createVCPUs(count: 1, entry: image.entry)
         } catch {
@@ -133,7 +133,7 @@ enum ProcessScenarios {
         } catch { return .fail("\(error)") }
         usleep(50_000)
         var failures: [String] = []
-        if LifecycleProbe.guest(for: context.platform).architecture == .aarch64 {
+        if LifecycleProbe.guest(for: context.guestABI).architecture == .aarch64 {
             failures = ARM64Scenarios.deleteMemslotWhileRunning(platform, thread, box, context)
         } else {
             failures = x86DeleteMemslotWhileRunning(platform, thread, box, context)

@@ -34,7 +34,7 @@ enum ProtocolScenarios {
     /// SHARED/UNSHARED reports of the calls that worked reach the ledger; the
     /// four refusals show in the guest's own checks 4–7 instead.
     static func expectedRequests(_ context: CheckContext) -> [String] {
-        let guest = LifecycleProbe.guest(for: context.platform)
+        let guest = LifecycleProbe.guest(for: context.guestABI)
         if context.isProtectedKVM {
             return ["share ok", "unshare ok", "share ok", "unshare ok"]
         }

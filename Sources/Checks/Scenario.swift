@@ -1,4 +1,5 @@
 import Lifecycle
+import PKVMModel
 
 /// Where a scenario runs.
 public enum CheckPlatform: String, Sendable, CaseIterable, Comparable {
@@ -74,13 +75,18 @@ public final class CheckContext: @unchecked Sendable {
     /// tests share the process with other suites and turn it off).
     public var processIsExclusive = true
     /// Which KVM platform `makePlatform` makes (`pvmh probe`'s id, e.g.
-    /// "arm64-pkvm"); nil on the model. The runner sets it.
+    /// "arm64-pkvm"), for a child VMM to make the same; nil on the model.
+    /// The runner sets it.
     public var kvmPlatformID: String?
+    /// What the platform `makePlatform` makes is made of, and what it offers
+    /// its guests. The runner sets them (the model's by default).
+    public var traits = PKVMModelPlatform.traits
+    public var guestABI = GuestABI.arm64Model
     /// The meminfo counter the platform's guest memory moves.
-    public var memoryCounter: MemoryCounter { .forPlatform(kvmPlatformID) }
-    /// Whether the platform is the pKVM protected VM, whose memslots cannot
+    public var memoryCounter: MemoryCounter { .forPlatform(traits) }
+    /// Whether the platform is a pKVM protected VM, whose memslots cannot
     /// be deleted after the first run and whose pages pKVM pins.
-    public var isProtectedKVM: Bool { kvmPlatformID == "arm64-pkvm" }
+    public var isProtectedKVM: Bool { traits.flavour == .protectedVM }
     /// Diagnostics for the KTAP stream.
     public private(set) var notes: [String] = []
     private var random: SplitMix64

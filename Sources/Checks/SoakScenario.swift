@@ -16,7 +16,7 @@ enum SoakScenario {
         let pinsBefore = context.isProtectedKVM ? PinnedPages.current() : nil
         let start = monotonicNanoseconds()
         let image: GuestImage.ELFImage
-        do { image = try LifecycleProbe.guest(for: context.platform).image() } catch { return .fail("\(error)") }
+        do { image = try LifecycleProbe.guest(for: context.guestABI).image() } catch { return .fail("\(error)") }
         for index in 1...max(count, 1) {
             let platform: Platform
             do { platform = try context.makePlatform() } catch { return .skip("\(error)") }
@@ -24,7 +24,7 @@ enum SoakScenario {
             do { journal = try Journal() } catch { return .fail(error.description) }
             let report = ProtectedVMLifecycle(
                 platform: platform, journal: journal,
-                options: RunOptions(ram: LifecycleProbe.ram(for: context.platform, size: 4 << 20), timeoutSeconds: 20,
+                options: RunOptions(ram: context.guestABI.ram(size: 4 << 20), timeoutSeconds: 20,
                                     auditDescriptors: false),
                 guestName: "soak").run(image: image)
             if !report.passed {

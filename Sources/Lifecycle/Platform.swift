@@ -47,13 +47,26 @@ public struct PlatformDescription: Equatable, Sendable {
     public var transport: String
     /// Who enforces host isolation.
     public var enforcement: String
+    /// The same facts as types.
+    public var traits: PlatformTraits
+    /// How the transport was chosen, when there was a choice (`pvmh run` says so).
+    public var transportChoice: (name: String, reason: String)?
 
-    public init(id: String, name: String, privateMemory: String, transport: String, enforcement: String) {
+    public init(id: String, name: String, privateMemory: String, transport: String, enforcement: String,
+                traits: PlatformTraits, transportChoice: (name: String, reason: String)? = nil) {
         self.id = id
         self.name = name
         self.privateMemory = privateMemory
         self.transport = transport
         self.enforcement = enforcement
+        self.traits = traits
+        self.transportChoice = transportChoice
+    }
+
+    public static func == (a: PlatformDescription, b: PlatformDescription) -> Bool {
+        a.id == b.id && a.name == b.name && a.privateMemory == b.privateMemory && a.transport == b.transport
+            && a.enforcement == b.enforcement && a.traits == b.traits
+            && a.transportChoice?.name == b.transportChoice?.name && a.transportChoice?.reason == b.transportChoice?.reason
     }
 }
 
@@ -68,6 +81,12 @@ public struct PlatformDescription: Equatable, Sendable {
 public protocol Platform: AnyObject, Sendable {
     var description: PlatformDescription { get }
     var architecture: GuestArchitecture { get }
+    /// What the platform offers its guests (RAM base, MMIO, vCPU and memory limits).
+    var guestABI: GuestABI { get }
+    /// Allocate all of guest memory at creation, so what teardown gives back
+    /// is measurable (the regression suite sets it). Platforms whose memory
+    /// is not host memory ignore it.
+    var preallocate: Bool { get set }
 
     /// Creates the VM and its guest RAM (not yet private).
     func create(ram: GuestRAM, journal: Journal) throws(LifecycleError)
@@ -108,6 +127,10 @@ public protocol Platform: AnyObject, Sendable {
     /// Destroys vCPUs and the VM.
     func destroy() throws(LifecycleError)
 
+    /// Deletes the memslots now, with vCPUs possibly running (the regression
+    /// suite's `teardown.delete-memslot-while-running`). Default: `unbind()`.
+    func deleteMemslotsNow() -> MemslotDeletion
+
     /// The fds and mappings this platform still holds, by name ("kvm-vm",
     /// "guest_memfd (host view)"); empty once teardown is complete.
     var openResources: [String] { get }
@@ -118,6 +141,29 @@ public protocol Platform: AnyObject, Sendable {
     var findings: [Finding] { get }
 }
 
+/// What deleting the memslots did.
+public enum MemslotDeletion: Equatable, Sendable {
+    case deleted
+    /// The kernel refused, with this errno (a protected VM that has run: EPERM).
+    case refused(errno: Int32)
+    /// It failed for another reason (a sentence).
+    case failed(String)
+}
+
 extension Platform {
+    public func deleteMemslotsNow() -> MemslotDeletion {
+        do {
+            try unbind()
+            return .deleted
+        } catch {
+            return .failed(error.description)
+        }
+    }
+
     public var findings: [Finding] { [] }
+    public var architecture: GuestArchitecture { guestABI.architecture }
+    public var preallocate: Bool {
+        get { false }
+        set {}
+    }
 }

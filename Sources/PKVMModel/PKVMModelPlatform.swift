@@ -14,7 +14,8 @@ import Ownership
 // run on the lifecycle thread while no vCPU runs (Platform's threading rule).
 public final class PKVMModelPlatform: Platform, @unchecked Sendable {
     public let configuration: ModelConfiguration
-    public var architecture: GuestArchitecture { .aarch64 }
+    public var guestABI: GuestABI { .arm64Model }
+    public static let traits = PlatformTraits(flavour: .model, memory: .model, transport: .hypervisorHandled)
     /// The most vCPUs the model runs (`pvmh run --vcpus`): each is a thread
     /// running the interpreter, secondaries powered off until PSCI CPU_ON.
     public static let maximumVCPUs = 8
@@ -59,7 +60,8 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
             id: "model", name: "pKVM model (software EL2 + A64 interpreter)",
             privateMemory: "donated to the guest at the model's EL2 on creation",
             transport: "HVC to the model's EL2 (pKVM's MEM_SHARE/MEM_UNSHARE ids)",
-            enforcement: "the model: every host access is checked against the EL2 owner table (kernel teardown order: \(configuration.kernelOrder.rawValue))")
+            enforcement: "the model: every host access is checked against the EL2 owner table (kernel teardown order: \(configuration.kernelOrder.rawValue))",
+            traits: Self.traits)
     }
 
     /// Faults and disagreements the model detected (host touched a page it

@@ -77,23 +77,9 @@ enum RunCommand {
         return (UInt64(pages) * UInt64(size)) & ~UInt64((1 << 20) - 1)
     }
 
-    /// The most guest RAM `architecture`'s guests can use on `platform`, and why
-    /// (nil: only the host's RAM limits it).
-    static func memoryLimit(_ platform: PlatformRequest, _ architecture: GuestArchitecture) -> (UInt64, String)? {
-        guard platform != .model, architecture == .x86_64 else { return nil }
-        // The x86 guests start in 32-bit protected mode and are told the RAM
-        // size in ESI: at 4 GiB it would read as 0 (Guests/x86_64/demo.S).
-        return (4095 << 20, "x86_64 guests get the RAM size in the 32-bit ESI register")
-    }
-
-    /// The vCPU counts `platform` runs, with the reason for the upper bound.
-    static func vcpuLimit(_ platform: PlatformRequest) -> (Int, String) {
-        if platform == .model {
-            return (PKVMModelPlatform.maximumVCPUs, "the pKVM model runs up to \(PKVMModelPlatform.maximumVCPUs)")
-        }
-        // The KVM platform here is x86_64's, whose guests are single-processor:
-        // every vCPU would start at the entry point and run the programme again.
-        return (1, "KVM on \(GuestArchitecture.host) runs 1, since its guests are single-processor")
+    /// What the chosen platform offers its guests (the platform's own facts).
+    static func guestABI(_ platform: PlatformRequest) -> GuestABI {
+        platform == .model ? .arm64Model : .hostKVM
     }
 
     /// Everything the user typed, validated before any VM exists.
@@ -145,7 +131,7 @@ enum RunCommand {
         } ?? (4 << 20)
         let timeout = try timeoutText.map { text throws(UsageError) in try ValueParser.seconds(text) } ?? 30
         let vcpus = try vcpusText.map { text throws(UsageError) in
-            try ValueParser.vcpuCount(text, maximum: max(vcpuLimit(.model).0, vcpuLimit(.kvm).0))
+            try ValueParser.vcpuCount(text, maximum: max(GuestABI.arm64Model.maximumVCPUs, GuestABI.hostKVM.maximumVCPUs))
         } ?? 1
         let flatAddress = try flatText.map { text throws(UsageError) in try ValueParser.address(text, option: "--flat") }
         if flatAddress != nil, positionals.isEmpty {
@@ -185,7 +171,8 @@ enum RunCommand {
                 throw UsageError("--memory-backend \(backend.rawValue): \(error.description)")
             }
         }
-        let architecture: GuestArchitecture = resolved == .model ? .aarch64 : .host
+        let abi = guestABI(resolved)
+        let architecture = abi.architecture
         let (name, image): (String, ELFImage)
         if let guest = explicitGuest {
             guard guest.1.machine == architecture else {
@@ -206,33 +193,22 @@ enum RunCommand {
             }
             (name, image) = (guest.name, try builtinImage(guest))
         }
-        if let limit = memoryLimit(resolved, architecture), memory > limit.0 {
-            throw UsageError("--memory \(memoryText ?? "") is more than this platform can give its guests (\(limit.1)); use a size between \(Format.bytes(minimumMemory)) and \(Format.bytes(limit.0))")
+        if let limit = abi.maximumMemory, memory > limit {
+            throw UsageError("--memory \(memoryText ?? "") is more than this platform can give its guests (\(abi.memoryLimitReason ?? "")); use a size between \(Format.bytes(minimumMemory)) and \(Format.bytes(limit))")
         }
-        let (vcpuMaximum, vcpuWhy) = vcpuLimit(resolved)
+        let (vcpuMaximum, vcpuWhy) = (abi.maximumVCPUs, abi.vcpuLimitReason)
         guard vcpus <= vcpuMaximum else {
-            let hint = resolved == .model ? "" : ", or --platform model for up to \(vcpuLimit(.model).0) arm64 vCPUs"
+            let hint = resolved == .model ? "" : ", or --platform model for up to \(GuestABI.arm64Model.maximumVCPUs) arm64 vCPUs"
             throw UsageError("--vcpus \(vcpus) is more than this platform runs (\(vcpuWhy)); use --vcpus 1\(vcpuMaximum > 1 ? " to \(vcpuMaximum)" : "")\(hint)")
         }
         do {
-            try image.validate(placement: ramBase(architecture), ramSize: memory, mmio: mmio(architecture))
+            try image.validate(placement: abi.ramBase, ramSize: memory, mmio: abi.mmioWindows)
         } catch {
             throw UsageError("guest \(name) does not fit this VM: \(error)")
         }
         return Options(guestName: name, image: image, platform: resolved, autoNote: autoNote, memory: memory, vcpus: vcpus,
                        journalPath: journal, timeout: timeout, transport: transport, backend: backend, kvmPath: kvmPath, kernelOrder: kernelOrder,
                        architecture: architecture, flatAddress: flatAddress)
-    }
-
-    /// Where guest RAM starts: 0 on x86, QEMU virt's 0x4000_0000 on arm64.
-    static func ramBase(_ architecture: GuestArchitecture) -> UInt64 {
-        architecture == .aarch64 ? ARM64GuestProtocol.ramBase : 0
-    }
-
-    static func mmio(_ architecture: GuestArchitecture) -> [Range<UInt64>] {
-        guard architecture == .aarch64 else { return [] }
-        return [ARM64GuestProtocol.uartBase..<ARM64GuestProtocol.uartBase + 0x1000,
-                ARM64GuestProtocol.harnessBase..<ARM64GuestProtocol.harnessBase + ARM64GuestProtocol.harnessSize]
     }
 
     /// A built-in guest by name, or an ELF64 file (any supported machine).
@@ -291,15 +267,13 @@ enum RunCommand {
         }
         output.line("pvmh: platform \(platform.description.id) (\(platform.description.name))")
         output.line("pvmh: isolation enforced by \(platform.description.enforcement)")
-        #if arch(x86_64)
-        if let x86 = platform as? X86KVMPlatform {
-            output.line("pvmh: share/unshare transport \(x86.transport.rawValue): \(x86.transportReason)")
+        if let choice = platform.description.transportChoice {
+            output.line("pvmh: share/unshare transport \(choice.name): \(choice.reason)")
         }
-        #endif
         let kind = options.flatAddress.map { " (flat binary at \(Format.hex($0)))" } ?? ""
         output.line("pvmh: guest \(options.guestName)\(kind), \(Format.bytes(options.memory)) RAM, \(options.vcpus) vCPU\(options.vcpus == 1 ? "" : "s"), entry \(Format.hex(options.image.entry))")
 
-        let ram = GuestRAM(base: ramBase(options.architecture), size: options.memory)
+        let ram = platform.guestABI.ram(size: options.memory)
         let runOptions = RunOptions(ram: ram, vcpus: options.vcpus, timeoutSeconds: options.timeout,
                                     plan: .safe, handleSignals: true)
         let lifecycle = ProtectedVMLifecycle(platform: platform, journal: journal, options: runOptions,

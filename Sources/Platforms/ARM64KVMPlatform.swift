@@ -30,7 +30,7 @@ public enum ARM64CallTransport: String, Sendable, CaseIterable {
 // while no vCPU runs (Platform's threading rule); vCPU threads share only
 // `pending` and `detected`, which lock themselves.
 public final class ARM64KVMPlatform: Platform, @unchecked Sendable {
-    public var architecture: GuestArchitecture { .aarch64 }
+    public var guestABI: GuestABI { .arm64KVM }
     public let backend: RAMBackend
     public let transport: ARM64CallTransport
 
@@ -74,7 +74,9 @@ public final class ARM64KVMPlatform: Platform, @unchecked Sendable {
             transport: transport == .smcccFilter
                 ? "SMCCC filter: pKVM's MEM_SHARE/MEM_UNSHARE as KVM_EXIT_HYPERCALL, arguments and results via ONE_REG"
                 : "MMIO doorbell: the guest stores pKVM's vendor calls into the harness window and loads the answer (no SMCCC filter before Linux 6.4)",
-            enforcement: "the VMM: private ranges of the host view are PROT_NONE (a non-protected VM: the kernel does not isolate it)")
+            enforcement: "the VMM: private ranges of the host view are PROT_NONE (a non-protected VM: the kernel does not isolate it)",
+            traits: PlatformTraits(flavour: .plainVM, memory: backend == .guestMemfd ? .guestMemfd : .memfd,
+                                   transport: transport == .smcccFilter ? .smcccFilter : .mmioDoorbell))
     }
 
     /// Claims of the guest that the host view contradicts.

@@ -20,7 +20,7 @@ import Ownership
 // while no vCPU runs (Platform's threading rule); vCPU threads share only
 // `pendingClaims` and `detected`, which lock themselves.
 public final class ARM64ProtectedPlatform: Platform, @unchecked Sendable {
-    public var architecture: GuestArchitecture { .aarch64 }
+    public var guestABI: GuestABI { .arm64KVM }
 
     private let system: KVMSystem
     private let memlock: MemlockBudget
@@ -54,7 +54,8 @@ public final class ARM64ProtectedPlatform: Platform, @unchecked Sendable {
             id: "arm64-pkvm", name: "arm64 pKVM protected VM",
             privateMemory: "MAP_SHARED memfd in an ordinary memslot, donated to the guest by pKVM on its first fault",
             transport: "none reaches the VMM (EL2 handles MEM_SHARE/MEM_UNSHARE); the guest reports each on the harness window and the VMM verifies it by probing host access",
-            enforcement: "the hypervisor (pKVM's stage-2)")
+            enforcement: "the hypervisor (pKVM's stage-2)",
+            traits: PlatformTraits(flavour: .protectedVM, memory: .memfd, transport: .hypervisorHandled))
     }
 
     public var findings: [Finding] { detected.all }
@@ -245,15 +246,15 @@ public final class ARM64ProtectedPlatform: Platform, @unchecked Sendable {
     /// Docs/kvm-abi.md). The regression suite calls it to check that the kernel
     /// still refuses, under a running vCPU. The corresponding ioctl is
     /// `KVM_SET_USER_MEMORY_REGION2` with size 0.
-    public func tryDeletingMemslot() -> KVMError? {
-        guard let vm, vm.fd.isOpen, let slot else { return KVMError("KVM_SET_USER_MEMORY_REGION2(delete slot 0)", errno: EBADF) }
+    public func deleteMemslotsNow() -> MemslotDeletion {
+        guard let vm, vm.fd.isOpen, let slot else { return .refused(errno: EBADF) }
         do {
             try vm.setMemoryRegion(slot.deletion)
             journal?.record("pkvm.memslot-deleted", [("slot", .int(0))])
-            return nil
+            return .deleted
         } catch {
             journal?.record("pkvm.memslot-delete-refused", [("slot", .int(0)), ("errno", .string(error.errnoName))])
-            return error
+            return .refused(errno: error.errno)
         }
     }
 

@@ -21,7 +21,7 @@ public final class X86KVMPlatform: Platform, @unchecked Sendable {
     public let transport: HypercallTransport
     public let backend: RAMBackend
     public let transportReason: String
-    public var architecture: GuestArchitecture { .x86_64 }
+    public var guestABI: GuestABI { .x86_64KVM }
 
     private let system: KVMSystem
     private var vm: VirtualMachine?
@@ -48,7 +48,10 @@ public final class X86KVMPlatform: Platform, @unchecked Sendable {
                 ? "guest_memfd MMAP|INIT_SHARED, all private in the ledger at creation"
                 : "memfd (shmem, MAP_SHARED) in a plain memslot, all private in the ledger at creation",
             transport: transport == .vmcall ? "KVM_HC_MAP_GPA_RANGE via KVM_EXIT_HYPERCALL" : "port-I/O doorbell 0xE4 (vmcall does not complete here)",
-            enforcement: useAttributes ? "KVM memory attributes + the VMM (host view PROT_NONE)" : "the VMM: private ranges of the host view are PROT_NONE")
+            enforcement: useAttributes ? "KVM memory attributes + the VMM (host view PROT_NONE)" : "the VMM: private ranges of the host view are PROT_NONE",
+            traits: PlatformTraits(flavour: .plainVM, memory: backend == .guestMemfd ? .guestMemfd : .memfd,
+                                   transport: transport == .vmcall ? .hypercallExit : .portDoorbell),
+            transportChoice: (transport.rawValue, transportReason))
     }
 
     /// Allocate all of guest memory at creation (fallocate), so what

@@ -10,9 +10,10 @@ final class FakePlatform: Platform, @unchecked Sendable {
     enum Failure { case none, create, load, reclaim }
 
     var description: PlatformDescription {
-        PlatformDescription(id: "fake", name: "fake", privateMemory: "none", transport: "script", enforcement: "none")
+        PlatformDescription(id: "fake", name: "fake", privateMemory: "none", transport: "script", enforcement: "none",
+                            traits: PlatformTraits(flavour: .plainVM, memory: .memfd, transport: .portDoorbell))
     }
-    var architecture: GuestArchitecture { .x86_64 }
+    var guestABI: GuestABI { .x86_64KVM }
 
     private var lock = pthread_mutex_t()
     private var condition = pthread_cond_t()
