@@ -292,21 +292,11 @@ public final class ARM64KVMPlatform: Platform, @unchecked Sendable {
     }
 
     public func destroy() throws(LifecycleError) {
-        var errors = cpus.close()
-        if let vm, vm.fd.isOpen {
-            do { try vm.fd.close() } catch { errors.append(error.description) }
-        }
-        vm = nil
-        if system.fd.isOpen {
-            do { try system.fd.close() } catch { errors.append(error.description) }
-        }
-        if !errors.isEmpty { throw .teardown(errors.joined(separator: "; ")) }
+        defer { vm = nil }
+        try VMResources.destroy(system: system, vm: vm, vcpuErrors: cpus.close())
     }
 
     public var openResources: [String] {
-        var open: [String] = []
-        if system.fd.isOpen { open.append(system.fd.kind) }
-        if let vm, vm.fd.isOpen { open.append(vm.fd.kind) }
-        return open + (memory?.openResources ?? []) + cpus.openResources
+        VMResources.open(system: system, vm: vm, memory: memory?.openResources ?? [], vcpus: cpus.vcpus)
     }
 }

@@ -229,15 +229,7 @@ public final class ARM64ProtectedPlatform: Platform, @unchecked Sendable {
     /// Closes the vCPUs (kvm_run first) and the VM fd; the last reference
     /// runs pKVM's teardown synchronously.
     private func closeVM() -> [String] {
-        var errors = cpus.close()
-        if let vm, vm.fd.isOpen {
-            if errors.isEmpty {
-                do { try vm.fd.close() } catch { errors.append(error.description) }
-            } else {
-                errors.append("the VM fd stays open because a vCPU could not be closed")
-            }
-        }
-        return errors
+        VMResources.closeVM(vm, after: cpus.close())
     }
 
     /// Asks the kernel to delete memslot 0 now, and returns its refusal
@@ -273,19 +265,10 @@ public final class ARM64ProtectedPlatform: Platform, @unchecked Sendable {
 
     public func destroy() throws(LifecycleError) {
         // In the safe order the VM is already closed; in a broken one this is where it goes.
-        var errors = closeVM()
-        if system.fd.isOpen {
-            do { try system.fd.close() } catch { errors.append(error.description) }
-        }
-        if !errors.isEmpty { throw .teardown(errors.joined(separator: "; ")) }
+        try VMResources.destroy(system: system, vm: vm, vcpuErrors: cpus.close())
     }
 
     public var openResources: [String] {
-        var open: [String] = []
-        if system.fd.isOpen { open.append(system.fd.kind) }
-        if let vm, vm.fd.isOpen { open.append(vm.fd.kind) }
-        open += memory?.openResources ?? []
-        open += cpus.openResources
-        return open
+        VMResources.open(system: system, vm: vm, memory: memory?.openResources ?? [], vcpus: cpus.vcpus)
     }
 }

@@ -170,18 +170,8 @@ final class ARM64VCPUs: @unchecked Sendable {
                 errors.append("vCPU \(index) was still running, so its fd and kvm_run stay open; stop the vCPUs before closing the VM")
                 continue
             }
-            if vcpu.run.isMapped { do { try vcpu.run.unmap() } catch { errors.append(error.description) } }
-            if vcpu.fd.isOpen { do { try vcpu.fd.close() } catch { errors.append(error.description) } }
+            errors += VMResources.close(vcpu)
         }
         return errors
-    }
-
-    var openResources: [String] {
-        var open: [String] = []
-        for vcpu in vcpus {
-            if vcpu.fd.isOpen { open.append(vcpu.fd.kind) }
-            if vcpu.run.isMapped { open.append(vcpu.run.what) }
-        }
-        return open
     }
 }

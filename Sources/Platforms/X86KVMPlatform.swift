@@ -348,31 +348,12 @@ public final class X86KVMPlatform: Platform, @unchecked Sendable {
     }
 
     public var openResources: [String] {
-        var open: [String] = []
-        if system.fd.isOpen { open.append(system.fd.kind) }
-        if let vm, vm.fd.isOpen { open.append(vm.fd.kind) }
-        open += memory?.openResources ?? []
-        for vcpu in vcpus {
-            if vcpu.fd.isOpen { open.append(vcpu.fd.kind) }
-            if vcpu.run.isMapped { open.append(vcpu.run.what) }
-        }
-        return open
+        VMResources.open(system: system, vm: vm, memory: memory?.openResources ?? [], vcpus: vcpus)
     }
 
     public func destroy() throws(LifecycleError) {
-        var errors: [String] = []
-        for vcpu in vcpus {
-            if vcpu.run.isMapped { do { try vcpu.run.unmap() } catch { errors.append(error.description) } }
-            if vcpu.fd.isOpen { do { try vcpu.fd.close() } catch { errors.append(error.description) } }
-        }
-        if let vm, vm.fd.isOpen {
-            do { try vm.fd.close() } catch { errors.append(error.description) }
-        }
-        vm = nil
-        if system.fd.isOpen {
-            do { try system.fd.close() } catch { errors.append(error.description) }
-        }
-        if !errors.isEmpty { throw .teardown(errors.joined(separator: "; ")) }
+        defer { vm = nil }
+        try VMResources.destroy(system: system, vm: vm, vcpuErrors: vcpus.flatMap(VMResources.close))
     }
 }
 
