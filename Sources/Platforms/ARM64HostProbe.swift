@@ -194,6 +194,24 @@ public struct ARM64HostFacts: Equatable, Sendable {
 /// pKVM protected VM, then arm64 KVM + guest_memfd, then arm64 KVM + memfd.
 /// Pure over the probe.
 public enum ARM64PlatformCatalogue {
+    /// The arm64 platforms, strongest isolation first.
+    static var entries: [PlatformEntry] {
+        let transport: @Sendable (HostProbe) -> ARM64CallTransport? = { probe in
+            probe.arm64.map { $0.smcccFilter.isAccepted ? .smcccFilter : .mmioDoorbell }
+        }
+        return [
+            PlatformEntry(id: "arm64-pkvm", availability: { availability(probe: $0)[0] }) { system, _, _ in
+                ARM64ProtectedPlatform(system: system)
+            },
+            PlatformEntry(id: "arm64-gmem", availability: { availability(probe: $0)[1] }) { system, probe, _ in
+                ARM64KVMPlatform(system: system, backend: .guestMemfd, transport: transport(probe))
+            },
+            PlatformEntry(id: "arm64-memfd", availability: { availability(probe: $0)[2] }) { system, probe, _ in
+                ARM64KVMPlatform(system: system, backend: .memfd, transport: transport(probe))
+            },
+        ]
+    }
+
     public static func availability(probe: HostProbe) -> [HostProbe.PlatformAvailability] {
         let noKVM = probe.kvmError.map { "/dev/kvm is not usable: \($0)" }
         guard let facts = probe.arm64 else {

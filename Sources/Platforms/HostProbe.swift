@@ -121,46 +121,48 @@ public struct HostProbe: Sendable {
     }
 }
 
-/// The platforms pvmh knows, in the order `--platform auto` prefers them.
+/// One platform pvmh knows: whether (and why) this host can run it, and how
+/// to make an instance. Each platform's file declares its entries; adding a
+/// platform is that file plus one line in `PlatformCatalogue.entries`.
+public struct PlatformEntry: Sendable {
+    public let id: String
+    /// Whether and why this host can run it: pure over the probe.
+    public let availability: @Sendable (HostProbe) -> HostProbe.PlatformAvailability
+    /// A new instance (no VM yet) on an open /dev/kvm; `transport` is what
+    /// `--transport` asked for, where the platform has a choice.
+    let make: @Sendable (KVMSystem, HostProbe, HypercallTransport?) throws(LifecycleError) -> Platform
+
+    init(id: String, availability: @escaping @Sendable (HostProbe) -> HostProbe.PlatformAvailability,
+         make: @escaping @Sendable (KVMSystem, HostProbe, HypercallTransport?) throws(LifecycleError) -> Platform) {
+        self.id = id
+        self.availability = availability
+        self.make = make
+    }
+
+    /// The sentence every row gives when /dev/kvm does not open.
+    static func noKVM(_ probe: HostProbe) -> String? {
+        probe.kvmError.map { "/dev/kvm is not usable: \($0)" }
+    }
+}
+
+/// The platforms pvmh knows, in the order `--platform auto` prefers them:
+/// the strongest isolation first.
 public enum PlatformCatalogue {
-    public static func availability(probe: HostProbe) -> [HostProbe.PlatformAvailability] {
-        var list: [HostProbe.PlatformAvailability] = []
+    public static var entries: [PlatformEntry] {
         #if arch(x86_64)
-        let noKVM = probe.kvmError.map { "/dev/kvm is not usable: \($0)" }
-        let swProtected = probe.vmTypes.contains(.x86SoftwareProtected)
-        list.append(.init(id: "x86_64-sw-protected", name: "x86_64 software-protected VM", available: false,
-                          reason: noKVM ?? (swProtected
-                            ? "the kernel offers KVM_X86_SW_PROTECTED_VM, but pvmh does not implement this platform yet"
-                            : "needs KVM_X86_SW_PROTECTED_VM in KVM_CAP_VM_TYPES (this kernel offers \(probe.vmTypes.map(\.description).joined(separator: ", ")))")))
-        let gmem = probe.capability(.guestMemfd) ?? 0
-        let flags = probe.guestMemfdFlags ?? []
-        let transport = probe.transport.map { ", share/unshare via \($0.rawValue)" } ?? ""
-        let gmemReason: String
-        let gmemOK: Bool
-        if let noKVM {
-            gmemReason = noKVM
-            gmemOK = false
-        } else if gmem == 0 {
-            gmemReason = "needs KVM_CAP_GUEST_MEMFD (Linux 6.8+)"
-            gmemOK = false
-        } else if !flags.isSuperset(of: [.mmap, .initShared]) {
-            gmemReason = "needs guest_memfd flags MMAP|INIT_SHARED (Linux 6.18+); this kernel accepts \(flags)"
-            gmemOK = false
-        } else if (probe.capability(.userMemory2) ?? 0) == 0 {
-            gmemReason = "needs KVM_CAP_USER_MEMORY2"
-            gmemOK = false
-        } else {
-            gmemReason = "guest_memfd MMAP|INIT_SHARED and memslots v2 work; the VMM enforces privacy with a PROT_NONE host view" + transport
-            gmemOK = true
-        }
-        list.append(.init(id: "x86_64-gmem", name: "x86_64 KVM + guest_memfd", available: gmemOK, reason: gmemReason, backend: .guestMemfd))
-        let memslots = (probe.capability(.userMemory2) ?? 0) > 0 ? "memslots v2" : "memslots v1"
-        list.append(.init(id: "x86_64-memfd", name: "x86_64 KVM + memfd", available: noKVM == nil,
-                          reason: noKVM ?? "every KVM takes memfd (shmem) memory in a plain memslot (\(memslots) here); the VMM enforces privacy with a PROT_NONE host view" + transport,
-                          backend: .memfd))
+        [X86SoftwareProtectedEntry.entry, X86KVMPlatform.entry(.guestMemfd), X86KVMPlatform.entry(.memfd)]
         #elseif arch(arm64)
-        list += ARM64PlatformCatalogue.availability(probe: probe)
+        ARM64PlatformCatalogue.entries
+        #else
+        []
         #endif
-        return list
+    }
+
+    public static func availability(probe: HostProbe) -> [HostProbe.PlatformAvailability] {
+        entries.map { $0.availability(probe) }
+    }
+
+    public static func entry(_ id: String) -> PlatformEntry? {
+        entries.first { $0.id == id }
     }
 }

@@ -14,7 +14,8 @@ public enum PlatformRequest: String, Sendable, CaseIterable {
 /// available row of `PlatformCatalogue` — strongest isolation first: on
 /// arm64 the pKVM protected VM, then KVM + guest_memfd, then KVM + memfd; on
 /// x86_64 KVM + guest_memfd, then KVM + memfd), narrowed by `--memory-backend`
-/// or named exactly by id (the regression suite runs each one).
+/// or named exactly by id (the regression suite runs each one). The
+/// catalogue entry makes the instance; nothing here knows the platforms.
 public enum PlatformSelection {
     /// The id of the KVM platform a request resolves to on this host.
     /// `platformID` names one exactly; otherwise the first available one
@@ -46,35 +47,15 @@ public enum PlatformSelection {
         } catch {
             throw .platformUnavailable(error.description)
         }
-        switch row.id {
-        case "arm64-pkvm":
-            return ARM64ProtectedPlatform(system: system)
-        case "arm64-gmem", "arm64-memfd":
-            let transport: ARM64CallTransport? = probe.arm64.map { $0.smcccFilter.isAccepted ? .smcccFilter : .mmioDoorbell }
-            return ARM64KVMPlatform(system: system, backend: row.backend, transport: transport)
-        case "x86_64-gmem", "x86_64-memfd":
-            #if arch(x86_64)
-            let transport: HypercallTransport
-            let reason: String
-            if let requested {
-                transport = requested
-                reason = "chosen with --transport"
-            } else if let probed = probe.transport {
-                transport = probed
-                reason = probe.transportReason ?? ""
-            } else {
-                let result = TransportProbe.probe(system: system)
-                transport = result.transport
-                reason = result.reason
-            }
-            return X86KVMPlatform(system: system, backend: row.backend, transport: transport, transportReason: reason)
-            #else
-            try? system.fd.close()
-            throw .platformUnavailable("platform \(row.id) needs an x86_64 build of pvmh")
-            #endif
-        default:
+        guard let entry = PlatformCatalogue.entry(row.id) else {
             try? system.fd.close()
             throw .platformUnavailable("platform \(row.id) is not implemented")
+        }
+        do {
+            return try entry.make(system, probe, requested)
+        } catch {
+            try? system.fd.close()
+            throw error
         }
     }
 }

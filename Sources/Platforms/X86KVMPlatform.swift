@@ -357,4 +357,65 @@ public final class X86KVMPlatform: Platform, @unchecked Sendable {
     }
 }
 
+// MARK: Catalogue
+
+extension X86KVMPlatform {
+    /// The catalogue entry of x86_64 KVM with `backend` memory.
+    static func entry(_ backend: RAMBackend) -> PlatformEntry {
+        PlatformEntry(id: "x86_64-\(backend.rawValue)", availability: { probe in availability(backend, probe) }) { system, probe, requested throws(LifecycleError) in
+            let transport: HypercallTransport
+            let reason: String
+            if let requested {
+                transport = requested
+                reason = "chosen with --transport"
+            } else if let probed = probe.transport {
+                transport = probed
+                reason = probe.transportReason ?? ""
+            } else {
+                let result = TransportProbe.probe(system: system)
+                transport = result.transport
+                reason = result.reason
+            }
+            return X86KVMPlatform(system: system, backend: backend, transport: transport, transportReason: reason)
+        }
+    }
+
+    static func availability(_ backend: RAMBackend, _ probe: HostProbe) -> HostProbe.PlatformAvailability {
+        let noKVM = PlatformEntry.noKVM(probe)
+        let transport = probe.transport.map { ", share/unshare via \($0.rawValue)" } ?? ""
+        switch backend {
+        case .memfd:
+            let memslots = (probe.capability(.userMemory2) ?? 0) > 0 ? "memslots v2" : "memslots v1"
+            return .init(id: "x86_64-memfd", name: "x86_64 KVM + memfd", available: noKVM == nil,
+                         reason: noKVM ?? "every KVM takes memfd (shmem) memory in a plain memslot (\(memslots) here); the VMM enforces privacy with a PROT_NONE host view" + transport,
+                         backend: .memfd)
+        case .guestMemfd:
+            func row(_ available: Bool, _ reason: String) -> HostProbe.PlatformAvailability {
+                .init(id: "x86_64-gmem", name: "x86_64 KVM + guest_memfd", available: available, reason: reason, backend: .guestMemfd)
+            }
+            let flags = probe.guestMemfdFlags ?? []
+            if let noKVM { return row(false, noKVM) }
+            if (probe.capability(.guestMemfd) ?? 0) == 0 { return row(false, "needs KVM_CAP_GUEST_MEMFD (Linux 6.8+)") }
+            if !flags.isSuperset(of: guestMemfdFlags) {
+                return row(false, "needs guest_memfd flags MMAP|INIT_SHARED (Linux 6.18+); this kernel accepts \(flags)")
+            }
+            if (probe.capability(.userMemory2) ?? 0) == 0 { return row(false, "needs KVM_CAP_USER_MEMORY2") }
+            return row(true, "guest_memfd MMAP|INIT_SHARED and memslots v2 work; the VMM enforces privacy with a PROT_NONE host view" + transport)
+        }
+    }
+}
+
+/// The x86 software-protected VM type: listed with the reason, not implemented.
+enum X86SoftwareProtectedEntry {
+    static let entry = PlatformEntry(id: "x86_64-sw-protected", availability: { probe in
+        let offered = probe.vmTypes.contains(.x86SoftwareProtected)
+        return .init(id: "x86_64-sw-protected", name: "x86_64 software-protected VM", available: false,
+                     reason: PlatformEntry.noKVM(probe) ?? (offered
+                        ? "the kernel offers KVM_X86_SW_PROTECTED_VM, but pvmh does not implement this platform yet"
+                        : "needs KVM_X86_SW_PROTECTED_VM in KVM_CAP_VM_TYPES (this kernel offers \(probe.vmTypes.map(\.description).joined(separator: ", ")))"))
+    }) { _, _, _ throws(LifecycleError) in
+        throw .platformUnavailable("pvmh does not implement the x86_64 software-protected VM yet")
+    }
+}
+
 #endif
