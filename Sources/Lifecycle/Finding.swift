@@ -17,11 +17,10 @@ public enum Finding: Equatable, Sendable, CustomStringConvertible {
     case claimContradictsHypervisor(ARM64OwnershipClaim, hypervisorState: String?)
     /// The guest's claim against what a host read of the page did.
     case claimContradictsHostView(ARM64OwnershipClaim, access: HostAccess)
-    /// The guest claims EL2 made a transition the ledger refuses.
-    case claimRefusedByLedger(ARM64OwnershipClaim, reason: MemoryRequestRejection)
-    /// The hypervisor and the ledger answered one share/unshare differently.
-    case ledgerDisagreesWithHypervisor(operation: MemoryRequest.Operation, ipa: UInt64, hypervisorAccepted: Bool,
-                                       hypervisorRefusal: String?, ledgerAccepted: Bool)
+    /// The hypervisor and the ledger answered one share/unshare differently
+    /// (nil refusal: accepted).
+    case ledgerDisagreesWithHypervisor(operation: MemoryRequest.Operation, ipa: UInt64, hypervisorRefusal: String?,
+                                       ledgerRefusal: MemoryRequestRejection?)
 
     /// A host access to memory the host does not own: the crash the safe
     /// teardown order exists to prevent.
@@ -44,10 +43,24 @@ public enum Finding: Equatable, Sendable, CustomStringConvertible {
             "the guest claims it \(claim.kind.rawValue) IPA \(hex(claim.ipa)), but EL2 has the page as \(state ?? "outside guest memory")"
         case .claimContradictsHostView(let claim, let access):
             "the guest claims it \(claim.kind.rawValue) IPA \(hex(claim.ipa)), but a host read of that page was \(access) instead of \(claim.kind == .shared ? "readable" : "faulted (SIGSEGV, si_code \(SEGV_ACCERR))"): the hypervisor and the guest's report disagree"
-        case .claimRefusedByLedger(let claim, let reason):
-            "the guest claims EL2 \(claim.kind.rawValue) IPA \(hex(claim.ipa)), but the ledger refuses that transition (\(reason))"
-        case .ledgerDisagreesWithHypervisor(let operation, let ipa, let accepted, let refusal, let ledgerAccepted):
-            "ledger and EL2 disagree on \(operation.rawValue) of IPA \(hex(ipa)): EL2 \(accepted ? "accepted" : "refused (\(refusal ?? ""))"), the ledger \(ledgerAccepted ? "accepted" : "refused")"
+        case .ledgerDisagreesWithHypervisor(let operation, let ipa, let hypervisorRefusal, let ledgerRefusal):
+            "ledger and EL2 disagree on \(operation.rawValue) of IPA \(hex(ipa)): EL2 \(hypervisorRefusal.map { "refused (\($0))" } ?? "accepted"), the ledger \(ledgerRefusal.map { "refused (\($0))" } ?? "accepted")"
+        }
+    }
+}
+
+extension Finding {
+    /// The disagreement between what the hypervisor answered and what the
+    /// ledger decided about the same request, or nil when they agree.
+    static func disagreement(_ request: MemoryRequest, hypervisor: HypervisorVerdict,
+                             ledger: Result<Void, MemoryRequestRejection>) -> Finding? {
+        switch (hypervisor, ledger) {
+        case (.accepted, .success), (.refused, .failure):
+            return nil
+        case (.accepted, .failure(let why)):
+            return .ledgerDisagreesWithHypervisor(operation: request.operation, ipa: request.gpa, hypervisorRefusal: nil, ledgerRefusal: why)
+        case (.refused(let why), .success):
+            return .ledgerDisagreesWithHypervisor(operation: request.operation, ipa: request.gpa, hypervisorRefusal: why, ledgerRefusal: nil)
         }
     }
 }

@@ -141,9 +141,23 @@ public struct VCPUFailure: Equatable, Sendable, CustomStringConvertible {
 /// the platform; the core only sees these.
 public enum GuestEvent: Equatable, Sendable {
     case console([UInt8])
+    /// A share/unshare for the VMM to decide: the ledger's answer is what the
+    /// guest gets (x86 transports, the SMCCC filter, the MMIO doorbell).
     case memoryRequest(MemoryRequest)
+    /// A share/unshare the hypervisor already decided and answered (pKVM's
+    /// EL2, the model's): the ledger follows it and must reach the same
+    /// verdict, or the run records the disagreement. The reply carries the
+    /// ledger's verdict, for platforms that check more against it.
+    case memoryNotice(MemoryRequest, hypervisor: HypervisorVerdict)
     case report(HarnessReport)
     case stopped(VCPUStopReason)
+}
+
+/// What the hypervisor answered a share/unshare it handled itself.
+public enum HypervisorVerdict: Equatable, Sendable {
+    case accepted
+    /// Refused, and why (as the hypervisor says it).
+    case refused(String)
 }
 
 /// The core's answer to a `GuestEvent`, which the platform completes before

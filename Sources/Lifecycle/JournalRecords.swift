@@ -51,7 +51,8 @@ extension LifecycleEvent {
         case .violation(let violation):
             switch violation {
             case .unknownReport(let code, _): return [("guest.unknown-report", [("code", .uint(code))])]
-            case .messageRefused: return [("violation", [("message", .string(violation.description))])]
+            case .messageRefused, .finding(.ledgerDisagreesWithHypervisor):
+                return [("violation", [("message", .string(violation.description))])]
             default: return []
             }
         case .interrupted(let signal, let during):

@@ -148,6 +148,12 @@ public final class ProtectedVMLifecycle: Sendable {
                 reply = .resume
             case .memoryRequest(let request):
                 reply = .memoryResult(handleMemoryRequest(request))
+            case .memoryNotice(let request, let verdict):
+                let result = handleMemoryRequest(request)
+                if let disagreement = Finding.disagreement(request, hypervisor: verdict, ledger: result) {
+                    emit(.violation(.finding(disagreement)))
+                }
+                reply = .memoryResult(result)
             case .report(let harnessReport):
                 handleReport(harnessReport)
                 reply = .resume

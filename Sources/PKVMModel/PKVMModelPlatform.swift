@@ -236,9 +236,9 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
         case .memory(let operation, let ipa, let accepted, let refusal):
             cpu[x: 0] = accepted ? 0 : ModelEL2.invalid
             for n in 1...3 { cpu[x: n] = 0 }
-            vcpu.pendingEL2 = (operation, ipa, accepted, refusal)
             // The VMM's ledger hears of it and must agree with EL2.
-            return .memoryRequest(MemoryRequest(operation: operation == .share ? .share : .unshare, gpa: ipa, pages: 1, transport: "hvc"))
+            return .memoryNotice(MemoryRequest(operation: operation == .share ? .share : .unshare, gpa: ipa, pages: 1, transport: "hvc"),
+                                 hypervisor: accepted ? .accepted : .refused(refusal?.description ?? "refused"))
         case .systemOff, .systemReset:
             pthread_mutex_lock(&lock)
             if systemOff == nil { systemOff = outcome == .systemOff ? .poweredOff : .reset }
@@ -333,8 +333,8 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
                                                           ("ipa", .uint(ipa)), ("reason", .string(EL2Refusal.malformedArguments.description))])
                 return nil
             }
-            vcpu.pendingEL2 = (operation, ipa, accepted, refusal)
-            return .memoryRequest(MemoryRequest(operation: operation == .share ? .share : .unshare, gpa: ipa, pages: 1, transport: "mmio doorbell"))
+            return .memoryNotice(MemoryRequest(operation: operation == .share ? .share : .unshare, gpa: ipa, pages: 1, transport: "mmio doorbell"),
+                                 hypervisor: accepted ? .accepted : .refused(refusal?.description ?? "refused"))
         default:
             try? cpu.completeMMIORead(ModelEL2.notSupported)
             return nil
@@ -351,19 +351,8 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
     }
 
     public func complete(vcpu index: Int, reply: GuestReply) {
-        let vcpu = vcpus[index]
-        guard let pending = vcpu.pendingEL2 else { return }
-        vcpu.pendingEL2 = nil
-        guard case .memoryResult(let result) = reply else { return }
-        // EL2 answered the guest; the VMM's ledger must have reached the same verdict.
-        let ledgerAccepted: Bool
-        if case .success = result { ledgerAccepted = true } else { ledgerAccepted = false }
-        if ledgerAccepted != pending.accepted {
-            find(.ledgerDisagreesWithHypervisor(operation: pending.operation == .share ? .share : .unshare, ipa: pending.ipa,
-                                                hypervisorAccepted: pending.accepted, hypervisorRefusal: pending.refusal?.description,
-                                                ledgerAccepted: ledgerAccepted),
-                 [("ipa", .uint(pending.ipa))])
-        }
+        // EL2 already answered the guest; the lifecycle checks that the
+        // ledger reached the same verdict (a `memoryNotice`).
     }
 
     /// Journals a refused or unsupported hypercall, the first
@@ -544,7 +533,6 @@ final class ModelVCPU: @unchecked Sendable {
     var hypercalls = 0
     /// The UART and harness window as this vCPU sees them (its ARG0…ARG2).
     var devices = ARM64GuestDevices()
-    var pendingEL2: (operation: HypercallOutcome.MemoryOperation, ipa: UInt64, accepted: Bool, refusal: EL2Refusal?)?
     /// The recursive exception seen at the last slice boundary (exceptionLoop).
     var exceptionLoopEvidence: (elr: UInt64, esr: UInt64)?
 

@@ -151,7 +151,7 @@ public final class ARM64ProtectedPlatform: Platform, @unchecked Sendable {
             // EL2 already did it; the ledger hears of it now and the claim
             // is verified against host access once the ledger has answered.
             setPending(claim, vcpu: index)
-            return .memoryRequest(claim.memoryRequest(transport: ARM64ProtectedPlatform.transport))
+            return .memoryNotice(claim.memoryRequest(transport: ARM64ProtectedPlatform.transport), hypervisor: .accepted)
         }, failure: { .ioctl($0, ARM64ProtectedPlatform.runFailure($0)) })
     }
 
@@ -175,9 +175,6 @@ public final class ARM64ProtectedPlatform: Platform, @unchecked Sendable {
 
     public func complete(vcpu index: Int, reply: GuestReply) {
         guard let claim = takePending(vcpu: index) else { return }
-        if case .memoryResult(.failure(let why)) = reply {
-            find(.claimRefusedByLedger(claim, reason: why), [("ipa", .uint(claim.ipa))])
-        }
         let access = probeHostRead(gpa: claim.ipa)
         journal?.record("verify.claim", [("vcpu", .int(Int64(index))), ("claim", .string(claim.kind.rawValue)),
                                          ("ipa", .uint(claim.ipa)), ("host_access", .string(access.description))])

@@ -92,6 +92,27 @@ struct LifecycleOrchestrationTests {
         #expect(!report.passed)
     }
 
+    @Test("a hypervisor-decided share the ledger refuses is a disagreement; one it agrees with is not")
+    func noticesAreCheckedAgainstTheLedger() throws {
+        let shared = MemoryRequest(operation: .share, gpa: 0x3000, pages: 1, transport: "notice")
+        let twice = FakePlatform(script: [
+            .memoryNotice(shared, hypervisor: .accepted),   // the ledger agrees
+            .memoryNotice(shared, hypervisor: .accepted),   // a second share of a shared page: the ledger refuses
+            .memoryNotice(MemoryRequest(operation: .unshare, gpa: 0x3000, pages: 1, transport: "notice"), hypervisor: .refused("not shared")),
+            .report(.done(status: 0)), .stopped(.halted),
+        ])
+        let (report, journal) = try run(twice)
+        let disagreements = report.violations.compactMap { violation -> Finding? in
+            if case .finding(let finding) = violation, case .ledgerDisagreesWithHypervisor = finding { return finding }
+            return nil
+        }
+        #expect(disagreements.count == 2, "\(report.violations)")
+        #expect(disagreements.first.map { if case .ledgerDisagreesWithHypervisor(.share, 0x3000, nil, .some) = $0 { true } else { false } } == true)
+        #expect(disagreements.last.map { if case .ledgerDisagreesWithHypervisor(.unshare, 0x3000, "not shared", nil) = $0 { true } else { false } } == true)
+        #expect(journal.events(named: "violation").count == 2)
+        #expect(!report.passed)
+    }
+
     @Test func failedGuestCheckAndNonZeroStatusFailTheRun() throws {
         let platform = FakePlatform(script: [.report(.check(id: 4, passed: false, value: 0)), .report(.done(status: 1)), .stopped(.halted)])
         let (report, _) = try run(platform)
