@@ -44,15 +44,15 @@ extension ProtectedVMLifecycle {
             return "\(isolated) private pages verified unreadable by the host first; \(privatePages) private pages discarded, \(sharedPages) shared pages kept, \(verified) verified zero"
         case .unbind:
             try platform.unbind()
-            return "memslots deleted (guest memory unbound)"
+            return step.meaning(on: platform.description.traits.flavour)
         case .release:
             try platform.release()
             shared.withLock { $0.ledger.releaseAll() }
             recordPhase("released")
-            return "guest memory closed and unmapped"
+            return step.meaning(on: platform.description.traits.flavour)
         case .destroy:
             try platform.destroy()
-            return "vCPUs and the VM destroyed"
+            return step.meaning(on: platform.description.traits.flavour)
         }
     }
 

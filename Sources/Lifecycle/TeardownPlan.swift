@@ -25,6 +25,35 @@ public enum TeardownStep: String, CaseIterable, Sendable {
     }
 }
 
+extension TeardownStep {
+    /// What the step does on each kind of VM, in one place (Docs/architecture.md
+    /// has the same table). pKVM protected VMs cannot delete memslots after
+    /// their first run, so closing the VM is their reclaim; the other steps
+    /// follow from that.
+    public func meaning(on flavour: PlatformTraits.Flavour) -> String {
+        switch (self, flavour) {
+        case (.stopVCPUs, _):
+            "every vCPU asked to stop (immediate_exit and a kick) and its thread joined"
+        case (.reclaim, .plainVM):
+            "private pages discarded by punching holes in guest memory; the host view is readable again"
+        case (.reclaim, .protectedVM):
+            "vCPU and VM fds closed: pKVM reclaims every page, zeroing the guest's, and keeps shared ones"
+        case (.reclaim, .model):
+            "the model's EL2 reclaims every page, zeroing the guest's, in the kernel order under test"
+        case (.unbind, .protectedVM):
+            "nothing left to unbind: the memslots went with the VM (they cannot be deleted after the first run)"
+        case (.unbind, _):
+            "memslots deleted (guest memory unbound)"
+        case (.release, _):
+            "guest memory closed and unmapped"
+        case (.destroy, .protectedVM):
+            "/dev/kvm closed (the vCPUs and the VM went at reclaim)"
+        case (.destroy, _):
+            "vCPUs and the VM destroyed"
+        }
+    }
+}
+
 /// Teardown as data: an ordered list of steps. The default is the safe order;
 /// other orders exist only for the regression suite, and the executor names
 /// the hazard of each out-of-order step in the journal.
