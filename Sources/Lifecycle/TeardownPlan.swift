@@ -42,7 +42,9 @@ extension TeardownStep {
             "the model's EL2 reclaims every page, zeroing the guest's, in the kernel order under test"
         case (.unbind, .protectedVM):
             "nothing left to unbind: the memslots went with the VM (they cannot be deleted after the first run)"
-        case (.unbind, _):
+        case (.unbind, .model):
+            "the model's guest_memfd unbound (the host allocator may reuse its pages now)"
+        case (.unbind, .plainVM):
             "memslots deleted (guest memory unbound)"
         case (.release, _):
             "guest memory closed and unmapped"
