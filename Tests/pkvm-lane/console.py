@@ -112,7 +112,7 @@ def main(argv):
             sys.stderr.write("console.py: unknown option %s\n" % option)
             return 2
 
-    with open(path, "r", errors="replace") as handle:
+    with open(path, "r", encoding="utf-8", errors="replace") as handle:
         lines = handle.readlines()
     problems = []
     for banner in banners:
@@ -188,8 +188,13 @@ def main(argv):
     if no_kvm:
         said = [PRINTK.match(line.rstrip("\r\n")).group(1) for line in lines
                 if PRINTK.match(line.rstrip("\r\n")) and KVM_KERNEL_LINE.search(line)]
-        sentence = "this kernel booted but has no KVM: pvmh probe found %s unusable (%s)%s, so nothing could run on KVM; build it with CONFIG_KVM=y (the lane's QEMU enters it at EL2)" % (
-            no_kvm.group(1), no_kvm.group(2), "; the kernel said \"%s\"" % said[0].strip() if said else "")
+        why = no_kvm.group(2).split(";")[0]
+        if said:
+            sentence = "this kernel booted without KVM: %s is unusable (%s) and the kernel said \"%s\", so pvmh could only run the model" % (
+                no_kvm.group(1), why, said[0].strip())
+        else:
+            sentence = "this kernel booted without KVM: %s is unusable (%s), so pvmh could only run the model; build the kernel with CONFIG_KVM=y (the lane's QEMU starts it at EL2)" % (
+                no_kvm.group(1), why)
         problems = [sentence] + [p for p in problems if p.startswith("the kernel logged") or p.startswith("/init never")]
 
     for problem in problems:
