@@ -1,16 +1,10 @@
-import Glibc
+import System
 
-/// CLOCK_MONOTONIC in nanoseconds.
-func nowNanoseconds() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-}
 
 /// Runs `body` and returns its wall time in nanoseconds.
 @inline(__always)
 func timed(_ body: () throws -> Void) rethrows -> Double {
-    let start = nowNanoseconds()
+    let start = monotonicNanoseconds()
     try body()
-    return Double(nowNanoseconds() - start)
+    return Double(monotonicNanoseconds() - start)
 }

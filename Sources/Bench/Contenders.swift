@@ -1,6 +1,5 @@
 #if arch(x86_64)
 import CBaseline
-import CKVM
 import GuestImage
 import Glibc
 import KVM

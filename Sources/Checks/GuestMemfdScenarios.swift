@@ -1,4 +1,4 @@
-import CKVM
+import System
 import Glibc
 import KVM
 import Lifecycle
@@ -24,9 +24,8 @@ enum GuestMemfdScenarios {
             },
             probe("gmem.map-private-fails", "mmap(MAP_PRIVATE) of a guest_memfd fails") { vm in
                 let gmem = try vm.createGuestMemfd(size: page, flags: [.mmap])
-                var err: Int32 = 0
-                if let p = ckvm_mmap(nil, Int(page), PROT_READ, MAP_PRIVATE, gmem.fd.rawValue, 0, &err) {
-                    munmap(p, Int(page))
+                if case .success(let p) = ProbeMapping.map(length: Int(page), protection: PROT_READ, flags: MAP_PRIVATE, fd: gmem.fd.rawValue) {
+                    ProbeMapping.unmap(p, length: Int(page))
                     return "MAP_PRIVATE succeeded; the kernel must refuse it"
                 }
                 return nil
@@ -34,14 +33,17 @@ enum GuestMemfdScenarios {
             probe("gmem.fault-past-eof-sigbus", "touching a guest_memfd mapping past the file's end raises SIGBUS") { vm in
                 let gmem = try vm.createGuestMemfd(size: page, flags: [.mmap, .initShared])
                 // Map two pages of a one-page file: the second is past EOF.
-                var err: Int32 = 0
-                guard let p = ckvm_mmap(nil, Int(2 * page), PROT_READ, MAP_SHARED, gmem.fd.rawValue, 0, &err) else {
-                    return "mmap of two pages failed: \(Errno.name(err))"
+                let p: UnsafeMutableRawPointer
+                switch ProbeMapping.map(length: Int(2 * page), protection: PROT_READ, flags: MAP_SHARED, fd: gmem.fd.rawValue) {
+                case .success(let pointer): p = pointer
+                case .failure(let error): return "mmap of two pages failed: \(Errno.name(error.errno))"
                 }
-                defer { munmap(p, Int(2 * page)) }
-                var value: UInt8 = 0, code: Int32 = 0
-                let result = ckvm_probe_read_in_child(p + Int(page), &value, &code)
-                return result == SIGBUS ? nil : "a read past EOF gave \(result == 0 ? "no fault" : "signal \(result)"), expected SIGBUS"
+                defer { ProbeMapping.unmap(p, length: Int(2 * page)) }
+                switch GuardedRead.inChild(p + Int(page)) {
+                case .faulted(SIGBUS, _): return nil
+                case .faulted(let signal, _): return "a read past EOF gave signal \(signal), expected SIGBUS"
+                case .readable: return "a read past EOF gave no fault, expected SIGBUS"
+                }
             },
             probe("gmem.punch-hole-zeroes-exact-pages", "PUNCH_HOLE zeroes exactly the punched pages and no others") { vm in
                 let gmem = try vm.createGuestMemfd(size: 4 * page, flags: [.mmap, .initShared])

@@ -1,5 +1,4 @@
 import Lifecycle
-import CKVM
 import Glibc
 
 /// Watches the kernel log for new WARN/BUG/oops lines between two points.
@@ -12,9 +11,9 @@ public final class KernelLogWatch {
     public init() {}
 
     public func start() {
-        let result = ckvm_open("/dev/kmsg", O_RDONLY | O_NONBLOCK)
+        let result = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard result >= 0 else {
-            unavailableReason = "/dev/kmsg is not readable (\(String(cString: strerror(-result)))), so kernel health was not checked"
+            unavailableReason = "/dev/kmsg is not readable (\(String(cString: strerror(errno)))), so kernel health was not checked"
             return
         }
         fd = result

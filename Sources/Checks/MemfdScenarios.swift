@@ -1,4 +1,4 @@
-import CKVM
+import System
 import Glibc
 import KVM
 import Lifecycle
@@ -32,11 +32,12 @@ enum MemfdScenarios {
                 defer { try? hostView.unmap() }
                 kvmView.address().storeBytes(of: 0x5A, as: UInt8.self)
                 try hostView.protect(offset: 0, length: Int(page), .none)
-                var value: UInt8 = 0, code: Int32 = 0
-                let host = ckvm_probe_read_guarded(hostView.address(), &value, &code)
-                guard host == SIGSEGV, code == SEGV_ACCERR else { return "a read of the protected view gave \(host == 0 ? "no fault" : "signal \(host), si_code \(code)"), expected SIGSEGV/SEGV_ACCERR" }
-                let kvm = ckvm_probe_read_guarded(kvmView.address(), &value, &code)
-                return kvm == 0 && value == 0x5A ? nil : "KVM's view stopped being readable (result \(kvm), value \(value))"
+                let host = GuardedRead.inProcess(hostView.address())
+                guard host == .faulted(signal: SIGSEGV, code: Int32(SEGV_ACCERR)) else {
+                    return "a read of the protected view gave \(host), expected SIGSEGV/SEGV_ACCERR"
+                }
+                let kvm = GuardedRead.inProcess(kvmView.address())
+                return kvm == .readable(0x5A) ? nil : "KVM's view stopped being readable (\(kvm))"
             },
             probe("memfd.memslot-overlap-eexist", "a plain memslot overlapping another's GPA range fails with EEXIST, through memslots v1") { vm in
                 let file = try SharedMemoryFile(size: 4 * page)

@@ -2,6 +2,7 @@ import Glibc
 import GuestImage
 import KVM
 import Lifecycle
+import System
 import Platforms
 
 /// Scenarios where the VMM does not get to tear down: it exits, is killed,
@@ -74,7 +75,8 @@ enum ProcessScenarios {
         guard let executable = context.executable else { return .skip("needs the pvmh executable to start a child VMM") }
         return measured(context) {
             let child: ChildProcess
-            do { child = try ChildProcess(executable, ["_child", "exit-without-teardown", childMemory] + (context.kvmPlatformID.map { [$0] } ?? [])) } catch { return ["\(error)"] }
+            do { child = try ChildProcess(executable, ["_child", "exit-without-teardown", childMemory] + (context.kvmPlatformID.map { [$0] } ?? []),
+                                                   environment: childEnvironment) } catch { return ["\(error)"] }
             let booted = child.waitForOutput("guest halted", seconds: 20)
             let held = heldAboveBaseline()
             let end = child.wait(seconds: 20)
@@ -86,6 +88,10 @@ enum ProcessScenarios {
         }
     }
 
+    /// A child VMM gets a minimal environment: nothing of the suite's own
+    /// (PVMH_* variables, a test runner's settings) leaks into it.
+    static let childEnvironment = ["PATH=/usr/bin:/bin"]
+
     static func killDuringRun(_ context: CheckContext) -> CheckOutcome {
         guard let executable = context.executable else { return .skip("needs the pvmh executable to start a child VMM") }
         return measured(context) {
@@ -93,7 +99,8 @@ enum ProcessScenarios {
             for round in 1...3 {
                 let delayMicroseconds = context.nextRandom(below: 300_000)
                 let child: ChildProcess
-                do { child = try ChildProcess(executable, ["_child", "spin", childMemory] + (context.kvmPlatformID.map { [$0] } ?? [])) } catch { return ["\(error)"] }
+                do { child = try ChildProcess(executable, ["_child", "spin", childMemory] + (context.kvmPlatformID.map { [$0] } ?? []),
+                                                   environment: childEnvironment) } catch { return ["\(error)"] }
                 guard child.waitForOutput("guest running", seconds: 20) else {
                     failures.append("round \(round): the child VMM did not start its guest (\(child.output.suffix(200)))")
                     continue

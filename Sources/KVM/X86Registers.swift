@@ -1,16 +1,20 @@
 #if arch(x86_64)
 import CKVM
 
+/// The general-purpose registers of an x86 vCPU (`struct kvm_regs`), by
+/// this name so the layers above never import the C shim.
+public typealias X86GeneralRegisters = kvm_regs
+
 /// x86 register access. The corresponding ioctls are `KVM_GET_REGS`,
 /// `KVM_SET_REGS`, `KVM_GET_SREGS` and `KVM_SET_SREGS`.
 extension VCPU {
-    public func registers() throws(KVMError) -> kvm_regs {
+    public func registers() throws(KVMError) -> X86GeneralRegisters {
         var regs = kvm_regs()
         _ = try Syscall.ioctl(fd.rawValue, CKVM_GET_REGS, &regs, "KVM_GET_REGS")
         return regs
     }
 
-    public func setRegisters(_ regs: kvm_regs) throws(KVMError) {
+    public func setRegisters(_ regs: X86GeneralRegisters) throws(KVMError) {
         var copy = regs
         _ = try Syscall.ioctl(fd.rawValue, CKVM_SET_REGS, &copy, "KVM_SET_REGS")
     }

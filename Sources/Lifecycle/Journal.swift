@@ -1,13 +1,6 @@
-import CKVM
+@_exported import System
 import Glibc
 import Synchronization
-
-/// Monotonic nanoseconds (CLOCK_MONOTONIC).
-public func monotonicNanoseconds() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-}
 
 /// One journal record: an event name, a monotonic timestamp, and fields.
 public struct JournalEvent: Sendable, Equatable {

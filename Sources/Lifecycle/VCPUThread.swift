@@ -1,4 +1,3 @@
-import CKVM
 import Glibc
 
 /// The signal that kicks a vCPU thread out of KVM_RUN (with immediate_exit
@@ -36,11 +35,11 @@ public final class VCPUThread: @unchecked Sendable {
         pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
         pthread_cond_init(&finishedCondition, &attributes)
         pthread_condattr_destroy(&attributes)
-        _ = ckvm_install_kick_handler(vcpuKickSignal)
+        VCPUKick.installHandler(vcpuKickSignal)
         let box = Unmanaged.passRetained(Body(run: body, thread: self))
         let result = pthread_create(&handle, nil, { raw in
             let box = Unmanaged<VCPUThread.Body>.fromOpaque(raw!).takeRetainedValue()
-            _ = ckvm_unblock_signal(vcpuKickSignal)
+            VCPUKick.unblock(vcpuKickSignal)
             box.run()
             box.thread.markFinished()
             return nil
@@ -74,7 +73,7 @@ public final class VCPUThread: @unchecked Sendable {
         pthread_mutex_lock(&lock)
         let alive = !finishedFlag
         pthread_mutex_unlock(&lock)
-        if alive { _ = ckvm_kick_thread(UInt(handle), vcpuKickSignal) }
+        if alive { VCPUKick.kick(thread: UInt(handle), vcpuKickSignal) }
     }
 
     /// Waits up to `timeoutNanoseconds` for the loop to finish, then joins.
@@ -101,36 +100,37 @@ public final class VCPUThread: @unchecked Sendable {
 /// A latch the lifecycle thread waits on: vCPU threads and the SIGINT/SIGTERM
 /// handler signal it (an eventfd, so a signal handler can too).
 public final class StopLatch: Sendable {
-    public let fd: Int32
+    private let event: EventFD
+    public var fd: Int32 { event.fd }
 
     public init() throws(LifecycleError) {
-        let result = ckvm_eventfd()
-        if result < 0 { throw .platform("eventfd failed: \(String(cString: strerror(-result))); raise the open-file limit") }
-        fd = result
+        do {
+            event = try EventFD()
+        } catch {
+            throw .platform("\(error); raise the open-file limit")
+        }
     }
 
-    deinit { _ = ckvm_close(fd) }
-
-    public func signal() { _ = ckvm_eventfd_signal(fd) }
+    public func signal() { event.signal() }
 
     /// Waits until signalled or `timeoutMilliseconds` passes (-1: forever).
     /// Returns true when signalled.
     public func wait(timeoutMilliseconds: Int32) -> Bool {
-        ckvm_eventfd_wait(fd, timeoutMilliseconds) > 0
+        event.wait(timeoutMilliseconds: timeoutMilliseconds)
     }
 }
 
 /// SIGINT/SIGTERM while a VM exists: recorded and turned into an orderly
 /// teardown (once), not process death.
 public enum StopSignals {
-    public static func install(latch: StopLatch) { _ = ckvm_install_stop_handlers(latch.fd) }
-    public static func restore() { ckvm_restore_stop_handlers() }
+    public static func install(latch: StopLatch) { StopSignalHandlers.install(eventFD: latch.fd) }
+    public static func restore() { StopSignalHandlers.restore() }
     /// The signal that asked us to stop, if any.
     public static var received: Int32? {
-        let value = ckvm_stop_signal()
+        let value = StopSignalHandlers.received
         return value == 0 ? nil : value
     }
-    public static var count: Int { Int(ckvm_stop_signal_count()) }
+    public static var count: Int { StopSignalHandlers.count }
 
     public static func name(_ signal: Int32) -> String {
         switch signal {

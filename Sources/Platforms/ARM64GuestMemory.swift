@@ -1,7 +1,7 @@
-import CKVM
 import Glibc
 import KVM
 import Lifecycle
+import System
 
 /// Guest RAM for a pKVM protected VM: swap-backed `MAP_SHARED` memory (a
 /// memfd), mapped once, marked `MADV_DONTFORK`.
@@ -27,16 +27,9 @@ public final class ARM64GuestMemory: @unchecked Sendable {
     /// visible in `Shmem` from the start).
     public init(size: UInt64, preallocate: Bool = false) throws(KVMError) {
         self.size = size
-        let raw = ckvm_memfd_create("pvmh-guest-ram")
-        if raw < 0 { throw KVMError("memfd_create(pvmh-guest-ram)", errno: -raw) }
-        let fd = OwnedFileDescriptor(raw, kind: "memfd (guest RAM)")
-        if ftruncate(raw, off_t(size)) != 0 {
-            throw KVMError("ftruncate(memfd, \(size))", errno: errno)
-        }
-        if preallocate {
-            let result = ckvm_fallocate(raw, 0, size)
-            if result < 0 { throw KVMError("fallocate(memfd, \(size))", errno: -result) }
-        }
+        let memfd = try SharedMemoryFile(size: size)
+        let fd = memfd.fd
+        if preallocate { try memfd.allocate(offset: 0, length: size) }
         mapping = try HostMapping(length: Int(size), protection: [.read, .write], fd: fd.rawValue, offset: 0, what: "guest RAM (memfd)")
         backing = "memfd"
         file = fd
@@ -90,12 +83,17 @@ public final class ARM64GuestMemory: @unchecked Sendable {
 public enum GuardedHostRead {
     /// Reads the byte at `address` under a guarded SIGSEGV/SIGBUS handler.
     public static func probe(_ address: UnsafeRawPointer) -> HostAccess {
-        var value: UInt8 = 0
-        var code: Int32 = 0
-        let result = ckvm_probe_read_guarded(address, &value, &code)
-        if result == 0 { return .readable(value) }
-        if result < 0 { return .faulted(signal: 0, code: result) }
-        return .faulted(signal: result, code: code)
+        HostAccess(GuardedRead.inProcess(address))
+    }
+}
+
+extension HostAccess {
+    /// What a guarded read found, in the lifecycle's words.
+    init(_ outcome: GuardedRead.Outcome) {
+        switch outcome {
+        case .readable(let byte): self = .readable(byte)
+        case .faulted(let signal, let code): self = .faulted(signal: signal, code: code)
+        }
     }
 }
 
@@ -159,9 +157,9 @@ enum ProcFile {
 
     /// The whole file as text (at most 64 KiB).
     static func read(_ path: String) throws -> String {
-        let fd = ckvm_open(path, O_RDONLY)
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw Unreadable() }
-        defer { _ = ckvm_close(fd) }
+        defer { close(fd) }
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
         while bytes.count < 65536 {

@@ -1,4 +1,4 @@
-import CKVM
+import System
 import GuestImage
 import KVM
 import Lifecycle
@@ -57,19 +57,15 @@ public enum ARM64ExitPolicy {
 /// `immediate_exit`, and closed in teardown.
 // @unchecked: the vCPU list is built before any vCPU thread starts and closed
 // after they stop; each thread touches only its own VCPU and devices, and the
-// cross-thread flags are C volatile bytes read with sequentially consistent loads.
+// cross-thread flags are AtomicFlags (sequentially consistent).
 final class ARM64VCPUs: @unchecked Sendable {
     private(set) var vcpus: [VCPU] = []
     /// Two bytes per vCPU: [0] a stop was requested, [1] its thread is
     /// inside `run` (and may touch `kvm_run`). Seq-cst loads and stores, so
     /// `close()` and a vCPU thread cannot both miss each other's flag.
-    private var flags: [UnsafeMutablePointer<UInt8>] = []
+    private var flags: [AtomicFlags] = []
     /// One per vCPU; each is touched only by its vCPU's thread.
     private var devices: [ARM64GuestDevices] = []
-
-    deinit {
-        for flag in flags { flag.deallocate() }
-    }
 
     var count: Int { vcpus.count }
 
@@ -81,9 +77,7 @@ final class ARM64VCPUs: @unchecked Sendable {
         for index in 0..<count {
             let vcpu = try vm.createVCPU(id: index)
             vcpus.append(vcpu)
-            let flag = UnsafeMutablePointer<UInt8>.allocate(capacity: 2)
-            flag.initialize(repeating: 0, count: 2)
-            flags.append(flag)
+            flags.append(AtomicFlags(count: 2))
             devices.append(ARM64GuestDevices(transport: transport))
             var request = ARM64VCPUInit(target: preferred.target, features: [.psci02])
             if index > 0 { request.insert(.powerOff) }
@@ -94,12 +88,12 @@ final class ARM64VCPUs: @unchecked Sendable {
 
     func requestStop(_ index: Int) {
         guard index < vcpus.count else { return }
-        ckvm_store_u8_volatile(flags[index], 1)
+        flags[index][0] = true
         if vcpus[index].run.isMapped { vcpus[index].requestImmediateExit() }
     }
 
     func stopRequested(_ index: Int) -> Bool {
-        ckvm_load_u8_volatile(flags[index]) != 0
+        flags[index][0]
     }
 
     /// Runs vCPU `index` until an event for the lifecycle. `hypercall`,
@@ -113,8 +107,8 @@ final class ARM64VCPUs: @unchecked Sendable {
              claim: (ARM64OwnershipClaim) -> GuestEvent?,
              failure: (KVMError) -> VCPUFailure) -> GuestEvent {
         let vcpu = vcpus[index]
-        ckvm_store_u8_volatile(flags[index] + 1, 1)
-        defer { ckvm_store_u8_volatile(flags[index] + 1, 0) }
+        flags[index][1] = true
+        defer { flags[index][1] = false }
         while true {
             if stopRequested(index) { return .stopped(.stopRequested) }
             let exit: VCPUExit
@@ -166,7 +160,7 @@ final class ARM64VCPUs: @unchecked Sendable {
         var errors: [String] = []
         for (index, vcpu) in vcpus.enumerated() {
             requestStop(index)
-            if ckvm_load_u8_volatile(flags[index] + 1) != 0 {
+            if flags[index][1] {
                 errors.append("vCPU \(index) was still running, so its fd and kvm_run stay open; stop the vCPUs before closing the VM")
                 continue
             }

@@ -1,5 +1,4 @@
 #if arch(x86_64)
-import CKVM
 import Glibc
 import KVM
 import Lifecycle
@@ -42,7 +41,7 @@ public enum TransportProbe {
             sregs.cs.base = 0
             sregs.cs.selector = 0
             try vcpu.setSpecialRegisters(sregs)
-            var regs = kvm_regs()
+            var regs = X86GeneralRegisters()
             regs.rip = 0
             regs.rflags = 2
             try vcpu.setRegisters(regs)

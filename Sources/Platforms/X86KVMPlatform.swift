@@ -1,5 +1,5 @@
 #if arch(x86_64)
-import CKVM
+import System
 import GuestImage
 import Glibc
 import KVM
@@ -29,7 +29,7 @@ public final class X86KVMPlatform: Platform, @unchecked Sendable {
     private var vcpus: [VCPU] = []
     /// Per vCPU: the exit waiting for the ledger's answer.
     private let pending = PerVCPU<PendingExit>(empty: .none)
-    private var stopFlags: [UnsafeMutablePointer<UInt8>] = []
+    private var stopFlags: [AtomicFlags] = []
     private var ram = GuestRAM(size: 0)
     private var useAttributes = false
     private var journal: Journal?
@@ -37,7 +37,7 @@ public final class X86KVMPlatform: Platform, @unchecked Sendable {
     private enum PendingExit {
         case none
         case hypercall
-        case doorbell(kvm_regs)
+        case doorbell(X86GeneralRegisters)
         case portIn(PortIO)
     }
 
@@ -65,10 +65,6 @@ public final class X86KVMPlatform: Platform, @unchecked Sendable {
         self.backend = backend ?? (X86KVMPlatform.guestMemfdRefusal(system) == nil ? .guestMemfd : .memfd)
         self.transport = transport
         self.transportReason = transportReason
-    }
-
-    deinit {
-        for flag in stopFlags { flag.deallocate() }
     }
 
     /// The guest_memfd flags this platform creates its memory with.
@@ -146,9 +142,7 @@ public final class X86KVMPlatform: Platform, @unchecked Sendable {
             let vcpu = try lifecycleError { () throws(KVMError) in try vm.createVCPU(id: index) }
             try lifecycleError { () throws(KVMError) in try vcpu.setCPUID(cpuid) }
             vcpus.append(vcpu)
-            let flag = UnsafeMutablePointer<UInt8>.allocate(capacity: 1)
-            flag.initialize(to: 0)
-            stopFlags.append(flag)
+            stopFlags.append(AtomicFlags(count: 1))
             try lifecycleError { () throws(KVMError) in
                 try vcpu.setFlatProtectedMode(entry: entry, arguments: [transport.guestSelector, ram.size & 0xFFFF_FFFF])
             }
@@ -161,12 +155,12 @@ public final class X86KVMPlatform: Platform, @unchecked Sendable {
 
     public func requestStop(vcpu index: Int) {
         guard index < vcpus.count else { return }
-        ckvm_store_u8_volatile(stopFlags[index], 1)
+        stopFlags[index][0] = true
         vcpus[index].requestImmediateExit()
     }
 
     private func stopRequested(_ index: Int) -> Bool {
-        ckvm_load_u8_volatile(stopFlags[index]) != 0
+        stopFlags[index][0]
     }
 
     public func run(vcpu index: Int) -> GuestEvent {
@@ -221,7 +215,7 @@ public final class X86KVMPlatform: Platform, @unchecked Sendable {
         case X86GuestProtocol.consolePort:
             return .console(io.data)
         case X86GuestProtocol.doorbellPort, X86GuestProtocol.reportPort:
-            let regs: kvm_regs
+            let regs: X86GeneralRegisters
             do {
                 regs = try vcpu.registers()
             } catch {
@@ -321,11 +315,7 @@ public final class X86KVMPlatform: Platform, @unchecked Sendable {
         case .guarded:
             return GuardedHostRead.probe(address)
         case .child:
-            var value: UInt8 = 0
-            var code: Int32 = 0
-            let result = ckvm_probe_read_in_child(address, &value, &code)
-            if result == 0 { return .readable(value) }
-            return .faulted(signal: result, code: code)
+            return HostAccess(GuardedRead.inChild(address))
         }
     }
 

@@ -1,4 +1,3 @@
-import CKVM
 import Glibc
 import GuestImage
 import KVM
@@ -48,11 +47,8 @@ struct ARM64PlatformTests {
         let memory = try ARM64GuestMemory(size: 4 << 12)
         defer { try? memory.release() }
         memory.write([7], at: 0)
-        var value: UInt8 = 0
-        var code: Int32 = 0
-        let result = ckvm_probe_read_in_child(memory.mapping.address(), &value, &code)
-        #expect(result == SIGSEGV)
-        #expect(code == Int32(SEGV_MAPERR), "the child has no mapping at all, not a protected one")
+        #expect(GuardedRead.inChild(memory.mapping.address()) == .faulted(signal: SIGSEGV, code: Int32(SEGV_MAPERR)),
+                "the child has no mapping at all, not a protected one")
         #expect(memory.probe(offset: 0) == .readable(7))
     }
 
