@@ -189,9 +189,8 @@ enum ARM64Scenarios {
         }
         if !platform.openResources.isEmpty { failures.append("after teardown the platform still holds \(platform.openResources.joined(separator: ", "))") }
         if let pinsBefore {
-            let above = PinnedPages.waitForReturn(to: pinsBefore)
-            context.note("pages pinned by pKVM while the guest ran: \(driver.pinnedAtStop.map { "\($0 - pinsBefore)" } ?? "?"); after teardown: \(above) above baseline")
-            if above > 0 && PinnedPages.isExact { failures.append("pKVM still pins \(above) guest pages after teardown") }
+            failures += MemoryReturn.unpinned(PinnedPages.waitForReturn(to: pinsBefore), during: driver.pinnedAtStop.map { $0 - pinsBefore },
+                                              after: "teardown", context)
         }
         failures += watch.newProblems().prefix(3).map { "the kernel logged: \($0)" }
         if let note = watch.unavailableReason { context.note(note) }

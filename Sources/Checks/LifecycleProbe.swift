@@ -96,24 +96,11 @@ struct TeardownVerdict {
             failures.append("the kernel logged: \(run.kernelProblems.prefix(3).joined(separator: " | "))")
         }
         if let note = run.kernelLogNote { context.note(note) }
-        let counter = context.memoryCounter.rawValue
         if context.platform == .kvm {
-            // Without seeing the memory taken, "it came back" proves nothing.
-            let held = run.heldDuringRunBytes ?? 0
-            context.note("guest memory held while the guest ran: \(held >> 20) MiB (\(counter))")
-            if held < 32 << 20 {
-                failures.append("the guest's 64 MiB did not show in \(counter) while it ran (saw \(held >> 10) KiB), so its return cannot be checked")
-            }
+            failures += MemoryReturn.held(run.heldDuringRunBytes ?? 0, context.memoryCounter, by: "while the guest ran", context)
         }
-        if let drop = run.memoryDropBytes {
-            context.note("guest memory (\(counter)) \(drop / 1024) KiB above baseline after the run (tolerance \(LifecycleProbe.memoryTolerance >> 20) MiB)")
-            if drop > LifecycleProbe.memoryTolerance {
-                failures.append("guest memory was not returned: \(counter) is still \(drop >> 20) MiB above its baseline (tolerance \(LifecycleProbe.memoryTolerance >> 20) MiB)")
-            }
-        } else {
-            context.note("/proc/meminfo has no \(counter) line: memory return not checked")
-        }
-        pins(during: run.pinnedDuringRun, after: run.pinnedAfterTeardown, context)
+        failures += MemoryReturn.returned(run.memoryDropBytes, context.memoryCounter, after: "the run", context)
+        failures += MemoryReturn.unpinned(run.pinnedAfterTeardown, during: run.pinnedDuringRun, after: "teardown", context)
         if !context.processIsExclusive {
             context.note("fd audit skipped: other VMs share this process")
         } else if !run.leakedDescriptors.isEmpty {
@@ -121,21 +108,6 @@ struct TeardownVerdict {
         }
         if !run.report.platformResourcesReleased {
             failures.append("the platform still holds resources after teardown")
-        }
-    }
-
-    /// arm64-pkvm: the pages pKVM pinned for the guest are unpinned again.
-    /// Not required to rise (a lifecycle that never ran its guest pins
-    /// nothing), but it must come back to its baseline.
-    mutating func pins(during: Int64?, after: Int64?, _ context: CheckContext) {
-        guard context.isProtectedKVM else { return }
-        guard let after else {
-            context.note("/proc/vmstat has no nr_foll_pin_acquired/released: pinned pages not checked")
-            return
-        }
-        context.note("pages pinned by pKVM once the guest had run: \(during.map(String.init) ?? "not sampled"); after teardown: \(after) above baseline\(PinnedPages.isExact ? "" : " (approximate without root: noted, not judged)")")
-        if after > 0 && PinnedPages.isExact {
-            failures.append("pKVM still pins \(after) guest page\(after == 1 ? "" : "s") after teardown (nr_foll_pin_acquired - nr_foll_pin_released above its baseline)")
         }
     }
 

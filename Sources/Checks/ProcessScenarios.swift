@@ -38,9 +38,7 @@ enum ProcessScenarios {
 
     /// The child's guest memory must have shown while it ran, or its return proves nothing.
     static func requireHeld(_ held: Int64?, _ context: CheckContext) -> [String] {
-        guard let held else { return [] }
-        context.note("guest memory held by the child VMM: \(held >> 20) MiB (\(counter.rawValue))")
-        return held >= 32 << 20 ? [] : ["the child's 64 MiB of guest memory did not show in \(counter.rawValue) (saw \(held >> 10) KiB), so its return cannot be checked"]
+        MemoryReturn.held(held, counter, by: "by the child VMM", context)
     }
 
     /// Kernel health and memory across a block that ends child VMMs (and,
@@ -55,19 +53,10 @@ enum ProcessScenarios {
         var failures = body()
         failures += watch.newProblems().prefix(3).map { "the kernel logged: \($0)" }
         if let note = watch.unavailableReason { context.note(note) }
-        if let before {
-            // The kernel finishes freeing a dead VMM's memory asynchronously.
-            let drop = MemoryAccounting.waitForReturn(to: before, tolerance: LifecycleProbe.memoryTolerance, counter: counter).shortfall
-            context.note("guest memory (\(counter.rawValue)) \(drop / 1024) KiB above baseline (tolerance \(LifecycleProbe.memoryTolerance >> 20) MiB)")
-            if drop > LifecycleProbe.memoryTolerance {
-                failures.append("guest memory was not returned: \(counter.rawValue) is still \(drop >> 20) MiB above its baseline (tolerance \(LifecycleProbe.memoryTolerance >> 20) MiB)")
-            }
-        }
-        if let pinsBefore {
-            let above = PinnedPages.waitForReturn(to: pinsBefore)
-            context.note("pages pinned by pKVM after the child VMMs ended: \(above) above baseline")
-            if above > 0 && PinnedPages.isExact { failures.append("pKVM still pins \(above) guest pages of VMMs that are gone") }
-        }
+        // The kernel finishes freeing a dead VMM's memory asynchronously.
+        let drop = before.map { MemoryAccounting.waitForReturn(to: $0, tolerance: LifecycleProbe.memoryTolerance, counter: counter).shortfall }
+        failures += MemoryReturn.returned(drop, counter, after: "the child VMMs ended", context)
+        failures += MemoryReturn.unpinned(pinsBefore.map { PinnedPages.waitForReturn(to: $0) }, after: "the child VMMs ended", context)
         return failures.isEmpty ? .pass : .fail(failures.joined(separator: "; "))
     }
 

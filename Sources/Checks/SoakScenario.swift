@@ -36,19 +36,10 @@ enum SoakScenario {
         var failures: [String] = []
         let leaked = FileDescriptorAudit.leaked(since: baseline)
         if context.processIsExclusive, !leaked.isEmpty { failures.append("fds left open after \(count) lifecycles: \(leaked.joined(separator: ", "))") }
-        if let before {
-            let counter = context.memoryCounter
-            let drop = MemoryAccounting.waitForReturn(to: before, tolerance: LifecycleProbe.memoryTolerance, counter: counter).shortfall
-            context.note("guest memory (\(counter.rawValue)) \(drop / 1024) KiB above baseline after the soak (tolerance \(LifecycleProbe.memoryTolerance >> 20) MiB)")
-            if drop > LifecycleProbe.memoryTolerance {
-                failures.append("memory not returned: \(counter.rawValue) is still \(drop >> 20) MiB above its baseline after \(count) lifecycles")
-            }
-        }
-        if let pinsBefore {
-            let above = PinnedPages.waitForReturn(to: pinsBefore)
-            context.note("pages pinned by pKVM after the soak: \(above) above baseline")
-            if above > 0 && PinnedPages.isExact { failures.append("pKVM still pins \(above) guest pages after \(count) lifecycles") }
-        }
+        let counter = context.memoryCounter
+        let drop = before.map { MemoryAccounting.waitForReturn(to: $0, tolerance: LifecycleProbe.memoryTolerance, counter: counter).shortfall }
+        failures += MemoryReturn.returned(drop, counter, after: "\(count) lifecycles", context)
+        failures += MemoryReturn.unpinned(pinsBefore.map { PinnedPages.waitForReturn(to: $0) }, after: "\(count) lifecycles", context)
         return failures.isEmpty ? .pass : .fail(failures.joined(separator: "; "))
     }
 }
