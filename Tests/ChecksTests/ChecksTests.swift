@@ -1,4 +1,5 @@
-import Checks
+import Foundation
+@testable import Checks
 import Lifecycle
 import PKVMModel
 import Platforms
@@ -134,5 +135,35 @@ struct BrokenOrderTests {
         probe.platforms[0].available = false
         probe.choose()
         #expect(CheckCatalogue.targets(for: "all", probe: probe)?.map(\.label) == ["kvm", "model"])
+    }
+}
+
+/// The zeroed guest's words are what its source assembles to.
+@Suite("the lane's zeroed guest matches its source")
+struct ZeroedGuestSourceTests {
+    @Test func assemblesToTheEmbeddedWords() throws {
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let source = repo.appendingPathComponent("Tests/pkvm-lane/guests/zeroed.S").path
+        let object = FileManager.default.temporaryDirectory.appendingPathComponent("pvmh-zeroed-\(getpid()).o").path
+        defer { try? FileManager.default.removeItem(atPath: object) }
+        func run(_ tool: String, _ arguments: [String]) throws -> String {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["bash", "-c", "d=$(dirname \"$(readlink -f \"$(command -v swiftc)\")\"); t=\"$d/\(tool)\"; [ -x \"$t\" ] || t=\(tool); exec \"$t\" \"$@\"", "run"] + arguments
+            let output = Pipe()
+            process.standardOutput = output
+            try process.run()
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            try #require(process.terminationStatus == 0, "\(tool) \(arguments) failed")
+            return text
+        }
+        _ = try run("clang", ["--target=aarch64-none-elf", "-c", source, "-o", object])
+        let words = try run("llvm-objdump", ["-d", object]).split(separator: "\n").compactMap { line -> UInt32? in
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard fields.count > 1, fields[0].hasSuffix(":"), fields[0].dropLast().allSatisfy(\.isHexDigit) else { return nil }
+            return UInt32(fields[1], radix: 16)
+        }
+        #expect(words == ARM64Scenarios.zeroedWords, "paste llvm-objdump's words into ARM64Scenarios.zeroedWords")
     }
 }

@@ -8,7 +8,9 @@
  * 4088; reports SHARED(0x40200000) and DONE(0) on the harness window
  * (DONE(1) if the share failed); powers off with PSCI SYSTEM_OFF, leaving
  * the page shared. The host then checks every private page reads zero after
- * teardown and the shared page still holds KEEPSHRD.
+ * teardown and the shared page still holds KEEPSHRD. The MEM_SHARE goes over
+ * `hvc`, or through the harness doorbell when TRANSPORT (+0x20) reads 1 (arm64
+ * KVM without the SMCCC filter; Docs/guests.md).
  *
  * Rebuild the words with the toolchain's clang:
  *   clang --target=aarch64-none-elf -c zeroed.S -o /tmp/zeroed.o
@@ -28,15 +30,24 @@ _start:
     add     x20, x20, #4096
     subs    x21, x21, #1
     b.ne    1b
+    movz    x9, #0x0a00, lsl #16        // harness window 0x0a003e00
+    movk    x9, #0x3e00
     movz    x0, #0xc600, lsl #16        // MEM_SHARE 0x40200000
     movk    x0, #0x0003
     movz    x1, #0x4020, lsl #16
     mov     x2, #0
     mov     x3, #0
-    hvc     #0
-    movz    x9, #0x0a00, lsl #16        // harness window 0x0a003e00
-    movk    x9, #0x3e00
-    cbnz    x0, 3f
+    ldr     w6, [x9, #0x20]             // TRANSPORT: 1 = the MMIO doorbell
+    cmp     x6, #1
+    b.ne    2f
+    str     x1, [x9, #8]                // ARG0..ARG2 = X1..X3, CALL = X0
+    str     xzr, [x9, #16]
+    str     xzr, [x9, #24]
+    str     x0, [x9, #0x28]
+    ldr     x0, [x9, #0x28]             // the answer
+    b       6f
+2:  hvc     #0
+6:  cbnz    x0, 3f
     movz    x1, #0x4020, lsl #16
     movz    x4, #0x4b45, lsl #48        // "KEEP" + "SHRD"
     movk    x4, #0x4550, lsl #32
