@@ -103,12 +103,20 @@ enum GuestMemfdScenarios {
         ]
     }
 
-    /// A probe on a fresh VM: returns nil when the kernel behaved, else why not.
+    /// A probe on a fresh VM that needs guest_memfd.
     static func probe(_ name: String, _ summary: String, _ body: @escaping @Sendable (VirtualMachine) throws -> String?) -> Scenario {
-        Scenario(name, on: [.kvm], summary) { context in
+        kernelProbe(name, summary, requires: .guestMemfd, body)
+    }
+
+    /// A probe of the running kernel on a fresh VM: nil from `body` when the
+    /// kernel behaved, else why not. Skipped, naming the capability, where
+    /// the kernel lacks `requires`.
+    static func kernelProbe(_ name: String, _ summary: String, requires capability: Capability? = nil,
+                            _ body: @escaping @Sendable (VirtualMachine) throws -> String?) -> Scenario {
+        Scenario(name, on: [.kvm], summary) { _ in
             let system: KVMSystem
             do { system = try KVMSystem() } catch { return .skip("needs /dev/kvm: \(error)") }
-            guard (try? system.check(.guestMemfd)) ?? 0 > 0 else { return .skip("needs KVM_CAP_GUEST_MEMFD") }
+            if let capability, ((try? system.check(capability)) ?? 0) == 0 { return .skip("needs \(capability)") }
             do {
                 let vm = try system.createVM()
                 if let problem = try body(vm) { return .fail(problem) }

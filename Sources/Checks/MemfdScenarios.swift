@@ -54,18 +54,7 @@ enum MemfdScenarios {
         ]
     }
 
-    /// A probe on a fresh VM: nil when the kernel behaved, else why not.
     static func probe(_ name: String, _ summary: String, _ body: @escaping @Sendable (VirtualMachine) throws -> String?) -> Scenario {
-        Scenario(name, on: [.kvm], summary) { _ in
-            let system: KVMSystem
-            do { system = try KVMSystem() } catch { return .skip("needs /dev/kvm: \(error)") }
-            do {
-                let vm = try system.createVM()
-                if let problem = try body(vm) { return .fail(problem) }
-                return .pass
-            } catch {
-                return .fail("\(error)")
-            }
-        }
+        GuestMemfdScenarios.kernelProbe(name, summary, body)
     }
 }
