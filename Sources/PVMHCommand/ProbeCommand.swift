@@ -5,7 +5,7 @@ import Platforms
 /// `pvmh probe [--json]`: what this host supports and which platform `run` would use.
 enum ProbeCommand {
     static let help = """
-    usage: pvmh probe [--json] [--kvm PATH]
+    usage: pvmh probe [--json] [--refresh] [--kvm PATH]
 
     Asks the running kernel what it supports for protected VMs: KVM API
     version, capabilities, VM types, guest_memfd flags, memory attributes and
@@ -14,15 +14,18 @@ enum ProbeCommand {
     and why, and which one `pvmh run` picks.
 
       --json        one JSON object instead of text
+      --refresh     probe the hypercall transport again instead of using this
+                    boot's cached answer (x86_64; see Docs/performance.md)
       --kvm PATH    the KVM device (default /dev/kvm)
     """
 
     static func main(_ args: [String], output: Output) throws(UsageError) -> Int32 {
         var arguments = Arguments(args, command: "probe")
         let json = arguments.flag("--json")
+        let refresh = arguments.flag("--refresh")
         let path = try arguments.option("--kvm") ?? "/dev/kvm"
         _ = try arguments.positionals(max: 0)
-        let probe = HostProbe.gather(kvmPath: path)
+        let probe = HostProbe.gather(kvmPath: path, refreshTransport: refresh)
         if json {
             output.line(jsonObject(probe).serialized)
         } else {
@@ -48,6 +51,7 @@ enum ProbeCommand {
             output.line("memory attributes: \(attributes & MemoryAttributes.private.rawValue != 0 ? "PRIVATE supported" : "not supported (mask \(Format.hex(attributes)))")")
             if let transport = probe.transport {
                 output.line("hypercall transport: \(transport.rawValue) — \(probe.transportReason ?? "")")
+                output.line("  \(probe.transportCachePath.map { "(cached this boot in \($0); --refresh probes again)" } ?? "(probed now)")")
             }
             if let arm64 = probe.arm64 {
                 output.line("arm64:")
@@ -77,6 +81,7 @@ enum ProbeCommand {
             fields.append(("memory_attributes", .uint(probe.memoryAttributes ?? 0)))
             fields.append(("hypercall_transport", probe.transport.map { .string($0.rawValue) } ?? .null))
             fields.append(("hypercall_transport_reason", probe.transportReason.map { .string($0) } ?? .null))
+            fields.append(("hypercall_transport_cache", probe.transportCachePath.map { .string($0) } ?? .null))
             if let arm64 = probe.arm64 {
                 fields.append(("arm64", .object(arm64.lines.map { ($0.name, .string($0.value)) })))
             }

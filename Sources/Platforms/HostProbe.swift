@@ -41,6 +41,9 @@ public struct HostProbe: Sendable {
     public var memoryAttributes: UInt64?
     public var transport: HypercallTransport?
     public var transportReason: String?
+    /// Where the transport answer came from: this run's probe, or the cache
+    /// of this boot (x86_64; nil where no transport was asked for).
+    public var transportCachePath: String?
     /// arm64 only: kvm-arm.mode, protected-VM and SMCCC-filter probes, memlock.
     public var arm64: ARM64HostFacts?
     public var platforms: [PlatformAvailability] = []
@@ -59,9 +62,10 @@ public struct HostProbe: Sendable {
         capabilities.first { $0.capability == capability }?.value ?? nil
     }
 
-    /// Asks the kernel. `probeTransport` runs the vmcall probe guest (~100 ms
-    /// where vmcall never completes).
-    public static func gather(kvmPath: String = "/dev/kvm", probeTransport: Bool = true) -> HostProbe {
+    /// Asks the kernel. `probeTransport` finds the x86 hypercall transport:
+    /// from this boot's cache, or (the first time, or with `refreshTransport`)
+    /// by running the vmcall probe guest (~100 ms where vmcall never completes).
+    public static func gather(kvmPath: String = "/dev/kvm", probeTransport: Bool = true, refreshTransport: Bool = false) -> HostProbe {
         var uts = utsname()
         uname(&uts)
         func field<T>(_ value: T) -> String {
@@ -99,9 +103,10 @@ public struct HostProbe: Sendable {
         if let attributes = probe.capability(.memoryAttributes) { probe.memoryAttributes = UInt64(attributes) }
         #if arch(x86_64)
         if probeTransport {
-            let result = TransportProbe.probe(system: system)
+            let (result, source) = TransportCache.transport(system: system, kvmPath: kvmPath, refresh: refreshTransport)
             probe.transport = result.transport
             probe.transportReason = result.reason
+            if case .cached(let path) = source { probe.transportCachePath = path }
         }
         #endif
         probe.platforms = PlatformCatalogue.availability(probe: probe)

@@ -11,6 +11,11 @@ public enum TransportProbe {
     public struct Result: Sendable, Equatable {
         public var transport: HypercallTransport
         public var reason: String
+
+        public init(transport: HypercallTransport, reason: String) {
+            self.transport = transport
+            self.reason = reason
+        }
     }
 
     /// Real-mode code at GPA 0: mov eax,12; mov ebx,0x1000; mov ecx,1;

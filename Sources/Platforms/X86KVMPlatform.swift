@@ -362,9 +362,13 @@ extension X86KVMPlatform {
                 transport = probed
                 reason = probe.transportReason ?? ""
             } else {
-                let result = TransportProbe.probe(system: system)
+                let (result, source) = TransportCache.transport(system: system, kvmPath: probe.kvmPath)
                 transport = result.transport
-                reason = result.reason
+                if case .cached(let path) = source {
+                    reason = "\(result.reason) (probed earlier this boot, cached in \(path); `pvmh probe --refresh` probes again)"
+                } else {
+                    reason = result.reason
+                }
             }
             return X86KVMPlatform(system: system, backend: backend, transport: transport, transportReason: reason)
         }

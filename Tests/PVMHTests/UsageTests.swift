@@ -33,13 +33,14 @@ struct UsageTests {
         #expect(everySynopsisOptionIsDescribed(result.out))
     }
 
-    @Test("probe --help mentions --json and --kvm")
+    @Test("probe --help mentions --json, --refresh and --kvm")
     func probeHelp() {
         let result = pvmh("probe", "--help")
         #expect(result.status == 0)
         #expect(result.err.isEmpty)
-        #expect(result.out.contains("usage: pvmh probe [--json] [--kvm PATH]"))
+        #expect(result.out.contains("usage: pvmh probe [--json] [--refresh] [--kvm PATH]"))
         #expect(result.out.contains("  --json "))
+        #expect(result.out.contains("  --refresh "))
         #expect(result.out.contains("  --kvm PATH "))
         #expect(!result.out.contains("host:"), "help must not probe")
         #expect(everySynopsisOptionIsDescribed(result.out))
