@@ -13,8 +13,19 @@ public struct BuiltinGuest: Sendable, Hashable, Identifiable {
     public let summary: String
     /// The guest's source in the repository, e.g. `Guests/x86_64/demo.S`.
     public let source: String
-    /// The ELF64 executable, byte for byte what Guests/build writes.
-    public let elfBytes: [UInt8]
+    private let generated: GeneratedImage
+
+    /// The ELF64 executable, byte for byte what Guests/build writes. Decoded
+    /// on each use, so naming a guest costs nothing and a run decodes only
+    /// the one it boots (decoding every guest used to be part of every start).
+    public var elfBytes: [UInt8] {
+        // Both conditions are facts about a generated file that the tests
+        // check; failing here means it was edited by hand.
+        guard let bytes = Base64.decode(generated.base64), bytes.count == generated.byteCount else {
+            fatalError("BuiltinGuestBytes.generated.swift: \(generated.name) is corrupt; run Guests/build --generate")
+        }
+        return bytes
+    }
 
     public var id: String { name }
 
@@ -41,21 +52,16 @@ public struct BuiltinGuest: Sendable, Hashable, Identifiable {
     }
 
     private init(decoding generated: GeneratedImage) {
-        // Both conditions are facts about a generated file that the tests
-        // check; failing here means it was edited by hand.
-        guard let bytes = Base64.decode(generated.base64), bytes.count == generated.byteCount else {
-            fatalError("BuiltinGuestBytes.generated.swift: \(generated.name) is corrupt; run Guests/build --generate")
-        }
         name = generated.name
         architecture = generated.architecture
         summary = generated.summary
         source = generated.source
-        elfBytes = bytes
+        self.generated = generated
     }
 }
 
 /// One row of BuiltinGuestBytes.generated.swift, as Guests/build writes it.
-struct GeneratedImage: Sendable {
+struct GeneratedImage: Sendable, Hashable {
     let name: String
     let architecture: GuestArchitecture
     let summary: String

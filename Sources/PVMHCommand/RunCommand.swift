@@ -65,6 +65,8 @@ enum RunCommand {
         var architecture: GuestArchitecture = .host
         /// Where a `--flat` binary was loaded; nil for ELF images.
         var flatAddress: UInt64?
+        /// The host probe parse already gathered, so run does not ask twice.
+        var probe: HostProbe?
     }
 
     static let minimumMemory: UInt64 = 2 << 20
@@ -147,6 +149,13 @@ enum RunCommand {
         let flatBytes = try flatAddress == nil ? nil : positionals.first.map { path throws(UsageError) in try GuestFile.readFlat(path) }
         var resolved = platform
         var autoNote: String?
+        var gathered: HostProbe?
+        func hostProbe() -> HostProbe {
+            if let gathered { return gathered }
+            let probe = HostProbe.gather(kvmPath: kvmPath, probeTransport: false)
+            gathered = probe
+            return probe
+        }
         if platform == .auto {
             if let guest = explicitGuest {
                 resolved = guest.1.machine == .host ? .kvm : .model
@@ -154,7 +163,7 @@ enum RunCommand {
             } else if backend != nil {
                 resolved = .kvm
             } else {
-                let probe = HostProbe.gather(kvmPath: kvmPath, probeTransport: false)
+                let probe = hostProbe()
                 if probe.selected == nil {
                     resolved = .model
                     autoNote = "no KVM platform is usable here, so the guest runs on the pKVM model (\(probe.selectionReason))"
@@ -166,7 +175,7 @@ enum RunCommand {
         if let backend, resolved == .kvm {
             // Refused here, before any VM exists, as bad usage for this host.
             do {
-                _ = try PlatformSelection.resolve(probe: HostProbe.gather(kvmPath: kvmPath, probeTransport: false), backend: backend)
+                _ = try PlatformSelection.resolve(probe: hostProbe(), backend: backend)
             } catch {
                 throw UsageError("--memory-backend \(backend.rawValue): \(error.description)")
             }
@@ -208,7 +217,7 @@ enum RunCommand {
         }
         return Options(guestName: name, image: image, platform: resolved, autoNote: autoNote, memory: memory, vcpus: vcpus,
                        journalPath: journal, timeout: timeout, transport: transport, backend: backend, kvmPath: kvmPath, kernelOrder: kernelOrder,
-                       architecture: architecture, flatAddress: flatAddress)
+                       architecture: architecture, flatAddress: flatAddress, probe: gathered)
     }
 
     /// A built-in guest by name, or an ELF64 file (any supported machine).
@@ -254,7 +263,7 @@ enum RunCommand {
         if options.platform == .model {
             platform = PKVMModelPlatform(configuration: ModelConfiguration(kernelOrder: options.kernelOrder))
         } else {
-            let probe = HostProbe.gather(kvmPath: options.kvmPath, probeTransport: false)
+            let probe = options.probe ?? HostProbe.gather(kvmPath: options.kvmPath, probeTransport: false)
             do {
                 platform = try PlatformSelection.make(options.platform, probe: probe, kvmPath: options.kvmPath, transport: options.transport,
                                                       backend: options.backend)
