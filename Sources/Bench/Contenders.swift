@@ -17,15 +17,19 @@ enum Contenders {
     /// audit, and host-read probes of private pages (in-process, guarded).
     /// False drops both (Docs/benchmarks.md, figure 1); every other check
     /// (ledger, zero read-back after reclaim, open resources) still runs.
+    /// `registerAccess` nil is what `pvmh run` does (synced registers where
+    /// the kernel offers them); figure 3 names the path it measures.
     static func pvmh(elf: [UInt8], guestName: String, ramSize: UInt64, backend: RAMBackend, fullVerification: Bool,
+                     registerAccess: X86RegisterAccess? = nil,
                      expectPass: Bool = true) throws(BenchFailure) -> (nanoseconds: Double, report: RunReport) {
         try pvmh(elf: elf, guestName: guestName, ramSize: ramSize, backend: backend, auditDescriptors: fullVerification,
-                 probeHostReads: fullVerification, expectPass: expectPass)
+                 probeHostReads: fullVerification, registerAccess: registerAccess, expectPass: expectPass)
     }
 
     /// The same, with the two costly checks chosen one by one.
     static func pvmh(elf: [UInt8], guestName: String, ramSize: UInt64, backend: RAMBackend, auditDescriptors: Bool,
-                     probeHostReads: Bool, expectPass: Bool = true) throws(BenchFailure) -> (nanoseconds: Double, report: RunReport) {
+                     probeHostReads: Bool, registerAccess: X86RegisterAccess? = nil,
+                     expectPass: Bool = true) throws(BenchFailure) -> (nanoseconds: Double, report: RunReport) {
         var report: RunReport?
         var failure: BenchFailure?
         let elapsed = timed {
@@ -34,7 +38,8 @@ enum Contenders {
                 let system = try KVMSystem()
                 // The backend given, never chosen by probing: the ratio pairs
                 // pvmh with the C baseline on this same backend.
-                let x86 = X86KVMPlatform(system: system, backend: backend, transport: .doorbell, transportReason: "given by pvmh bench")
+                let x86 = X86KVMPlatform(system: system, backend: backend, transport: .doorbell, transportReason: "given by pvmh bench",
+                                         registerAccess: registerAccess)
                 let platform: Platform = probeHostReads ? x86 : UnprobedPlatform(x86)
                 let journal = try Journal()
                 let options = RunOptions(ram: GuestRAM(size: ramSize), auditDescriptors: auditDescriptors)

@@ -68,6 +68,45 @@ const size_t CKVM_RUN_EXIT_UNION_OFFSET = offsetof(struct kvm_run, io);
 const size_t CKVM_RUN_HYPERCALL_RET_OFFSET = offsetof(struct kvm_run, hypercall.ret);
 const size_t CKVM_RUN_SIZE = sizeof(struct kvm_run);
 
+// KVM_CAP_SYNC_REGS: the bit sets before kvm_run.s, and (x86) struct kvm_sync_regs.
+_Static_assert(offsetof(struct kvm_run, kvm_valid_regs) == 288, "kvm_valid_regs@288");
+_Static_assert(offsetof(struct kvm_run, kvm_dirty_regs) == 296, "kvm_dirty_regs@296");
+_Static_assert(offsetof(struct kvm_run, s) == 304, "s (sync regs)@304");
+_Static_assert(sizeof(((struct kvm_run *)0)->s) == 2048, "s is SYNC_REGS_SIZE_BYTES (2048)");
+_Static_assert(offsetof(struct kvm_run, s) + 2048 == 2352, "s ends kvm_run");
+const size_t CKVM_RUN_VALID_REGS_OFFSET = offsetof(struct kvm_run, kvm_valid_regs);
+const size_t CKVM_RUN_DIRTY_REGS_OFFSET = offsetof(struct kvm_run, kvm_dirty_regs);
+const size_t CKVM_RUN_SYNC_REGS_OFFSET = offsetof(struct kvm_run, s);
+#if defined(__x86_64__)
+_Static_assert(sizeof(struct kvm_regs) == 144, "kvm_regs is 144 bytes");
+_Static_assert(offsetof(struct kvm_regs, rax) == 0, "rax@0");
+_Static_assert(offsetof(struct kvm_regs, rbx) == 8, "rbx@8");
+_Static_assert(offsetof(struct kvm_regs, rcx) == 16, "rcx@16");
+_Static_assert(offsetof(struct kvm_regs, rdx) == 24, "rdx@24");
+_Static_assert(offsetof(struct kvm_regs, rip) == 128, "rip@128");
+_Static_assert(offsetof(struct kvm_regs, rflags) == 136, "rflags@136");
+_Static_assert(sizeof(struct kvm_sregs) == 312, "kvm_sregs is 312 bytes");
+_Static_assert(offsetof(struct kvm_sregs, efer) == 264, "efer@264");
+_Static_assert(sizeof(struct kvm_vcpu_events) == 64, "kvm_vcpu_events is 64 bytes");
+_Static_assert(offsetof(struct kvm_sync_regs, regs) == 0, "sync_regs.regs@0");
+_Static_assert(offsetof(struct kvm_sync_regs, sregs) == 144, "sync_regs.sregs@144");
+_Static_assert(offsetof(struct kvm_sync_regs, events) == 456, "sync_regs.events@456");
+_Static_assert(sizeof(struct kvm_sync_regs) == 520, "kvm_sync_regs is 520 bytes");
+_Static_assert(KVM_SYNC_X86_REGS == 1 && KVM_SYNC_X86_SREGS == 2 && KVM_SYNC_X86_EVENTS == 4, "KVM_SYNC_X86_* bits");
+_Static_assert(KVM_CAP_SYNC_REGS == 74, "KVM_CAP_SYNC_REGS is 74");
+const size_t CKVM_SYNC_REGS_REGS_OFFSET = offsetof(struct kvm_sync_regs, regs);
+const size_t CKVM_SYNC_REGS_SREGS_OFFSET = offsetof(struct kvm_sync_regs, sregs);
+const size_t CKVM_SYNC_REGS_EVENTS_OFFSET = offsetof(struct kvm_sync_regs, events);
+const size_t CKVM_SYNC_REGS_SIZE = sizeof(struct kvm_sync_regs);
+const size_t CKVM_REGS_SIZE = sizeof(struct kvm_regs);
+const size_t CKVM_SREGS_SIZE = sizeof(struct kvm_sregs);
+const size_t CKVM_SREGS_EFER_OFFSET = offsetof(struct kvm_sregs, efer);
+const uint64_t CKVM_SYNC_X86_REGS = KVM_SYNC_X86_REGS;
+const uint64_t CKVM_SYNC_X86_SREGS = KVM_SYNC_X86_SREGS;
+const uint64_t CKVM_SYNC_X86_EVENTS = KVM_SYNC_X86_EVENTS;
+const int CKVM_CAP_SYNC_REGS = KVM_CAP_SYNC_REGS;
+#endif
+
 // ---------------------------------------------------------------------------
 // ioctl numbers.
 

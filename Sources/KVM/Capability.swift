@@ -6,6 +6,9 @@ public struct Capability: RawRepresentable, Hashable, Sendable, CustomStringConv
 
     public static let userMemory = Capability(rawValue: 3)
     public static let syncMMU = Capability(rawValue: 16)
+    /// The register sets KVM can copy into `kvm_run` on every exit (x86:
+    /// `KVM_SYNC_X86_REGS` 1, `SREGS` 2, `EVENTS` 4); 0 where absent.
+    public static let syncRegs = Capability(rawValue: 74)
     public static let immediateExit = Capability(rawValue: 136)
     public static let armVMIPASize = Capability(rawValue: 165)
     public static let exitHypercall = Capability(rawValue: 201)
@@ -17,7 +20,7 @@ public struct Capability: RawRepresentable, Hashable, Sendable, CustomStringConv
     public static let guestMemfdFlags = Capability(rawValue: 244)
 
     static let names: [Int32: String] = [
-        3: "KVM_CAP_USER_MEMORY", 16: "KVM_CAP_SYNC_MMU", 136: "KVM_CAP_IMMEDIATE_EXIT",
+        3: "KVM_CAP_USER_MEMORY", 16: "KVM_CAP_SYNC_MMU", 74: "KVM_CAP_SYNC_REGS", 136: "KVM_CAP_IMMEDIATE_EXIT",
         165: "KVM_CAP_ARM_VM_IPA_SIZE", 201: "KVM_CAP_EXIT_HYPERCALL", 231: "KVM_CAP_USER_MEMORY2",
         232: "KVM_CAP_MEMORY_FAULT_INFO", 233: "KVM_CAP_MEMORY_ATTRIBUTES", 234: "KVM_CAP_GUEST_MEMFD",
         235: "KVM_CAP_VM_TYPES", 244: "KVM_CAP_GUEST_MEMFD_FLAGS",
@@ -26,7 +29,7 @@ public struct Capability: RawRepresentable, Hashable, Sendable, CustomStringConv
     /// The capabilities `pvmh probe` reports, in order.
     public static let reported: [Capability] = [
         .userMemory2, .guestMemfd, .guestMemfdFlags, .memoryAttributes, .memoryFaultInfo,
-        .vmTypes, .exitHypercall, .immediateExit, .syncMMU,
+        .vmTypes, .exitHypercall, .syncRegs, .immediateExit, .syncMMU,
     ]
 
     public var name: String { Capability.names[rawValue] ?? "KVM_CAP_\(rawValue)" }

@@ -65,6 +65,11 @@ public enum VCPUExit: Equatable, Sendable {
         public static let exitUnion = 32
         public static let hypercallReturn = 88
         public static let size = 2352
+        /// `kvm_valid_regs`, `kvm_dirty_regs` (u64 bit sets) and the synced
+        /// register area `s` (KVM_CAP_SYNC_REGS), at the end of kvm_run.
+        public static let validRegs = 288
+        public static let dirtyRegs = 296
+        public static let syncRegs = 304
     }
 
     /// Decodes an exit from the bytes of a `kvm_run` mapping and the result of

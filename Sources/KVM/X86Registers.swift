@@ -1,5 +1,6 @@
 #if arch(x86_64)
 import CKVM
+import Glibc
 
 /// The general-purpose registers of an x86 vCPU (`struct kvm_regs`), by
 /// this name so the layers above never import the C shim.
@@ -28,6 +29,11 @@ extension VCPU {
     public func setSpecialRegisters(_ sregs: kvm_sregs) throws(KVMError) {
         var copy = sregs
         _ = try Syscall.ioctl(fd.rawValue, CKVM_SET_SREGS, &copy, "KVM_SET_SREGS")
+    }
+
+    /// EFER from `KVM_GET_SREGS`.
+    public func extendedFeatureEnable() throws(KVMError) -> UInt64 {
+        try specialRegisters().efer
     }
 
     /// Boot state for a bare-metal guest entered in 32-bit protected mode with
@@ -67,6 +73,145 @@ extension VCPU {
         regs.rdi = values[0]
         regs.rsi = values[1]
         try setRegisters(regs)
+    }
+}
+
+// MARK: Synced registers (KVM_CAP_SYNC_REGS)
+
+/// `KVM_SYNC_X86_*`: register sets KVM copies into `kvm_run.s.regs` at the
+/// end of every `KVM_RUN` (those in `kvm_valid_regs`) and takes back at the
+/// start of the next one (those in `kvm_dirty_regs`). `KVM_CAP_SYNC_REGS`
+/// answers the sets the kernel offers (Docs/kvm-abi.md).
+public struct X86SyncRegisterSets: OptionSet, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: UInt64
+    public init(rawValue: UInt64) { self.rawValue = rawValue }
+
+    /// `KVM_SYNC_X86_REGS`: `struct kvm_regs`.
+    public static let general = X86SyncRegisterSets(rawValue: 1)
+    /// `KVM_SYNC_X86_SREGS`: `struct kvm_sregs` (EFER among them).
+    public static let special = X86SyncRegisterSets(rawValue: 2)
+    /// `KVM_SYNC_X86_EVENTS`: `struct kvm_vcpu_events`.
+    public static let events = X86SyncRegisterSets(rawValue: 4)
+
+    public var description: String {
+        var parts: [String] = []
+        if contains(.general) { parts.append("REGS") }
+        if contains(.special) { parts.append("SREGS") }
+        if contains(.events) { parts.append("EVENTS") }
+        let rest = rawValue & ~0x7
+        if rest != 0 { parts.append("0x\(String(rest, radix: 16))") }
+        return parts.isEmpty ? "none" : parts.joined(separator: "|")
+    }
+
+    /// Offsets inside x86 `struct kvm_sync_regs` (at `kvm_run` + 304).
+    public enum Layout {
+        public static let general = 0
+        public static let special = 144
+        public static let events = 456
+        public static let size = 520
+        /// `kvm_sregs.efer`.
+        public static let eferInSpecial = 264
+    }
+}
+
+/// How an exit handler reaches a vCPU's registers: through `kvm_run`'s synced
+/// area (no system call; KVM stores them on every exit and takes back the
+/// ones marked dirty on the next `KVM_RUN`), or with `KVM_GET_REGS` /
+/// `KVM_SET_REGS` / `KVM_GET_SREGS` (one ioctl each).
+public enum X86RegisterAccess: String, Sendable, CaseIterable, CustomStringConvertible {
+    case syncRegs = "sync-regs"
+    case ioctls
+    public var description: String { rawValue }
+}
+
+/// The synced-register API. Reads see the registers as of the last return of
+/// `KVM_RUN`, so they are only meaningful in an exit handler (before the first
+/// run the area is zero); a write is taken by the next `KVM_RUN`, before it
+/// completes the exit (an `OUT` is skipped after the registers are set, as
+/// with `KVM_SET_REGS`). One thread drives a vCPU, so no locking.
+extension VCPU {
+    private func syncArea(_ offset: Int) -> UnsafeMutableRawPointer {
+        run.address(at: VCPUExit.Layout.syncRegs + offset)
+    }
+
+    /// `kvm_valid_regs`: the sets KVM copies out on every exit.
+    public var syncedRegisterSets: X86SyncRegisterSets {
+        X86SyncRegisterSets(rawValue: run.address(at: VCPUExit.Layout.validRegs).load(as: UInt64.self))
+    }
+
+    /// `kvm_dirty_regs`: the sets the next `KVM_RUN` takes back (KVM clears them).
+    public var dirtyRegisterSets: X86SyncRegisterSets {
+        X86SyncRegisterSets(rawValue: run.address(at: VCPUExit.Layout.dirtyRegs).load(as: UInt64.self))
+    }
+
+    /// Sets `kvm_valid_regs` to `sets`: from the next exit on KVM copies them
+    /// into `kvm_run`. Only sets `KVM_CAP_SYNC_REGS` offers may be asked for:
+    /// others make every `KVM_RUN` fail with `EINVAL`.
+    public func enableSyncRegisters(_ sets: X86SyncRegisterSets) {
+        run.address(at: VCPUExit.Layout.validRegs).storeBytes(of: sets.rawValue, as: UInt64.self)
+    }
+
+    private func requireSynced(_ set: X86SyncRegisterSets, _ what: String) throws(KVMError) {
+        guard syncedRegisterSets.contains(set) else {
+            throw KVMError("\(what) from kvm_run (KVM_CAP_SYNC_REGS)", errno: EINVAL,
+                           hint: "\(set) is not in kvm_valid_regs (\(syncedRegisterSets)); call enableSyncRegisters first")
+        }
+    }
+
+    /// The general registers KVM stored at the last exit (`kvm_run.s.regs.regs`).
+    public func syncedRegisters() throws(KVMError) -> X86GeneralRegisters {
+        try requireSynced(.general, "KVM_SYNC_X86_REGS")
+        return syncArea(X86SyncRegisterSets.Layout.general).load(as: X86GeneralRegisters.self)
+    }
+
+    /// The special registers KVM stored at the last exit (`kvm_run.s.regs.sregs`).
+    public func syncedSpecialRegisters() throws(KVMError) -> kvm_sregs {
+        try requireSynced(.special, "KVM_SYNC_X86_SREGS")
+        return syncArea(X86SyncRegisterSets.Layout.special).load(as: kvm_sregs.self)
+    }
+
+    /// EFER as KVM stored it at the last exit, without copying all of `kvm_sregs`.
+    public func syncedExtendedFeatureEnable() throws(KVMError) -> UInt64 {
+        try requireSynced(.special, "KVM_SYNC_X86_SREGS")
+        return syncArea(X86SyncRegisterSets.Layout.special + X86SyncRegisterSets.Layout.eferInSpecial).load(as: UInt64.self)
+    }
+
+    /// Writes `regs` into `kvm_run.s.regs.regs` and marks `KVM_SYNC_X86_REGS`
+    /// dirty, so the next `KVM_RUN` loads them (as `KVM_SET_REGS` would) and
+    /// clears the bit. Needs the general registers synced: otherwise the rest
+    /// of the area would not be the vCPU's state.
+    public func setSyncedRegisters(_ regs: X86GeneralRegisters) throws(KVMError) {
+        try requireSynced(.general, "KVM_SYNC_X86_REGS")
+        syncArea(X86SyncRegisterSets.Layout.general).storeBytes(of: regs, as: X86GeneralRegisters.self)
+        let dirty = run.address(at: VCPUExit.Layout.dirtyRegs)
+        dirty.storeBytes(of: dirty.load(as: UInt64.self) | X86SyncRegisterSets.general.rawValue, as: UInt64.self)
+    }
+
+    // The exit paths' entry points: one register access or the other. Errors
+    // name the ioctl (`KVM_GET_REGS`, …) or the synced set that was missing.
+
+    /// The general registers at this exit.
+    public func registers(via access: X86RegisterAccess) throws(KVMError) -> X86GeneralRegisters {
+        switch access {
+        case .syncRegs: try syncedRegisters()
+        case .ioctls: try registers()
+        }
+    }
+
+    /// EFER at this exit (bit 10, LMA: the guest runs in long mode).
+    public func extendedFeatureEnable(via access: X86RegisterAccess) throws(KVMError) -> UInt64 {
+        switch access {
+        case .syncRegs: try syncedExtendedFeatureEnable()
+        case .ioctls: try extendedFeatureEnable()
+        }
+    }
+
+    /// Gives the guest `regs` when it resumes.
+    public func setRegisters(_ regs: X86GeneralRegisters, via access: X86RegisterAccess) throws(KVMError) {
+        switch access {
+        case .syncRegs: try setSyncedRegisters(regs)
+        case .ioctls: try setRegisters(regs)
+        }
     }
 }
 #endif

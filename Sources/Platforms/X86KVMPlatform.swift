@@ -21,6 +21,14 @@ public final class X86KVMPlatform: Platform, @unchecked Sendable {
     public let transport: HypercallTransport
     public let backend: RAMBackend
     public let transportReason: String
+    /// How the doorbell, the report port and the answer to a doorbell call
+    /// read and write the vCPU's registers: `kvm_run`'s synced area where
+    /// the kernel offers `KVM_CAP_SYNC_REGS` with REGS and SREGS (no ioctl
+    /// per call), else `KVM_GET_REGS` / `KVM_SET_REGS` / `KVM_GET_SREGS`.
+    /// Journaled as `create.vm`'s `register_access`.
+    public let registerAccess: X86RegisterAccess
+    /// Why synced registers cannot be used here (nil: they can).
+    private let syncRegsRefusal: String?
     public var guestABI: GuestABI { .x86_64KVM }
 
     private let system: KVMSystem
@@ -59,12 +67,34 @@ public final class X86KVMPlatform: Platform, @unchecked Sendable {
     public var preallocate = false
 
     /// `backend` nil: guest_memfd where the kernel offers it with
-    /// `MMAP|INIT_SHARED`, else a memfd.
-    public init(system: KVMSystem, backend: RAMBackend? = nil, transport: HypercallTransport, transportReason: String) {
+    /// `MMAP|INIT_SHARED`, else a memfd. `registerAccess` nil: synced
+    /// registers where the kernel offers them, else the register ioctls;
+    /// `.ioctls` forces the ioctls (tests, the bench); `.syncRegs` where the
+    /// kernel lacks them makes `create` fail with the reason.
+    public init(system: KVMSystem, backend: RAMBackend? = nil, transport: HypercallTransport, transportReason: String,
+                registerAccess: X86RegisterAccess? = nil) {
         self.system = system
         self.backend = backend ?? (X86KVMPlatform.guestMemfdRefusal(system) == nil ? .guestMemfd : .memfd)
         self.transport = transport
         self.transportReason = transportReason
+        let refusal = registerAccess == .ioctls ? nil : X86KVMPlatform.syncRegsRefusal(system)
+        self.syncRegsRefusal = refusal
+        self.registerAccess = registerAccess ?? (refusal == nil ? .syncRegs : .ioctls)
+    }
+
+    /// The register sets the exit paths need synced: the general registers
+    /// (arguments and answer) and the special ones (EFER says whether RAX
+    /// or only EAX is the call number).
+    static let syncedSets: X86SyncRegisterSets = [.general, .special]
+
+    /// nil when the kernel syncs the registers the exit paths need through
+    /// `kvm_run`, else why not.
+    public static func syncRegsRefusal(_ system: KVMSystem) -> String? {
+        let offered = X86SyncRegisterSets(rawValue: UInt64(max(0, (try? system.check(.syncRegs)) ?? 0)))
+        guard offered.isSuperset(of: syncedSets) else {
+            return "this kernel's KVM_CAP_SYNC_REGS is \(offered), pvmh needs \(syncedSets) to use synced registers"
+        }
+        return nil
     }
 
     /// The guest_memfd flags this platform creates its memory with.
@@ -89,6 +119,7 @@ public final class X86KVMPlatform: Platform, @unchecked Sendable {
     // MARK: Creation
 
     public func create(ram: GuestRAM, journal: Journal) throws(LifecycleError) {
+        if registerAccess == .syncRegs, let syncRegsRefusal { throw .platformUnavailable(syncRegsRefusal) }
         self.ram = ram
         self.journal = journal
         let backing: TwoViewGuestRAM.Backing
@@ -101,7 +132,8 @@ public final class X86KVMPlatform: Platform, @unchecked Sendable {
         }
         let vm = try lifecycleError { () throws(KVMError) in try system.createVM(type: .default) }
         self.vm = vm
-        journal.record("create.vm", [("type", .string(VMType.default.description)), ("fd", .int(Int64(vm.fd.rawValue)))])
+        journal.record("create.vm", [("type", .string(VMType.default.description)), ("fd", .int(Int64(vm.fd.rawValue))),
+                                     ("register_access", .string(registerAccess.rawValue))])
 
         let memory = try TwoViewGuestRAM(vm: vm, ram: ram, backing: backing, preallocate: preallocate)
         self.memory = memory
@@ -146,6 +178,7 @@ public final class X86KVMPlatform: Platform, @unchecked Sendable {
             try lifecycleError { () throws(KVMError) in
                 try vcpu.setFlatProtectedMode(entry: entry, arguments: [transport.guestSelector, ram.size & 0xFFFF_FFFF])
             }
+            if registerAccess == .syncRegs { vcpu.enableSyncRegisters(X86KVMPlatform.syncedSets) }
         }
     }
 
@@ -216,20 +249,26 @@ public final class X86KVMPlatform: Platform, @unchecked Sendable {
             return .console(io.data)
         case X86GuestProtocol.doorbellPort, X86GuestProtocol.reportPort:
             let regs: X86GeneralRegisters
+            let efer: UInt64
             do {
-                regs = try vcpu.registers()
+                regs = try vcpu.registers(via: registerAccess)
+                // Outside long mode only EAX is the call number (the upper
+                // half may hold an old negative answer), as KVM treats vmcall.
+                efer = io.port == X86GuestProtocol.doorbellPort ? try vcpu.extendedFeatureEnable(via: registerAccess) : 0
             } catch {
                 return .stopped(.failed(.ioctl(error)))
             }
             if io.port == X86GuestProtocol.doorbellPort {
-                // Outside long mode only EAX is the call number (the upper
-                // half may hold an old negative answer), as KVM treats vmcall.
-                let longMode = ((try? vcpu.specialRegisters())?.efer ?? 0) & 0x400 != 0
+                let longMode = efer & X86KVMPlatform.eferLMA != 0
                 let number = longMode ? regs.rax : regs.rax & 0xFFFF_FFFF
                 guard number == X86GuestProtocol.mapGPARange else {
                     var reply = regs
                     reply.rax = UInt64(bitPattern: X86GuestProtocol.unknownHypercall)
-                    _ = try? vcpu.setRegisters(reply)
+                    do {
+                        try vcpu.setRegisters(reply, via: registerAccess)
+                    } catch {
+                        return .stopped(.failed(.ioctl(error)))
+                    }
                     journal?.record("hypercall.unknown", [("vcpu", .int(Int64(index))), ("nr", .uint(number)), ("transport", "doorbell")])
                     return nil
                 }
@@ -242,6 +281,9 @@ public final class X86KVMPlatform: Platform, @unchecked Sendable {
             return nil
         }
     }
+
+    /// EFER.LMA (bit 10): the guest runs in long mode.
+    static let eferLMA: UInt64 = 0x400
 
     /// Decodes `KVM_HC_MAP_GPA_RANGE` arguments (a0 gpa, a1 pages, a2 attributes).
     public static func memoryRequest(gpa: UInt64, pages: UInt64, attributes: UInt64, transport: String) -> MemoryRequest {
@@ -278,7 +320,10 @@ public final class X86KVMPlatform: Platform, @unchecked Sendable {
             vcpu.setHypercallReturn(UInt64(bitPattern: value))
         case .doorbell(var regs):
             regs.rax = UInt64(bitPattern: value)
-            _ = try? vcpu.setRegisters(regs)
+            // Cannot fail with synced registers (enabled with the vCPU); if
+            // KVM_SET_REGS fails the guest finds its call number in RAX, not
+            // an answer.
+            _ = try? vcpu.setRegisters(regs, via: registerAccess)
         case .none, .portIn:
             break
         }

@@ -12,8 +12,9 @@ import Testing
 @Suite("misbehaving guests on x86_64 KVM", .enabled(if: KVMGate.enabled, "needs read/write /dev/kvm (PVMH_REQUIRE_KVM=1 makes this a failure)"),
        .serialized)
 struct MisbehavingX86GuestTests {
-    func run(_ bytes: [UInt8], timeout: Double = 30) throws -> (RunReport, Journal, Double) {
-        let platform = X86KVMPlatform(system: try KVMSystem(), transport: .doorbell, transportReason: "the test guests use the doorbell")
+    func run(_ bytes: [UInt8], timeout: Double = 30, registerAccess: X86RegisterAccess? = nil) throws -> (RunReport, Journal, Double) {
+        let platform = X86KVMPlatform(system: try KVMSystem(), transport: .doorbell, transportReason: "the test guests use the doorbell",
+                                      registerAccess: registerAccess)
         let journal = try Journal()
         let lifecycle = ProtectedVMLifecycle(platform: platform, journal: journal,
                                              options: RunOptions(ram: GuestRAM(size: 4 << 20), timeoutSeconds: timeout, auditDescriptors: false),
@@ -24,9 +25,13 @@ struct MisbehavingX86GuestTests {
         return (report, journal, Double(monotonicNanoseconds() - start) / 1e9)
     }
 
-    @Test("unknown hypercall, bad gpas, MMIO, double share, unshare of a private page, overflowing counts: the answers KVM gives")
-    func badRequests() throws {
-        let (report, journal, _) = try run(TestGuests.x86BadRequests)
+    /// On both register paths: the unknown call is answered in RAX at once,
+    /// the others after the ledger decided.
+    @Test("unknown hypercall, bad gpas, MMIO, double share, unshare of a private page, overflowing counts: the answers KVM gives",
+          arguments: KVMGate.syncRegs ? X86RegisterAccess.allCases : [.ioctls])
+    func badRequests(_ registerAccess: X86RegisterAccess) throws {
+        let (report, journal, _) = try run(TestGuests.x86BadRequests, registerAccess: registerAccess)
+        #expect(journal.events(named: "create.vm").first?["register_access"] == .string(registerAccess.rawValue))
         let einval = Int64(X86GuestProtocol.rejected), enosys = Int64(X86GuestProtocol.unknownHypercall)
         #expect(report.checks.map(\.value) == [enosys, einval, einval, einval, einval, einval, 0, einval, einval, einval, 0])
         #expect(report.checks.allSatisfy { $0.passed }, "\(report.checks)")

@@ -14,6 +14,7 @@ struct BenchSmokeTests {
         "lifecycle.pvmh/c", "lifecycle.pvmh-unverified/c",
         "process.pvmh/c", "process.qemu/pvmh", "process.pvmh-auto/c",
         "transport.pvmh-share/c-raw", "transport.pvmh-share/pvmh-raw", "transport.c-share/c-raw",
+        "transport.pvmh-share-syncregs/c-share-syncregs", "transport.pvmh-share-syncregs/c-raw",
         "teardown.16-MiB", "teardown.64-MiB",
     ]
     static let memfdRows = kvmRows.map { "\($0)@memfd" }
@@ -24,11 +25,13 @@ struct BenchSmokeTests {
 
     /// The memfd rows that must be measured where /dev/kvm works: all but
     /// QEMU's (`--no-install` may leave it missing) and, without a clang to
-    /// build the C process, the whole-process ones.
+    /// build the C process, the whole-process ones, and without synced
+    /// registers (KVM_CAP_SYNC_REGS with REGS|SREGS), the synced ones.
     static func memfdRowsToMeasure() -> [String] {
         memfdRows.filter { key in
             if key.hasPrefix("process.qemu/") { return false }
             if key.hasPrefix("process.") { return Toolchain.clang() != nil }
+            if key.contains("syncregs") { return HostKVM.syncRegsCapability() & 0x3 == 0x3 }
             return true
         }
     }
@@ -106,6 +109,7 @@ enum HostKVM {
     static let getAPIVersion: UInt = 0xAE00    // _IO(KVMIO, 0x00)
     static let checkExtension: UInt = 0xAE03   // _IO(KVMIO, 0x03)
     static let capGuestMemfd: CInt = 234       // KVM_CAP_GUEST_MEMFD
+    static let capSyncRegs: CInt = 74          // KVM_CAP_SYNC_REGS
 
     /// nil without a usable /dev/kvm (it does not open read-write or is not
     /// KVM API 12); else KVM_CHECK_EXTENSION(KVM_CAP_GUEST_MEMFD), 0 when absent.
@@ -115,5 +119,13 @@ enum HostKVM {
         defer { close(fd) }
         guard ioctl(fd, getAPIVersion) == 12 else { return nil }
         return max(0, ioctl(fd, checkExtension, capGuestMemfd))
+    }
+
+    /// KVM_CHECK_EXTENSION(KVM_CAP_SYNC_REGS), 0 without a usable /dev/kvm.
+    static func syncRegsCapability() -> CInt {
+        let fd = open("/dev/kvm", O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { return 0 }
+        defer { close(fd) }
+        return max(0, ioctl(fd, checkExtension, capSyncRegs))
     }
 }

@@ -58,6 +58,30 @@ struct SyntheticRun {
         return run
     }
 
+    /// Copies these bytes into `vcpu`'s kvm_run mapping, as KVM_RUN leaves them.
+    func install(into vcpu: VCPU) {
+        bytes.withUnsafeBytes { raw in
+            vcpu.run.address().copyMemory(from: raw.baseAddress!, byteCount: min(raw.count, vcpu.run.length))
+        }
+    }
+
+    /// The bytes of `vcpu`'s kvm_run mapping at `offset`.
+    static func bytes(of vcpu: VCPU, at offset: Int, count: Int) -> [UInt8] {
+        Array(UnsafeRawBufferPointer(start: vcpu.run.address(at: offset), count: count))
+    }
+
+    /// What KVM stores at an exit with `kvm_valid_regs` set (Docs/kvm-abi.md,
+    /// "Synced registers"): kvm_run.s at 304 holds struct kvm_sync_regs —
+    /// kvm_regs (144 bytes: rax@0 rbx@8 rcx@16 rdx@24 … rip@128 rflags@136),
+    /// then kvm_sregs at 144 (efer at 264 in it), then kvm_vcpu_events at 456.
+    static let syncRegs = 304
+    mutating func setSynced(rax: UInt64, rbx: UInt64, rcx: UInt64, rdx: UInt64, rip: UInt64, efer: UInt64) {
+        for (index, value) in [rax, rbx, rcx, rdx].enumerated() { set(value, at: SyntheticRun.syncRegs + 8 * index) }
+        set(rip, at: SyntheticRun.syncRegs + 128)
+        set(UInt64(0x2), at: SyntheticRun.syncRegs + 136)
+        set(efer, at: SyntheticRun.syncRegs + 144 + 264)
+    }
+
     /// A payload of `u32 type-or-suberror@32; u32 ndata@36; u64 data[16]@40`
     /// (system events and internal errors share this shape).
     static func withData(reason: VCPUExit.Reason, first: UInt32, ndata: UInt32, data: [UInt64]) -> SyntheticRun {

@@ -28,6 +28,15 @@ public enum KVMGate {
         return flags.isSuperset(of: [.mmap, .initShared])
     }()
     public static let guestMemfdReason = "needs KVM_CAP_GUEST_MEMFD with flags MMAP|INIT_SHARED (Linux 6.18+); this host's KVM lacks it"
+
+    /// `KVM_CAP_SYNC_REGS` with the general and special registers (x86:
+    /// bits 0x1 and 0x2), as the x86 platform's synced register path needs them.
+    public static let syncRegs: Bool = {
+        guard let system = try? KVMSystem(path: path) else { return false }
+        defer { try? system.fd.close() }
+        return ((try? system.check(.syncRegs)) ?? 0) & 0x3 == 0x3
+    }()
+    public static let syncRegsReason = "needs KVM_CAP_SYNC_REGS with KVM_SYNC_X86_REGS|KVM_SYNC_X86_SREGS; this host's KVM lacks it"
 }
 
 /// ELF machine numbers used by the in-memory images.

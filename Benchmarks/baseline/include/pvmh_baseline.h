@@ -57,7 +57,8 @@ enum {
     /// Read and write the doorbell's registers through kvm_run's synced
     /// register area (KVM_CAP_SYNC_REGS, KVM_SYNC_X86_REGS) instead of
     /// KVM_GET_REGS + KVM_SET_REGS: the same answers with two ioctls fewer
-    /// per call. pvmh does not do this (yet); the bench shows what it buys.
+    /// per call. pvmh does the same where the kernel offers it (and also
+    /// syncs SREGS, for EFER); figure 3 compares the two on both paths.
     PVMH_BASELINE_SYNC_REGS = 1,
 };
 

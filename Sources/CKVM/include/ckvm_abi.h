@@ -116,6 +116,27 @@ extern const size_t CKVM_RUN_EXIT_UNION_OFFSET;       // 32
 extern const size_t CKVM_RUN_HYPERCALL_RET_OFFSET;    // 88
 extern const size_t CKVM_RUN_SIZE;                    // 2352
 
+// KVM_CAP_SYNC_REGS (74): kvm_run's synced register area. kvm_valid_regs and
+// kvm_dirty_regs (u64 bit sets) sit right before the union `s` that holds
+// struct kvm_sync_regs (padded to 2048 bytes). Docs/kvm-abi.md, "Synced registers".
+extern const size_t CKVM_RUN_VALID_REGS_OFFSET;       // 288
+extern const size_t CKVM_RUN_DIRTY_REGS_OFFSET;       // 296
+extern const size_t CKVM_RUN_SYNC_REGS_OFFSET;        // 304 (kvm_run.s)
+#if defined(__x86_64__)
+// x86 struct kvm_sync_regs { kvm_regs regs; kvm_sregs sregs; kvm_vcpu_events events; }.
+extern const size_t CKVM_SYNC_REGS_REGS_OFFSET;       // 0
+extern const size_t CKVM_SYNC_REGS_SREGS_OFFSET;      // 144
+extern const size_t CKVM_SYNC_REGS_EVENTS_OFFSET;     // 456
+extern const size_t CKVM_SYNC_REGS_SIZE;              // 520
+extern const size_t CKVM_REGS_SIZE;                   // 144 (struct kvm_regs)
+extern const size_t CKVM_SREGS_SIZE;                  // 312 (struct kvm_sregs)
+extern const size_t CKVM_SREGS_EFER_OFFSET;           // 264
+extern const uint64_t CKVM_SYNC_X86_REGS;             // 1
+extern const uint64_t CKVM_SYNC_X86_SREGS;            // 2
+extern const uint64_t CKVM_SYNC_X86_EVENTS;           // 4
+extern const int CKVM_CAP_SYNC_REGS;                  // 74
+#endif
+
 #ifdef __cplusplus
 }
 #endif
