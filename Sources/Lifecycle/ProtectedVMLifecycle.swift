@@ -12,33 +12,10 @@ import Synchronization
 /// Orchestration only: everything the run says is one `LifecycleEvent`
 /// stream, which the journal, the report and the observer consume.
 public final class ProtectedVMLifecycle: Sendable {
-    public let platform: Platform
-    public let journal: Journal
-    public let options: RunOptions
-    private let observer: @Sendable (LifecycleEvent) -> Void
-
-    /// What vCPU threads and the lifecycle's thread share.
-    struct Shared {
-        var ledger = OwnershipLedger()
-        var report: RunReport
-        var everShared = Set<UInt64>()
-        var console = ConsoleAssembler()
-        /// A vCPU stopped in a way that ends the run for every vCPU.
-        var stopAll = false
-        var tally = RequestTally()
-        /// Share/unshare requests so far, counted as they are decided.
-        var requests = 0
-    }
-    let shared: Mutex<Shared>
-
-    /// What only the lifecycle's own thread touches during one `run`.
-    struct Session {
-        var threads: [VCPUThread] = []
-        var latch: StopLatch?
-        var entryGFN: UInt64?
-        var completedSteps = Set<TeardownStep>()
-        var signals: StopSignalWatch
-    }
+    private let context: RunContext
+    public var platform: Platform { context.platform }
+    public var journal: Journal { context.journal }
+    public var options: RunOptions { context.options }
 
     /// Share/unshare requests journaled and shown one by one. A guest that
     /// makes more (a storm of 10^5) gets the rest counted, not listed, so
@@ -49,33 +26,24 @@ public final class ProtectedVMLifecycle: Sendable {
 
     public init(platform: Platform, journal: Journal, options: RunOptions, guestName: String,
                 observer: @escaping @Sendable (LifecycleEvent) -> Void = { _ in }) {
-        self.platform = platform
-        self.journal = journal
-        self.options = options
-        self.observer = observer
-        shared = Mutex(Shared(report: RunReport(platform: platform.description, guestName: guestName)))
+        context = RunContext(platform: platform, journal: journal, options: options, guestName: guestName, observer: observer)
     }
 
-    /// Every event goes to the report, the journal and the observer, in that order.
-    func emit(_ event: LifecycleEvent) {
-        shared.withLock { $0.report.apply(event) }
-        journal.record(event)
-        observer(event)
-    }
+    private func emit(_ event: LifecycleEvent) { context.emit(event) }
 
     /// Runs the whole lifecycle and returns what happened. Never throws: every
     /// failure is in the report, after teardown.
     public func run(image: ELFImage) -> RunReport {
         let baseline = FileDescriptorAudit.openKVMDescriptors()
-        var session = Session(signals: StopSignalWatch(enabled: options.handleSignals))
-        emit(.started(platform: platform.description, guest: shared.withLock { $0.report.guestName }, ram: options.ram,
+        var session = RunContext.Session(signals: StopSignalWatch(enabled: options.handleSignals))
+        emit(.started(platform: platform.description, guest: context.shared.withLock { $0.report.guestName }, ram: options.ram,
                       vcpus: options.vcpus, plan: options.plan))
         do {
             let latch = try StopLatch()
             session.latch = latch
             if options.handleSignals { StopSignals.install(latch: latch) }
         } catch {
-            shared.withLock { $0.report.error = error }
+            context.shared.withLock { $0.report.error = error }
             return finish(baseline: baseline, &session)
         }
         defer { if options.handleSignals { StopSignals.restore() } }
@@ -87,19 +55,19 @@ public final class ProtectedVMLifecycle: Sendable {
             emit(.failed(error))
         }
         recordPhase("ran")
-        executeTeardown(&session)
+        TeardownExecution(run: context).execute(&session)
         return finish(baseline: baseline, &session)
     }
 
     // MARK: Boot
 
-    private func checkStopSignal(_ session: inout Session) throws(LifecycleError) {
+    private func checkStopSignal(_ session: inout RunContext.Session) throws(LifecycleError) {
         guard let signal = session.signals.take() else { return }
         emit(.interrupted(signal: signal, during: .create))
         throw .platform("interrupted by \(StopSignals.name(signal)) before the guest ran; tearing down in the safe order")
     }
 
-    private func boot(image: ELFImage, _ session: inout Session) throws(LifecycleError) {
+    private func boot(image: ELFImage, _ session: inout RunContext.Session) throws(LifecycleError) {
         emit(.phase(.create))
         try platform.create(ram: options.ram, journal: journal)
         try checkStopSignal(&session)
@@ -107,7 +75,7 @@ public final class ProtectedVMLifecycle: Sendable {
         // All of guest memory becomes private in one step, before the guest
         // exists: nothing is ever shared by default.
         let range = options.ram.gfns
-        let ranges = try shared.withLock { state throws(LifecycleError) -> Int in
+        let ranges = try context.shared.withLock { state throws(LifecycleError) -> Int in
             do {
                 try state.ledger.addPrivateMemory(range)
             } catch {
@@ -143,23 +111,23 @@ public final class ProtectedVMLifecycle: Sendable {
             let reply: GuestReply
             switch event {
             case .console(let bytes):
-                let lines = shared.withLock { $0.console.append(bytes, vcpu: index) }
+                let lines = context.shared.withLock { $0.console.append(bytes, vcpu: index) }
                 for line in lines { emit(.console(vcpu: index, line: line)) }
                 reply = .resume
             case .memoryRequest(let request):
-                reply = .memoryResult(handleMemoryRequest(request))
+                reply = .memoryResult(GuestRequests(run: context).memory(request))
             case .memoryNotice(let request, let verdict):
-                let result = handleMemoryRequest(request)
+                let result = GuestRequests(run: context).memory(request)
                 if let disagreement = Finding.disagreement(request, hypervisor: verdict, ledger: result) {
                     emit(.violation(.finding(disagreement)))
                 }
                 reply = .memoryResult(result)
             case .report(let harnessReport):
-                handleReport(harnessReport)
+                GuestRequests(run: context).report(harnessReport)
                 reply = .resume
             case .stopped(let reason):
-                if let rest = shared.withLock({ $0.console.flush(vcpu: index) }) { emit(.console(vcpu: index, line: rest)) }
-                if case .halted = reason {} else { shared.withLock { $0.stopAll = true } }
+                if let rest = context.shared.withLock({ $0.console.flush(vcpu: index) }) { emit(.console(vcpu: index, line: rest)) }
+                if case .halted = reason {} else { context.shared.withLock { $0.stopAll = true } }
                 emit(.vcpuStopped(index, reason))
                 latch?.signal()
                 return
@@ -169,11 +137,11 @@ public final class ProtectedVMLifecycle: Sendable {
     }
 
     /// Waits until the vCPUs stop, a stop signal arrives, or the timeout.
-    private func waitForGuest(_ session: inout Session) {
+    private func waitForGuest(_ session: inout RunContext.Session) {
         let deadline = monotonicNanoseconds() + UInt64(max(0, options.timeoutSeconds) * 1e9)
         let vcpus = session.threads.count
         while true {
-            let (finished, anyAbort) = shared.withLock { ($0.report.stopReasons.count == vcpus, $0.stopAll) }
+            let (finished, anyAbort) = context.shared.withLock { ($0.report.stopReasons.count == vcpus, $0.stopAll) }
             if finished || anyAbort { return }
             if let signal = session.signals.take() {
                 emit(.interrupted(signal: signal, during: .run))
@@ -191,23 +159,21 @@ public final class ProtectedVMLifecycle: Sendable {
 
     // MARK: Accounting
 
-    func recordPhase(_ name: String) {
-        emit(.ledgerPhase(name, shared.withLock { $0.ledger.counts }))
-    }
+    private func recordPhase(_ name: String) { context.recordPhase(name) }
 
-    private func finish(baseline: [String], _ session: inout Session) -> RunReport {
+    private func finish(baseline: [String], _ session: inout RunContext.Session) -> RunReport {
         for finding in platform.findings { emit(.violation(.finding(finding))) }
         let held = platform.openResources
         if !held.isEmpty { emit(.violation(.resourcesHeld(held))) }
         if options.auditDescriptors {
             let leaked = FileDescriptorAudit.leaked(since: baseline)
-            shared.withLock { $0.report.leakedDescriptors = leaked }
+            context.shared.withLock { $0.report.leakedDescriptors = leaked }
         }
-        if shared.withLock({ $0.report.phases.last?.0 }) != "released" { recordPhase("final") }
-        noteLateSignals(&session)
-        let tally = shared.withLock { $0.tally }
+        if context.shared.withLock({ $0.report.phases.last?.0 }) != "released" { recordPhase("final") }
+        TeardownExecution(run: context).noteLateSignals(&session)
+        let tally = context.shared.withLock { $0.tally }
         if tally.total > 0 { emit(.requestTally(tally)) }
-        let report = shared.withLock { $0.report }
+        let report = context.shared.withLock { $0.report }
         emit(.finished(report, descriptorsAudited: options.auditDescriptors))
         journal.close()
         return report

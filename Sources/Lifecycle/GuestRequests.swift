@@ -3,19 +3,21 @@ import Ownership
 /// How the lifecycle answers what a running guest asks of the host: a
 /// share/unshare (the ledger decides, the platform enforces), and the
 /// harness reports (a message to read, a check, done). Called on vCPU threads.
-extension ProtectedVMLifecycle {
+struct GuestRequests {
+    let run: RunContext
+
     /// Validates a share/unshare against the ledger, applies it, reflects it
     /// into the platform and journals it. Rejections leave the ledger as it was.
-    func handleMemoryRequest(_ request: MemoryRequest) -> Result<Void, MemoryRequestRejection> {
-        let pageSize = options.ram.pageSize
-        let limit = Self.individuallyJournaledRequests
-        let (result, count, enforcement): (Result<Void, MemoryRequestRejection>, Int, Violation?) = shared.withLock { state in
+    func memory(_ request: MemoryRequest) -> Result<Void, MemoryRequestRejection> {
+        let pageSize = run.options.ram.pageSize
+        let limit = ProtectedVMLifecycle.individuallyJournaledRequests
+        let (result, count, enforcement): (Result<Void, MemoryRequestRejection>, Int, Violation?) = run.shared.withLock { state in
             let outcome = MemoryRequestPolicy.apply(request, pageSize: pageSize, to: &state.ledger)
             var enforcement: Violation?
             if case .success = outcome {
                 let range = GFNRange(start: request.gpa / pageSize, count: request.pages)
                 do {
-                    try platform.reflect(request.operation, range)
+                    try run.platform.reflect(request.operation, range)
                 } catch {
                     enforcement = .enforcementFailed(request.operation, range, error: "\(error)")
                 }
@@ -26,25 +28,25 @@ extension ProtectedVMLifecycle {
             if count > limit { state.tally.count(request, outcome) }
             return (outcome, count, enforcement)
         }
-        if let enforcement { emit(.violation(enforcement)) }
-        if count == limit + 1 { emit(.requestStorm(after: limit)) }
-        emit(.memory(request, result, pageSize: pageSize, listed: count <= limit))
+        if let enforcement { run.emit(.violation(enforcement)) }
+        if count == limit + 1 { run.emit(.requestStorm(after: limit)) }
+        run.emit(.memory(request, result, pageSize: pageSize, listed: count <= limit))
         return result
     }
 
-    func handleReport(_ harnessReport: HarnessReport) {
+    func report(_ harnessReport: HarnessReport) {
         switch harnessReport {
         case .message(let gpa, let length):
             switch readSharedMessage(gpa: gpa, length: length) {
-            case .success(let text): emit(.message(gpa: gpa, text: text))
-            case .failure(let refusal): emit(.violation(.messageRefused(refusal)))
+            case .success(let text): run.emit(.message(gpa: gpa, text: text))
+            case .failure(let refusal): run.emit(.violation(.messageRefused(refusal)))
             }
         case .check(let id, let passed, let value):
-            emit(.check(id: id, passed: passed, value: value))
+            run.emit(.check(id: id, passed: passed, value: value))
         case .done(let status):
-            emit(.guestDone(status: status))
+            run.emit(.guestDone(status: status))
         case .unknown(let code, let arguments):
-            emit(.violation(.unknownReport(code: code, arguments: arguments)))
+            run.emit(.violation(.unknownReport(code: code, arguments: arguments)))
         }
     }
 
@@ -52,8 +54,8 @@ extension ProtectedVMLifecycle {
     /// shared: touching a private page would be exactly the host bug pKVM
     /// turns into a fault.
     func readSharedMessage(gpa: UInt64, length: UInt64) -> Result<String, MessageRefusal> {
-        let pageSize = options.ram.pageSize
-        return shared.withLock { state in
+        let pageSize = run.options.ram.pageSize
+        return run.shared.withLock { state in
             guard length > 0, length <= 4096, gpa.addingReportingOverflow(length).overflow == false else {
                 return .failure(.unusableLength(gpa: gpa, length: length))
             }
@@ -62,7 +64,7 @@ extension ProtectedVMLifecycle {
                 return .failure(.notShared(gfn: gfn, state: state.ledger.state(of: gfn)))
             }
             do {
-                return .success(String(decoding: try platform.readHostMemory(gpa: gpa, length: Int(length)), as: UTF8.self))
+                return .success(String(decoding: try run.platform.readHostMemory(gpa: gpa, length: Int(length)), as: UTF8.self))
             } catch {
                 return .failure(.readFailed("\(error)"))
             }
