@@ -6,10 +6,10 @@ import Ownership
 extension ProtectedVMLifecycle {
     /// Validates a share/unshare against the ledger, applies it, reflects it
     /// into the platform and journals it. Rejections leave the ledger as it was.
-    func handleMemoryRequest(_ request: MemoryRequest) -> Result<Void, MemoryRequestRejection> {
+    func handleMemoryRequest(_ request: MemoryRequest, vcpu: Int, decidedBy: MemoryDecider) -> Result<Void, MemoryRequestRejection> {
         let pageSize = options.ram.pageSize
         let limit = Self.individuallyJournaledRequests
-        let (result, count, enforcement): (Result<Void, MemoryRequestRejection>, Int, Violation?) = shared.withLock { state in
+        let (result, count, enforcement, snapshot): (Result<Void, MemoryRequestRejection>, Int, Violation?, OwnershipSnapshot?) = shared.withLock { state in
             let outcome = MemoryRequestPolicy.apply(request, pageSize: pageSize, to: &state.ledger)
             var enforcement: Violation?
             if case .success = outcome {
@@ -24,11 +24,16 @@ extension ProtectedVMLifecycle {
             state.requests += 1
             let count = state.requests
             if count > limit { state.tally.count(request, outcome) }
-            return (outcome, count, enforcement)
+            // Taken with the change, under the same lock, for listed requests
+            // only: a storm's picture stays bounded like its journal.
+            let snapshot = count <= limit && (try? outcome.get()) != nil
+                ? OwnershipSnapshot(.request(request, vcpu: vcpu), of: state.ledger) : nil
+            return (outcome, count, enforcement, snapshot)
         }
         if let enforcement { emit(.violation(enforcement)) }
         if count == limit + 1 { emit(.requestStorm(after: limit)) }
-        emit(.memory(request, result, pageSize: pageSize, listed: count <= limit))
+        emit(.memory(request, result, pageSize: pageSize, listed: count <= limit, vcpu: vcpu, decidedBy: decidedBy))
+        if let snapshot { emit(.ownership(snapshot)) }
         return result
     }
 

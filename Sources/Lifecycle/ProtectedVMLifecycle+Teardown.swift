@@ -19,8 +19,9 @@ extension ProtectedVMLifecycle {
             }
             session.completedSteps.insert(step)
             noteLateSignals(&session)
-            emit(.teardownStep(TeardownRecord(step: step, durationNanoseconds: monotonicNanoseconds() - start,
+            emit(.teardownStep(TeardownRecord(step: step, startNanoseconds: start, durationNanoseconds: monotonicNanoseconds() - start,
                                               error: failure, hazard: hazard, detail: detail)))
+            recordOwnership(.teardown(step))
         }
     }
 

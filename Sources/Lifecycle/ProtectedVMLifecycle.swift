@@ -87,6 +87,7 @@ public final class ProtectedVMLifecycle: Sendable {
             emit(.failed(error))
         }
         recordPhase("ran")
+        recordOwnership(.ran)
         executeTeardown(&session)
         return finish(baseline: baseline, &session)
     }
@@ -118,6 +119,7 @@ public final class ProtectedVMLifecycle: Sendable {
         let how = try platform.makeAllPrivate(options.ram)
         emit(.madePrivate(range, how: how, ledgerRanges: ranges))
         recordPhase("created")
+        recordOwnership(.created)
         try checkStopSignal(&session)
 
         emit(.phase(.load))
@@ -140,6 +142,7 @@ public final class ProtectedVMLifecycle: Sendable {
     private func vcpuLoop(_ index: Int, latch: StopLatch?) {
         while true {
             let event = platform.run(vcpu: index)
+            let exitedAt = monotonicNanoseconds()
             let reply: GuestReply
             switch event {
             case .console(let bytes):
@@ -147,9 +150,9 @@ public final class ProtectedVMLifecycle: Sendable {
                 for line in lines { emit(.console(vcpu: index, line: line)) }
                 reply = .resume
             case .memoryRequest(let request):
-                reply = .memoryResult(handleMemoryRequest(request))
+                reply = .memoryResult(handleMemoryRequest(request, vcpu: index, decidedBy: .vmm))
             case .memoryNotice(let request, let verdict):
-                let result = handleMemoryRequest(request)
+                let result = handleMemoryRequest(request, vcpu: index, decidedBy: .hypervisor(verdict))
                 if let disagreement = Finding.disagreement(request, hypervisor: verdict, ledger: result) {
                     emit(.violation(.finding(disagreement)))
                 }
@@ -158,6 +161,7 @@ public final class ProtectedVMLifecycle: Sendable {
                 handleReport(harnessReport)
                 reply = .resume
             case .stopped(let reason):
+                emit(.vcpuExit(VCPUExitRecord(vcpu: index, event: event, exitedAt: exitedAt, resumedAt: nil)))
                 if let rest = shared.withLock({ $0.console.flush(vcpu: index) }) { emit(.console(vcpu: index, line: rest)) }
                 if case .halted = reason {} else { shared.withLock { $0.stopAll = true } }
                 emit(.vcpuStopped(index, reason))
@@ -165,6 +169,7 @@ public final class ProtectedVMLifecycle: Sendable {
                 return
             }
             platform.complete(vcpu: index, reply: reply)
+            emit(.vcpuExit(VCPUExitRecord(vcpu: index, event: event, exitedAt: exitedAt, resumedAt: monotonicNanoseconds())))
         }
     }
 
@@ -193,6 +198,11 @@ public final class ProtectedVMLifecycle: Sendable {
 
     func recordPhase(_ name: String) {
         emit(.ledgerPhase(name, shared.withLock { $0.ledger.counts }))
+    }
+
+    /// The ledger's runs now, for the sinks that draw ownership over time.
+    func recordOwnership(_ point: OwnershipSnapshot.Point) {
+        emit(.ownership(shared.withLock { OwnershipSnapshot(point, of: $0.ledger) }))
     }
 
     private func finish(baseline: [String], _ session: inout Session) -> RunReport {
