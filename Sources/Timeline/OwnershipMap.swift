@@ -45,8 +45,8 @@ public struct OwnershipMap {
         switch state {
         case .private: "private: the guest's alone"
         case .shared: "shared: lent to the host"
-        case .reclaimed: "reclaimed: back to the host"
-        case .host: "host: not guest memory"
+        case .reclaimed: "reclaimed: host-owned again"
+        case .host: "host: released, not guest RAM"
         }
     }
 

@@ -79,6 +79,18 @@ struct TraceOptionTests {
         #expect(written.map.columns.last?.point == "teardown")
     }
 
+    @Test("the README's picture is the demo's map, drawn by the command the README quotes")
+    func committedMap() throws {
+        let root = String(#filePath).split(separator: "/", omittingEmptySubsequences: false).dropLast(3).joined(separator: "/")
+        let svg = try #require(readFile("\(root)/Docs/ownership-map.svg"), "Docs/ownership-map.svg is missing")
+        let map = try MapFile(String(decoding: svg, as: UTF8.self))
+        checkDemoMap(map)
+        #expect(map.texts.contains("Guest RAM ownership: arm64-demo on model"))
+        let readme = String(decoding: try #require(readFile("\(root)/README.md")), as: UTF8.self)
+        #expect(readme.contains("`swift run pvmh run --platform model --map Docs/ownership-map.svg`"))
+        #expect(readme.contains("](Docs/ownership-map.svg)"))
+    }
+
     @Test("check --trace DIR writes one valid trace per scenario that runs a lifecycle")
     func check() throws {
         let directory = try TemporaryDirectory()
