@@ -32,10 +32,13 @@ let package = Package(
         .target(name: "PKVMModel", dependencies: ["A64", "Lifecycle", "Ownership", "GuestImage"]),
         // Platform implementations (real KVM).
         .target(name: "Platforms", dependencies: ["KVM", "System", "Lifecycle", "Ownership", "GuestImage"]),
+        // A run seen over time, as further sinks of the lifecycle's event
+        // stream: the Perfetto trace and the SVG map of page ownership.
+        .target(name: "Timeline", dependencies: ["Lifecycle", "Ownership"]),
         // The teardown-ordering regression suite: scenarios, verdicts, KTAP.
-        .target(name: "Checks", dependencies: ["Platforms", "PKVMModel", "Lifecycle", "KVM", "System", "Ownership", "GuestImage"]),
+        .target(name: "Checks", dependencies: ["Timeline", "Platforms", "PKVMModel", "Lifecycle", "KVM", "System", "Ownership", "GuestImage"]),
         // The command line: parsing, commands and everything formatted for humans.
-        .target(name: "PVMHCommand", dependencies: ["Bench", "Checks", "Platforms", "PKVMModel", "Lifecycle", "KVM", "Ownership", "GuestImage"]),
+        .target(name: "PVMHCommand", dependencies: ["Bench", "Checks", "Timeline", "Platforms", "PKVMModel", "Lifecycle", "KVM", "Ownership", "GuestImage"]),
         .executableTarget(name: "pvmh", dependencies: ["PVMHCommand"]),
         // The raw-ioctl baseline `pvmh bench` compares against (C, no VMM
         // logic); main.c is the same code as its own process, built by the
@@ -52,7 +55,7 @@ let package = Package(
         .testTarget(name: "A64Tests", dependencies: ["A64"]),
         .testTarget(name: "ModelTests", dependencies: ["PKVMModel", "A64", "Lifecycle", "Ownership", "GuestImage", "PVMHTestSupport"]),
         .testTarget(name: "ChecksTests", dependencies: ["Checks", "Platforms", "Lifecycle", "PVMHTestSupport"]),
-        .testTarget(name: "LifecycleTests", dependencies: ["Lifecycle", "Platforms", "PKVMModel", "KVM", "System", "Ownership", "GuestImage", "PVMHTestSupport"]),
+        .testTarget(name: "LifecycleTests", dependencies: ["Lifecycle", "Timeline", "Platforms", "PKVMModel", "KVM", "System", "Ownership", "GuestImage", "PVMHTestSupport"]),
         .testTarget(name: "PVMHTests", dependencies: ["PVMHCommand", "pvmh", "PVMHTestSupport"]),
         // The bench's statistics, and its --quick path as a smoke test (values never asserted).
         .testTarget(name: "BenchTests", dependencies: ["Bench", "GuestImage", "Ownership", "pvmh"]),

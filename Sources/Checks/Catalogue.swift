@@ -4,6 +4,7 @@ import KVM
 import Lifecycle
 import PKVMModel
 import Platforms
+import Timeline
 
 /// The regression suite: every scenario, and the runner that prints KTAP.
 public enum CheckCatalogue {
@@ -65,6 +66,9 @@ public struct CheckOptions: Sendable {
     public var executable: String?
     /// See `CheckContext.processIsExclusive`.
     public var processIsExclusive = true
+    /// `--trace DIR`: each scenario that runs a lifecycle writes its
+    /// timeline to `DIR/<scenario>.<platform label>.json`.
+    public var traceDirectory: String?
 
     public init(targets: [CheckTarget], filter: String? = nil, repeatCount: Int = 10, seed: UInt64 = 1, executable: String? = nil) {
         self.targets = targets
@@ -108,6 +112,7 @@ public enum CheckRunner {
                 return try kvmFactory.make()
             }
             context.processIsExclusive = options.processIsExclusive
+            if options.traceDirectory != nil { context.traces = TraceCollection(label: "\(scenario.name)[\(target.label)]") }
             context.kvmPlatformID = factory?.platformID
             if let factory, let traits = factory.traits, let abi = factory.guestABI {
                 context.traits = traits
@@ -121,12 +126,27 @@ public enum CheckRunner {
             } else {
                 outcome = scenario.run(context)
             }
+            if let directory = options.traceDirectory, let traces = context.traces, !traces.recorders.isEmpty {
+                context.note(writeTrace(traces, to: "\(directory)/\(scenario.name).\(target.label).json"))
+            }
             for note in context.takeNotes() { ktap.diagnostic("\(name): \(note)") }
             ktap.result(name, outcome)
             progress(name, outcome, monotonicNanoseconds() - start)
         }
         ktap.finish()
         return (ktap.passed, ktap.failed, ktap.skipped)
+    }
+}
+
+extension CheckRunner {
+    /// Writes one scenario's trace; the KTAP diagnostic says where, or why not.
+    static func writeTrace(_ traces: TraceCollection, to path: String) -> String {
+        do {
+            try OutputFile(path: path).write(traces.json)
+            return "trace: \(path)"
+        } catch {
+            return "trace not written to \(path): \(error)"
+        }
     }
 }
 

@@ -55,11 +55,13 @@ enum LifecycleProbe {
         let journal = try Journal()
         let sample = HeldSample()
         let pinned = HeldSample()
+        let recorder = context.traces?.newRun()
         let lifecycle = ProtectedVMLifecycle(
             platform: platform, journal: journal,
             options: RunOptions(ram: context.guestABI.ram(size: memory), timeoutSeconds: timeout, plan: plan,
                                 auditDescriptors: false),
             guestName: guest(for: context.guestABI).name) { notice in
+                recorder?.record(notice)
                 // Sampled once the guest runs: its memory must be visible.
                 if case .phase(.run) = notice, let before, let now = MemoryAccounting.held(counter) {
                     sample.set(Int64(now) - Int64(before))

@@ -13,11 +13,9 @@ enum ProtocolScenarios {
             },
             Scenario("protocol.demo-doorbell", on: [.model],
                      "the same demo requests over the MMIO doorbell (arm64 KVM without the SMCCC filter) get the same answers, and every one came through the doorbell") { context in
-                let doorbell = CheckContext(platform: .model, seed: context.seed, executable: context.executable) {
-                    () throws(LifecycleError) -> Platform in
+                let doorbell = context.derived { () throws(LifecycleError) -> Platform in
                     PKVMModelPlatform(configuration: ModelConfiguration(guestTransport: .mmioDoorbell))
                 }
-                doorbell.processIsExclusive = context.processIsExclusive
                 let outcome = demoRequests(doorbell, transport: "mmio doorbell")
                 for note in doorbell.takeNotes() { context.note(note) }
                 return outcome

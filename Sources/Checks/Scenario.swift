@@ -1,5 +1,6 @@
 import Lifecycle
 import PKVMModel
+import Timeline
 
 /// Where a scenario runs.
 public enum CheckPlatform: String, Sendable, CaseIterable, Comparable {
@@ -87,6 +88,10 @@ public final class CheckContext: @unchecked Sendable {
     /// Whether the platform is a pKVM protected VM, whose memslots cannot
     /// be deleted after the first run and whose pages pKVM pins.
     public var isProtectedKVM: Bool { traits.flavour == .protectedVM }
+    /// Where the scenario's lifecycles record their timelines (`pvmh check
+    /// --trace DIR`); nil records nothing. Contexts a scenario makes for
+    /// itself pass it on (`derived`).
+    public var traces: TraceCollection?
     /// Diagnostics for the KTAP stream.
     public private(set) var notes: [String] = []
     private var random: SplitMix64
@@ -98,6 +103,16 @@ public final class CheckContext: @unchecked Sendable {
         self.executable = executable
         self.makePlatform = makePlatform
         random = SplitMix64(seed: seed)
+    }
+
+    /// A context for the same scenario on another platform instance (a
+    /// model configured differently): the same seed, executable, process
+    /// exclusivity and trace collection.
+    public func derived(makePlatform: @escaping @Sendable () throws(LifecycleError) -> Platform) -> CheckContext {
+        let context = CheckContext(platform: platform, seed: seed, executable: executable, makePlatform: makePlatform)
+        context.processIsExclusive = processIsExclusive
+        context.traces = traces
+        return context
     }
 
     public func note(_ text: String) { notes.append(text) }

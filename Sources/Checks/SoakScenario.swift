@@ -22,11 +22,12 @@ enum SoakScenario {
             do { platform = try context.makePlatform() } catch { return .skip("\(error)") }
             let journal: Journal
             do { journal = try Journal() } catch { return .fail(error.description) }
+            let recorder = context.traces?.newRun()
             let report = ProtectedVMLifecycle(
                 platform: platform, journal: journal,
                 options: RunOptions(ram: context.guestABI.ram(size: 4 << 20), timeoutSeconds: 20,
                                     auditDescriptors: false),
-                guestName: "soak").run(image: image)
+                guestName: "soak") { recorder?.record($0) }.run(image: image)
             if !report.passed {
                 return .fail("lifecycle \(index) of \(count) failed: \(report.failures.prefix(2).joined(separator: "; "))")
             }

@@ -69,7 +69,7 @@ public enum TeardownScenarios {
 
     public static func kernelUnbindBeforeReclaim(_ context: CheckContext) -> CheckOutcome {
         let platform = PKVMModelPlatform(configuration: ModelConfiguration(kernelOrder: .unbindBeforeReclaim))
-        let broken = CheckContext(platform: .model, seed: context.seed, executable: context.executable) { platform }
+        let broken = context.derived { platform }
         // The verdict is the model's finding, not the run's health.
         do { _ = try LifecycleProbe.run(broken, plan: .safe) } catch { return .skip("\(error)") }
         let faults = platform.findings.filter(\.isHostFault)

@@ -160,6 +160,16 @@ public enum HypervisorVerdict: Equatable, Sendable {
     case refused(String)
 }
 
+/// Who decided a share/unshare the lifecycle saw.
+public enum MemoryDecider: Equatable, Sendable {
+    /// The VMM, from the ledger (`GuestEvent.memoryRequest`): the ledger's
+    /// answer is what the guest got.
+    case vmm
+    /// The hypervisor (`GuestEvent.memoryNotice`: pKVM's or the model's EL2),
+    /// with its verdict; the ledger followed it.
+    case hypervisor(HypervisorVerdict)
+}
+
 /// The core's answer to a `GuestEvent`, which the platform completes before
 /// re-entering the guest.
 public enum GuestReply: Equatable, Sendable {

@@ -8,10 +8,10 @@ struct GuestRequests {
 
     /// Validates a share/unshare against the ledger, applies it, reflects it
     /// into the platform and journals it. Rejections leave the ledger as it was.
-    func memory(_ request: MemoryRequest) -> Result<Void, MemoryRequestRejection> {
+    func memory(_ request: MemoryRequest, vcpu: Int, decidedBy: MemoryDecider) -> Result<Void, MemoryRequestRejection> {
         let pageSize = run.options.ram.pageSize
         let limit = ProtectedVMLifecycle.individuallyJournaledRequests
-        let (result, count, enforcement): (Result<Void, MemoryRequestRejection>, Int, Violation?) = run.shared.withLock { state in
+        let (result, count, enforcement, snapshot): (Result<Void, MemoryRequestRejection>, Int, Violation?, OwnershipSnapshot?) = run.shared.withLock { state in
             let outcome = MemoryRequestPolicy.apply(request, pageSize: pageSize, to: &state.ledger)
             var enforcement: Violation?
             if case .success = outcome {
@@ -26,11 +26,16 @@ struct GuestRequests {
             state.requests += 1
             let count = state.requests
             if count > limit { state.tally.count(request, outcome) }
-            return (outcome, count, enforcement)
+            // Taken with the change, under the same lock, for listed requests
+            // only: a storm's picture stays bounded like its journal.
+            let snapshot = count <= limit && (try? outcome.get()) != nil
+                ? OwnershipSnapshot(.request(request, vcpu: vcpu), of: state.ledger) : nil
+            return (outcome, count, enforcement, snapshot)
         }
         if let enforcement { run.emit(.violation(enforcement)) }
         if count == limit + 1 { run.emit(.requestStorm(after: limit)) }
-        run.emit(.memory(request, result, pageSize: pageSize, listed: count <= limit))
+        run.emit(.memory(request, result, pageSize: pageSize, listed: count <= limit, vcpu: vcpu, decidedBy: decidedBy))
+        if let snapshot { run.emit(.ownership(snapshot)) }
         return result
     }
 

@@ -10,7 +10,7 @@ extension LifecycleEvent {
             return [("run.start", [("platform", .string(platform.id)), ("guest", .string(guest)),
                                    ("memory_bytes", .uint(ram.size)), ("vcpus", .int(Int64(vcpus))),
                                    ("plan", .string(plan.description))])]
-        case .phase, .ledgerPhase:
+        case .phase, .ledgerPhase, .vcpuExit, .ownership:
             return []
         case .madePrivate(let range, let how, let ranges):
             return [("memory.private", [("gfn", .uint(range.start)), ("pages", .uint(range.count)), ("how", .string(how)),
@@ -29,7 +29,7 @@ extension LifecycleEvent {
             return [("vcpu.stop", [("vcpu", .int(Int64(index))), ("reason", .string(reason.description))])]
         case .console(let vcpu, let line):
             return [("console", [("vcpu", .int(Int64(vcpu))), ("text", .string(line))])]
-        case .memory(let request, let result, let pageSize, let listed):
+        case .memory(let request, let result, let pageSize, let listed, _, _):
             guard listed else { return [] }
             var fields: [(String, JSONValue)] = [
                 ("gfn", .uint(request.gpa / pageSize)), ("gpa", .uint(request.gpa)), ("pages", .uint(request.pages)),

@@ -19,11 +19,18 @@ public enum LifecycleEvent: Sendable {
     case loaded(ELFImage)
     case vcpuStarted(Int)
     case vcpuStopped(Int, VCPUStopReason)
+    /// A vCPU came out of the guest with a `GuestEvent`, and went back in
+    /// (every event, the final `.stopped` included; the trace draws them).
+    case vcpuExit(VCPUExitRecord)
     case console(vcpu: Int, line: String)
     /// A share/unshare and the ledger's answer. `listed`: among the first
     /// `ProtectedVMLifecycle.individuallyJournaledRequests`; the rest are counted
     /// in `requestTally` instead of being journaled and shown one by one.
-    case memory(MemoryRequest, Result<Void, MemoryRequestRejection>, pageSize: UInt64, listed: Bool)
+    /// `vcpu` asked; `decidedBy` says whether the VMM's ledger decided or the
+    /// hypervisor did and the ledger followed.
+    case memory(MemoryRequest, Result<Void, MemoryRequestRejection>, pageSize: UInt64, listed: Bool, vcpu: Int, decidedBy: MemoryDecider)
+    /// The ledger's runs at a point of the run (`OwnershipSnapshot` says which).
+    case ownership(OwnershipSnapshot)
     /// The guest passed the number of requests that are listed one by one.
     case requestStorm(after: Int)
     case check(id: UInt64, passed: Bool, value: Int64)

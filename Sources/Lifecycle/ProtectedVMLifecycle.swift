@@ -55,6 +55,7 @@ public final class ProtectedVMLifecycle: Sendable {
             emit(.failed(error))
         }
         recordPhase("ran")
+        recordOwnership(.ran)
         TeardownExecution(run: context).execute(&session)
         return finish(baseline: baseline, &session)
     }
@@ -86,6 +87,7 @@ public final class ProtectedVMLifecycle: Sendable {
         let how = try platform.makeAllPrivate(options.ram)
         emit(.madePrivate(range, how: how, ledgerRanges: ranges))
         recordPhase("created")
+        recordOwnership(.created)
         try checkStopSignal(&session)
 
         emit(.phase(.load))
@@ -108,6 +110,7 @@ public final class ProtectedVMLifecycle: Sendable {
     private func vcpuLoop(_ index: Int, latch: StopLatch?) {
         while true {
             let event = platform.run(vcpu: index)
+            let exitedAt = monotonicNanoseconds()
             let reply: GuestReply
             switch event {
             case .console(let bytes):
@@ -115,9 +118,9 @@ public final class ProtectedVMLifecycle: Sendable {
                 for line in lines { emit(.console(vcpu: index, line: line)) }
                 reply = .resume
             case .memoryRequest(let request):
-                reply = .memoryResult(GuestRequests(run: context).memory(request))
+                reply = .memoryResult(GuestRequests(run: context).memory(request, vcpu: index, decidedBy: .vmm))
             case .memoryNotice(let request, let verdict):
-                let result = GuestRequests(run: context).memory(request)
+                let result = GuestRequests(run: context).memory(request, vcpu: index, decidedBy: .hypervisor(verdict))
                 if let disagreement = Finding.disagreement(request, hypervisor: verdict, ledger: result) {
                     emit(.violation(.finding(disagreement)))
                 }
@@ -126,6 +129,7 @@ public final class ProtectedVMLifecycle: Sendable {
                 GuestRequests(run: context).report(harnessReport)
                 reply = .resume
             case .stopped(let reason):
+                emit(.vcpuExit(VCPUExitRecord(vcpu: index, event: event, exitedAt: exitedAt, resumedAt: nil)))
                 if let rest = context.shared.withLock({ $0.console.flush(vcpu: index) }) { emit(.console(vcpu: index, line: rest)) }
                 if case .halted = reason {} else { context.shared.withLock { $0.stopAll = true } }
                 emit(.vcpuStopped(index, reason))
@@ -133,6 +137,7 @@ public final class ProtectedVMLifecycle: Sendable {
                 return
             }
             platform.complete(vcpu: index, reply: reply)
+            emit(.vcpuExit(VCPUExitRecord(vcpu: index, event: event, exitedAt: exitedAt, resumedAt: monotonicNanoseconds())))
         }
     }
 
@@ -160,6 +165,8 @@ public final class ProtectedVMLifecycle: Sendable {
     // MARK: Accounting
 
     private func recordPhase(_ name: String) { context.recordPhase(name) }
+
+    private func recordOwnership(_ point: OwnershipSnapshot.Point) { context.recordOwnership(point) }
 
     private func finish(baseline: [String], _ session: inout RunContext.Session) -> RunReport {
         for finding in platform.findings { emit(.violation(.finding(finding))) }

@@ -51,6 +51,11 @@ final class RunContext: Sendable {
         observer(event)
     }
 
+    /// The ledger's runs now, for the sinks that draw ownership over time.
+    func recordOwnership(_ point: OwnershipSnapshot.Point) {
+        emit(.ownership(shared.withLock { OwnershipSnapshot(point, of: $0.ledger) }))
+    }
+
     /// The ledger's page counts now, under `name`.
     func recordPhase(_ name: String) {
         emit(.ledgerPhase(name, shared.withLock { $0.ledger.counts }))

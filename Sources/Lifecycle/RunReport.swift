@@ -32,6 +32,8 @@ public struct RunOptions: Sendable {
 /// One executed teardown step.
 public struct TeardownRecord: Sendable, Equatable {
     public var step: TeardownStep
+    /// CLOCK_MONOTONIC nanoseconds when the step began.
+    public var startNanoseconds: UInt64
     public var durationNanoseconds: UInt64
     public var error: String?
     /// Hazard of running it in this position (unsafe plans only).
@@ -103,7 +105,7 @@ public struct RunReport: Sendable {
         switch event {
         case .vcpuStopped(let index, let reason): stopReasons[index] = reason
         case .console(_, let line): consoleLines.append(line)
-        case .memory(_, let result, _, _):
+        case .memory(_, let result, _, _, _, _):
             memoryRequests += 1
             if case .failure = result { rejectedRequests += 1 }
         case .check(let id, let passed, let value): checks.append((id, passed, value))
@@ -117,8 +119,8 @@ public struct RunReport: Sendable {
         case .zeroCheck(let verified, _): verifiedZeroPages = verified
         case .teardownStep(let record): teardown.append(record)
         case .ledgerPhase(let name, let counts): phases.append((name, counts))
-        case .started, .phase, .madePrivate, .loaded, .vcpuStarted, .requestStorm, .signalsDuringTeardown,
-             .requestTally, .finished:
+        case .started, .phase, .madePrivate, .loaded, .vcpuStarted, .vcpuExit, .requestStorm, .signalsDuringTeardown,
+             .requestTally, .ownership, .finished:
             break
         }
     }

@@ -21,8 +21,9 @@ struct TeardownExecution {
             }
             session.completedSteps.insert(step)
             noteLateSignals(&session)
-            run.emit(.teardownStep(TeardownRecord(step: step, durationNanoseconds: monotonicNanoseconds() - start,
+            run.emit(.teardownStep(TeardownRecord(step: step, startNanoseconds: start, durationNanoseconds: monotonicNanoseconds() - start,
                                               error: failure, hazard: hazard, detail: detail)))
+            run.recordOwnership(.teardown(step))
         }
     }
 

@@ -145,6 +145,11 @@ public struct OwnershipLedger: Sendable {
     /// How many pages are in each state.
     public var counts: PageCounts { storage.counts }
 
+    /// Every run in frame order, each with its state: O(runs), never O(pages).
+    /// What the lifecycle's ownership snapshots (and the map drawn from
+    /// them) are made of.
+    public var ownedRanges: [OwnedRange] { storage.runs.map { OwnedRange($0.range, $0.state) } }
+
     /// The number of stored (coalesced) runs: the ledger's memory cost.
     public var rangeCount: Int { storage.runCount }
 

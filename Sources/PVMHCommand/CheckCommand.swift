@@ -7,7 +7,7 @@ import Platforms
 enum CheckCommand {
     static let help = """
     usage: pvmh check [--platform auto|kvm|model|all|ID] [--filter GLOB] [--list]
-                      [--repeat N] [--seed S] [--pretty]
+                      [--repeat N] [--seed S] [--pretty] [--trace DIR]
 
     Runs the regression scenarios (teardown orders, kill during run,
     guest_memfd behaviour, the share/unshare protocol, a lifecycle soak) and
@@ -28,6 +28,10 @@ enum CheckCommand {
       --seed S       seed for random kill points (default: from the clock;
                      printed, so a run can be reproduced)
       --pretty       a human table on stdout instead of KTAP
+      --trace DIR    write the timeline of each scenario that runs a lifecycle to
+                     DIR/<scenario>.<platform>.json (Chrome trace-event JSON for
+                     ui.perfetto.dev; one process per lifecycle; DIR is created
+                     if its parent exists)
     """
 
     static func main(_ args: [String], output: Output) throws(UsageError) -> Int32 {
@@ -38,7 +42,9 @@ enum CheckCommand {
         let filter = try arguments.option("--filter")
         let repeatText = try arguments.option("--repeat")
         let seedText = try arguments.option("--seed")
+        let traceDirectory = try arguments.option("--trace")
         _ = try arguments.positionals(max: 0)
+        if let traceDirectory, !list { try prepareTraceDirectory(traceDirectory) }
 
         let repeatCount = try repeatText.map { text throws(UsageError) -> Int in
             guard let value = Int(text), (1...100_000).contains(value) else {
@@ -70,6 +76,7 @@ enum CheckCommand {
         var rows: [(String, CheckOutcome, UInt64)] = []
         var options = CheckOptions(targets: targets, filter: filter, repeatCount: repeatCount, seed: seed,
                                    executable: selfExecutable())
+        options.traceDirectory = traceDirectory
         let emit: (String) -> Void = pretty ? { _ in } : { output.line($0) }
         // Diagnostics follow the KTAP version line and plan (strict parsers
         // reject anything before them).
@@ -93,6 +100,29 @@ enum CheckCommand {
         case .pass: return "  PASS  \(time) \(name)"
         case .fail(let why): return "  FAIL  \(time) \(name): \(why)"
         case .skip(let why): return "  SKIP  \(time) \(name): \(why)"
+        }
+    }
+
+    /// `--trace DIR`: an existing writable directory, or one made now (its
+    /// parent must exist), before any scenario runs.
+    static func prepareTraceDirectory(_ path: String) throws(UsageError) {
+        let advice = "choose a writable directory for --trace"
+        var info = stat()
+        if stat(path, &info) != 0 {
+            let error = errno
+            guard error == ENOENT else {
+                throw UsageError("cannot use trace directory \(path): \(String(cString: strerror(error))); \(advice)")
+            }
+            guard mkdir(path, 0o755) == 0 else {
+                throw UsageError("cannot create trace directory \(path): \(String(cString: strerror(errno))); \(advice)")
+            }
+            return
+        }
+        guard info.st_mode & S_IFMT == S_IFDIR else {
+            throw UsageError("trace directory \(path) is not a directory; \(advice)")
+        }
+        guard access(path, W_OK | X_OK) == 0 else {
+            throw UsageError("cannot write in trace directory \(path): \(String(cString: strerror(errno))); \(advice)")
         }
     }
 

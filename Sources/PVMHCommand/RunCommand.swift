@@ -9,8 +9,9 @@ import Platforms
 enum RunCommand {
     static let help = """
     usage: pvmh run [GUEST] [--platform auto|kvm|model] [--memory-backend gmem|memfd] [--memory SIZE]
-                    [--vcpus N] [--journal FILE] [--timeout SECONDS] [--transport auto|vmcall|doorbell] [--kvm PATH]
-                    [--kernel-order correct|unbind-before-reclaim] [--flat ADDRESS]
+                    [--vcpus N] [--journal FILE] [--trace FILE] [--map FILE.svg] [--timeout SECONDS]
+                    [--transport auto|vmcall|doorbell] [--kvm PATH] [--kernel-order correct|unbind-before-reclaim]
+                    [--flat ADDRESS]
 
     Boots GUEST — a built-in guest name (see `pvmh guest list`; default: the
     demo guest for this architecture) or an ELF64 file — on the chosen
@@ -32,6 +33,11 @@ enum RunCommand {
                        powered off until PSCI CPU_ON; 1 on x86_64 KVM (its guests are
                        single-processor)
       --journal FILE   write every event as JSON Lines to FILE
+      --trace FILE     write a timeline of the run to FILE in the Chrome trace-event JSON
+                       format (open it in ui.perfetto.dev or chrome://tracing): a track
+                       per vCPU, the lifecycle, memory, and page counters (Docs/trace.md)
+      --map FILE.svg   draw guest RAM ownership over the run as SVG: private, shared,
+                       reclaimed and host ranges at each change and teardown step
       --timeout S      stop a guest that runs longer than S seconds (default 30)
       --transport T    x86 share/unshare transport: auto (probe, default), vmcall, doorbell
       --kvm PATH       the KVM device (default /dev/kvm)
@@ -57,6 +63,8 @@ enum RunCommand {
         var memory: UInt64 = 4 << 20
         var vcpus = 1
         var journalPath: String?
+        var tracePath: String?
+        var mapPath: String?
         var timeout: Double = 30
         var transport: HypercallTransport?
         var backend: RAMBackend?
@@ -106,6 +114,8 @@ enum RunCommand {
         let vcpusText = try arguments.option("--vcpus")
         let flatText = try arguments.option("--flat")
         let journal = try arguments.option("--journal")
+        let trace = try arguments.option("--trace")
+        let map = try arguments.option("--map")
         let timeoutText = try arguments.option("--timeout")
         let transportText = try arguments.option("--transport") ?? "auto"
         let kvmPath = try arguments.option("--kvm") ?? "/dev/kvm"
@@ -216,7 +226,7 @@ enum RunCommand {
             throw UsageError("guest \(name) does not fit this VM: \(error)")
         }
         return Options(guestName: name, image: image, platform: resolved, autoNote: autoNote, memory: memory, vcpus: vcpus,
-                       journalPath: journal, timeout: timeout, transport: transport, backend: backend, kvmPath: kvmPath, kernelOrder: kernelOrder,
+                       journalPath: journal, tracePath: trace, mapPath: map, timeout: timeout, transport: transport, backend: backend, kvmPath: kvmPath, kernelOrder: kernelOrder,
                        architecture: architecture, flatAddress: flatAddress, probe: gathered)
     }
 
@@ -252,10 +262,12 @@ enum RunCommand {
         // and turns it into the safe teardown, before the guest runs.
         let previousMask = StopSignalMask.block()
         defer { StopSignalMask.restore(previousMask) }
+        let recording = try RunRecording.open(trace: options.tracePath, map: options.mapPath)
         let journal: Journal
         do {
             journal = try Journal(path: options.journalPath)
         } catch {
+            recording.abandon()
             throw UsageError(error.description)
         }
         let platform: Platform
@@ -271,6 +283,8 @@ enum RunCommand {
                 output.error("pvmh: \(error.description)")
                 journal.record("error", [("message", .string(error.description))])
                 journal.close()
+                recording.record(.failed(error))
+                _ = recording.write(output: output)
                 return 1
             }
         }
@@ -287,11 +301,13 @@ enum RunCommand {
                                     plan: .safe, handleSignals: true)
         let lifecycle = ProtectedVMLifecycle(platform: platform, journal: journal, options: runOptions,
                                              guestName: options.guestName) { notice in
+            recording.record(notice)
             RunPresenter.show(notice, output: output)
         }
         let report = lifecycle.run(image: options.image)
         RunPresenter.summary(report, output: output)
-        return report.exitCode
+        let written = recording.write(output: output)
+        return report.exitCode == 0 && !written ? 1 : report.exitCode
     }
 }
 

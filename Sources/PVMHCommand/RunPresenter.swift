@@ -10,7 +10,7 @@ enum RunPresenter {
             output.line("guest| \(line)")
         case .message(let gpa, let text):
             output.line("host | read from shared page \(Format.hex(gpa)): \"\(text)\"")
-        case .memory(let request, let result, _, listed: true):
+        case .memory(let request, let result, _, listed: true, _, _):
             let pages = request.pages == 1 ? "1 page" : "\(request.pages) pages"
             let answer: String = switch result {
             case .success: "ok"

@@ -24,6 +24,11 @@ final class NoticeLog: @unchecked Sendable {
         items.append(notice)
         pthread_mutex_unlock(&lock)
     }
+    var all: [LifecycleEvent] {
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        return items
+    }
     var phases: [String] {
         pthread_mutex_lock(&lock)
         defer { pthread_mutex_unlock(&lock) }

@@ -37,6 +37,10 @@ struct BadOptionTests {
         (["--frobnicate"], "unknown option --frobnicate for `pvmh run`"),
         (["a", "b"], "`pvmh run` takes at most 1 argument, got a b"),
         (["--journal", "/nonexistent-dir/j.jsonl", "--platform", "model"], "cannot open journal file /nonexistent-dir/j.jsonl: No such file or directory; choose a writable path for --journal"),
+        (["--trace", "/nonexistent-dir/t.json", "--platform", "model"], "cannot open trace file /nonexistent-dir/t.json: No such file or directory; choose a writable path for --trace"),
+        (["--map", "/nonexistent-dir/m.svg", "--platform", "model"], "cannot open map file /nonexistent-dir/m.svg: No such file or directory; choose a writable path for --map"),
+        (["--map", "/tmp", "--platform", "model"], "cannot open map file /tmp: Is a directory; choose a writable path for --map"),
+        (["--trace", "/dev/null", "--platform", "model"], "cannot open trace file /dev/null: it is not a regular file; choose a writable path for --trace"),
     ]
 
     @Test("exit 2, one sentence with the valid range, nothing started", arguments: cases)
