@@ -29,7 +29,13 @@ public final class KVMSystem: @unchecked Sendable {
 
     static func openHint(errno: Int32) -> String? {
         switch errno {
-        case ENOENT: return "this kernel has no KVM (load kvm and kvm_intel/kvm_amd, or use --platform model)"
+        case ENOENT:
+            #if arch(x86_64)
+            return "this kernel has no KVM (load kvm and kvm_intel/kvm_amd, or use --platform model)"
+            #else
+            // arm64 KVM is built in: no module to load, only a kernel or boot to change.
+            return "this kernel has no KVM (arm64 KVM is built in: boot a kernel with CONFIG_KVM=y at EL2, or use --platform model)"
+            #endif
         case EACCES, EPERM: return "no permission to open it (add yourself to the kvm group or run as root)"
         case ENODEV, ENXIO: return "KVM is present but not usable (check dmesg: virtualization disabled in firmware?)"
         default: return nil
