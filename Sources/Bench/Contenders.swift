@@ -161,6 +161,7 @@ final class UnprobedPlatform: Platform, Sendable {
     func requestStop(vcpu: Int) { inner.requestStop(vcpu: vcpu) }
     func reflect(_ operation: MemoryRequest.Operation, _ range: GFNRange) throws(LifecycleError) { try inner.reflect(operation, range) }
     func readHostMemory(gpa: UInt64, length: Int) throws(LifecycleError) -> [UInt8] { try inner.readHostMemory(gpa: gpa, length: length) }
+    func checkZero(_ ranges: [GFNRange], pageSize: UInt64) -> ZeroCheck { inner.checkZero(ranges, pageSize: pageSize) }
     func probeHostRead(gpa: UInt64) -> HostAccess { .unmapped }
     func reclaim(_ reclaim: Reclaim) throws(LifecycleError) { try inner.reclaim(reclaim) }
     func unbind() throws(LifecycleError) { try inner.unbind() }

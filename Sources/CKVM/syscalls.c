@@ -47,6 +47,11 @@ int ckvm_punch_hole(int fd, uint64_t offset, uint64_t length) {
     return r < 0 ? -errno : 0;
 }
 
+int64_t ckvm_seek_data(int fd, uint64_t offset, int hole) {
+    off_t r = lseek(fd, (off_t)offset, hole ? SEEK_HOLE : SEEK_DATA);
+    return r < 0 ? -(int64_t)errno : (int64_t)r;
+}
+
 int ckvm_memfd_create(const char *name) {
     int fd = memfd_create(name, MFD_CLOEXEC);
     return fd < 0 ? -errno : fd;

@@ -33,6 +33,28 @@ extension GuestMemoryFile {
         let result = ckvm_punch_hole(fd.rawValue, offset, length)
         if result < 0 { throw KVMError("fallocate(PUNCH_HOLE) on \(label)", errno: -result) }
     }
+
+    /// The parts of `range` (byte offsets) that hold data; the rest are holes,
+    /// which read as zeros. Asked with `lseek(SEEK_DATA/SEEK_HOLE)`: shmem
+    /// answers at page granularity; a file without hole tracking reports all
+    /// data or cannot seek (ESPIPE, guest_memfd), so no hole is ever assumed.
+    public func dataExtents(in range: Range<UInt64>) throws(KVMError) -> [Range<UInt64>] {
+        var extents: [Range<UInt64>] = []
+        var offset = range.lowerBound
+        while offset < range.upperBound {
+            let data = ckvm_seek_data(fd.rawValue, offset, 0)
+            if data == -Int64(ENXIO) { break }
+            if data < 0 { throw KVMError("lseek(SEEK_DATA) on \(label)", errno: Int32(-data)) }
+            let start = UInt64(data)
+            if start >= range.upperBound { break }
+            let hole = ckvm_seek_data(fd.rawValue, start, 1)
+            if hole < 0 { throw KVMError("lseek(SEEK_HOLE) on \(label)", errno: Int32(-hole)) }
+            let end = min(UInt64(hole), range.upperBound)
+            extents.append(start..<end)
+            offset = end
+        }
+        return extents
+    }
 }
 
 /// Guest RAM as an ordinary memfd: shmem pages any KVM can map through a

@@ -66,8 +66,9 @@ extension LifecycleEvent {
             return [("error", [("message", .string(error.description))])]
         case .isolationProbe(let gfn, let access):
             return [("verify.private", [("gfn", .uint(gfn)), ("host_access", .string(access.description))])]
-        case .zeroCheck(let verified, let checked):
-            return [("verify.zeroed", [("pages", .int(Int64(verified))), ("checked", .int(Int64(checked)))])]
+        case .zeroCheck(let check):
+            return [("verify.zeroed", [("pages", .uint(check.verifiedPages)), ("checked", .uint(check.pages)),
+                                       ("holes", .uint(check.holePages)), ("bytes_read", .uint(check.bytesRead))])]
         case .teardownStep(let record):
             var fields: [(String, JSONValue)] = [("duration_ns", .uint(record.durationNanoseconds)),
                                                  ("ok", .bool(record.error == nil)), ("detail", .string(record.detail))]

@@ -46,8 +46,8 @@ public enum LifecycleEvent: Sendable {
     case failed(LifecycleError)
     /// What a host read of a private page did before reclaim.
     case isolationProbe(gfn: UInt64, HostAccess)
-    /// Reclaimed private pages read back: how many read zero of how many checked.
-    case zeroCheck(verified: Int, checked: Int)
+    /// Every reclaimed private page proven zero (file holes) or read back.
+    case zeroCheck(ZeroCheck)
     case teardownStep(TeardownRecord)
     /// The ledger's page counts at a named point ("created", "ran", …).
     case ledgerPhase(String, PageCounts)

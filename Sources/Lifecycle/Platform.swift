@@ -116,6 +116,10 @@ public protocol Platform: AnyObject, Sendable {
     func readHostMemory(gpa: UInt64, length: Int) throws(LifecycleError) -> [UInt8]
     /// Probes what a host read of one byte does, without crashing the VMM.
     func probeHostRead(gpa: UInt64) -> HostAccess
+    /// After reclaim: reads every page of `ranges` back and finds any byte
+    /// that is not zero. Default: `readHostMemory` in chunks; platforms with
+    /// a faster exact way (a memfd's holes) provide their own.
+    func checkZero(_ ranges: [GFNRange], pageSize: UInt64) -> ZeroCheck
 
     // Teardown steps, in the safe order. Each may assume the previous ones ran.
     /// Gives every page back to the host: private contents discarded (read as zero).

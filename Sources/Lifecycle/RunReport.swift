@@ -116,7 +116,7 @@ public struct RunReport: Sendable {
         case .timedOut: timedOut = true
         case .failed(let failure): error = failure
         case .isolationProbe(let gfn, let access): isolationProbes.append((gfn, access))
-        case .zeroCheck(let verified, _): verifiedZeroPages = verified
+        case .zeroCheck(let check): verifiedZeroPages = Int(check.verifiedPages)
         case .teardownStep(let record): teardown.append(record)
         case .ledgerPhase(let name, let counts): phases.append((name, counts))
         case .started, .phase, .madePrivate, .loaded, .vcpuStarted, .vcpuExit, .requestStorm, .signalsDuringTeardown,

@@ -14,6 +14,8 @@ public enum Violation: Equatable, Sendable, CustomStringConvertible {
     case privateReadableBeforeReclaim(gfn: UInt64)
     /// After reclaim a formerly private page still held a non-zero byte.
     case notZeroAfterReclaim(gfn: UInt64, offset: Int, byte: UInt8)
+    /// More formerly private pages failed the zero check than are listed one by one.
+    case morePagesNotZero(listed: UInt64, total: UInt64)
     /// A reclaimed page could not be read back to check it.
     case reclaimedPageUnreadable(gfn: UInt64, error: String)
     /// After teardown the platform still held these fds or mappings.
@@ -24,7 +26,7 @@ public enum Violation: Equatable, Sendable, CustomStringConvertible {
     /// A leak of private contents or of isolation: what the isolation checks judge.
     public var isIsolationBreach: Bool {
         switch self {
-        case .privateReadableBeforeReclaim, .notZeroAfterReclaim: true
+        case .privateReadableBeforeReclaim, .notZeroAfterReclaim, .morePagesNotZero: true
         default: false
         }
     }
@@ -46,6 +48,8 @@ public enum Violation: Equatable, Sendable, CustomStringConvertible {
             "the host could read private gfn \(hex(gfn)) before reclaim: the platform does not enforce isolation"
         case .notZeroAfterReclaim(let gfn, let offset, let byte):
             "gfn \(hex(gfn)) was private but is not zero after reclaim (byte \(offset) is 0x\(String(byte, radix: 16))): private contents leaked to the host"
+        case .morePagesNotZero(let listed, let total):
+            "\(total) reclaimed pages failed the zero check in all (the first \(listed) are listed): private contents leaked to the host or could not be checked"
         case .reclaimedPageUnreadable(let gfn, let error):
             "could not read reclaimed gfn \(hex(gfn)): \(error)"
         case .resourcesHeld(let held):

@@ -272,6 +272,15 @@ public final class ARM64KVMPlatform: Platform, @unchecked Sendable {
         return try memory.readHost(gpa: gpa, length: length)
     }
 
+    public func checkZero(_ ranges: [GFNRange], pageSize: UInt64) -> ZeroCheck {
+        guard let memory else {
+            var check = ZeroCheck()
+            for range in ranges { check.read(range, pageSize: pageSize) { (_, _) throws(LifecycleError) in throw .invalidState("guest memory was never created") } }
+            return check
+        }
+        return memory.checkZero(ranges)
+    }
+
     public func probeHostRead(gpa: UInt64) -> HostAccess {
         guard let address = memory?.hostAddress(of: gpa) else { return .unmapped }
         return GuardedHostRead.probe(address)

@@ -168,6 +168,42 @@ final class TwoViewGuestRAM: @unchecked Sendable {
         return Array(UnsafeRawBufferPointer(start: hostView.address(at: Int(gpa - ram.base)), count: length))
     }
 
+    /// After reclaim: proves every page of `ranges` zero. Holes in the file
+    /// are zero by the kernel's definition and need no read (reading one
+    /// through the mapping would allocate a fresh page); the data extents are
+    /// read through the host view and scanned word by word. Without the file
+    /// (released) every page is read the slow way, which fails them.
+    func checkZero(_ ranges: [GFNRange]) -> ZeroCheck {
+        var check = ZeroCheck()
+        let pageSize = ram.pageSize
+        let read = { (gpa: UInt64, length: Int) throws(LifecycleError) -> [UInt8] in try self.readHost(gpa: gpa, length: length) }
+        for range in ranges {
+            guard let file else {
+                check.read(range, pageSize: pageSize, with: read)
+                continue
+            }
+            let bytes = (range.start * pageSize - ram.base)..<(range.end * pageSize - ram.base)
+            let extents: [Range<UInt64>]
+            // guest_memfd cannot seek (ESPIPE): read every page (Docs/kvm-abi.md, "memfd").
+            do { extents = try file.dataExtents(in: bytes) } catch {
+                check.read(range, pageSize: pageSize, with: read)
+                continue
+            }
+            var gfn = range.start
+            for extent in extents {
+                // Whole pages: an extent that starts or ends inside a page covers it.
+                let first = (extent.lowerBound + ram.base) / pageSize
+                let end = (extent.upperBound + ram.base + pageSize - 1) / pageSize
+                if first > gfn { check.countHoles(first - gfn) }
+                let start = max(first, gfn)
+                if end > start { check.read(GFNRange(start: start, count: end - start), pageSize: pageSize, with: read) }
+                gfn = max(gfn, end)
+            }
+            if range.end > gfn { check.countHoles(range.end - gfn) }
+        }
+        return check
+    }
+
     /// Every page back to the host: private contents discarded by punching
     /// holes (the kernel frees the pages; later reads see zeros), never by a
     /// userspace memset; then the whole host view is readable again.

@@ -347,6 +347,15 @@ public final class X86KVMPlatform: Platform, @unchecked Sendable {
         return try memory.readHost(gpa: gpa, length: length)
     }
 
+    public func checkZero(_ ranges: [GFNRange], pageSize: UInt64) -> ZeroCheck {
+        guard let memory else {
+            var check = ZeroCheck()
+            for range in ranges { check.read(range, pageSize: pageSize) { (_, _) throws(LifecycleError) in throw .invalidState("guest memory was never created") } }
+            return check
+        }
+        return memory.checkZero(ranges)
+    }
+
     /// How host reads are probed: in this process under a guarded
     /// SIGSEGV/SIGBUS handler (default; the vCPUs are stopped by then), or in
     /// a forked child, which shares the MAP_SHARED views but cannot take the

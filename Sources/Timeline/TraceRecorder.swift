@@ -141,9 +141,10 @@ public final class TraceRecorder: Sendable {
             state.memory.append(TraceEvent("host read probe", .instant, tid: memory, time: now, args: [
                 ("gfn", .uint(gfn)), ("host_access", .string(access.description)),
             ]))
-        case .zeroCheck(let verified, let checked):
+        case .zeroCheck(let check):
             state.memory.append(TraceEvent("zero check", .instant, tid: memory, time: now, args: [
-                ("verified", .int(Int64(verified))), ("checked", .int(Int64(checked))),
+                ("verified", .uint(check.verifiedPages)), ("checked", .uint(check.pages)),
+                ("holes", .uint(check.holePages)), ("bytes_read", .uint(check.bytesRead)),
             ]))
         case .ownership(let snapshot):
             state.latest = max(state.latest, snapshot.takenAt)

@@ -7,7 +7,9 @@ import Ownership
 /// blocks like a spinning guest until asked to stop. It records every call so
 /// tests can check what the lifecycle did and in which order.
 final class FakePlatform: Platform, @unchecked Sendable {
-    enum Failure { case none, create, load, reclaim }
+    /// `dirtyAfterReclaim`: reclaim "forgets" to discard `dirtyPages`, which keep a non-zero byte.
+    enum Failure { case none, create, load, reclaim, dirtyAfterReclaim }
+    static let dirtyPages: [UInt64] = [0x108] + Array(0x200..<0x221)
 
     var description: PlatformDescription {
         PlatformDescription(id: "fake", name: "fake", privateMemory: "none", transport: "script", enforcement: "none",
@@ -80,7 +82,13 @@ final class FakePlatform: Platform, @unchecked Sendable {
 
     func readHostMemory(gpa: UInt64, length: Int) throws(LifecycleError) -> [UInt8] {
         if shared.contains(gpa / 4096) { return Array("fake message".utf8.prefix(length)) }
-        return [UInt8](repeating: 0, count: length)
+        var bytes = [UInt8](repeating: 0, count: length)
+        if failure == .dirtyAfterReclaim && calls.contains("reclaim") {
+            for gfn in Self.dirtyPages where gfn * 4096 >= gpa && gfn * 4096 + 4096 <= gpa + UInt64(length) {
+                bytes[Int(gfn * 4096 - gpa) + 100] = 0x5A
+            }
+        }
+        return bytes
     }
 
     func probeHostRead(gpa: UInt64) -> HostAccess {

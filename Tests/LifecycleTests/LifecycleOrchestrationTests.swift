@@ -52,6 +52,29 @@ struct LifecycleOrchestrationTests {
         #expect(report.phases.last?.1 == PageCounts())
         let verify = journal.events(named: "verify.private")
         #expect(verify.contains { $0["gfn"] == .uint(0x108) }, "the page the guest shared and took back is probed")
+        let zeroed = try #require(journal.events(named: "verify.zeroed").first)
+        #expect(zeroed["checked"] == .uint(1024), "every discarded page is checked, not a sample")
+        #expect(zeroed["pages"] == .uint(1024))
+        #expect(zeroed["bytes_read"] == .uint(1024 * 4096), "the default check reads every page back")
+        #expect(report.verifiedZeroPages == 1024)
+    }
+
+    @Test func pagesLeftNonZeroAfterReclaimFailTheRunEachNamedByGFN() throws {
+        let platform = FakePlatform(script: Self.demoScript, failure: .dirtyAfterReclaim)
+        let (report, journal) = try run(platform)
+        #expect(!report.passed)
+        let dirty = FakePlatform.dirtyPages
+        let listed = report.violations.compactMap { violation -> UInt64? in
+            if case .notZeroAfterReclaim(let gfn, let offset, let byte) = violation, offset == 100, byte == 0x5A { return gfn }
+            return nil
+        }
+        #expect(listed == Array(dirty.prefix(ZeroCheck.listed)), "the first pages are named one by one, in order")
+        #expect(report.violations.contains(.morePagesNotZero(listed: UInt64(ZeroCheck.listed), total: UInt64(dirty.count))))
+        #expect(report.violations.filter(\.isIsolationBreach).count == ZeroCheck.listed + 1)
+        let zeroed = try #require(journal.events(named: "verify.zeroed").first)
+        #expect(zeroed["checked"] == .uint(1024))
+        #expect(zeroed["pages"] == .uint(1024 - UInt64(dirty.count)))
+        #expect(report.verifiedZeroPages == 1024 - dirty.count)
     }
 
     @Test func guestThatNeverStopsIsStoppedAtTheTimeoutAndTornDown() throws {

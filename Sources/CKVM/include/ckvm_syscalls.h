@@ -19,6 +19,9 @@ long ckvm_ioctl(int fd, unsigned long request, void *arg);
 long ckvm_ioctl_value(int fd, unsigned long request, unsigned long value);
 /// fallocate(PUNCH_HOLE|KEEP_SIZE): discards the pages so later reads see zero.
 int ckvm_punch_hole(int fd, uint64_t offset, uint64_t length);
+/// lseek(SEEK_DATA) (hole == 0) or lseek(SEEK_HOLE): the next data or hole
+/// offset at or after `offset`, or -errno (-ENXIO: no data after `offset`).
+int64_t ckvm_seek_data(int fd, uint64_t offset, int hole);
 /// memfd_create(name, MFD_CLOEXEC) (Swift's Glibc module hides it), or -errno.
 int ckvm_memfd_create(const char *name);
 /// fallocate(KEEP_SIZE): allocates backing for the range.

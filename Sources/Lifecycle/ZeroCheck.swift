@@ -1,0 +1,85 @@
+import Ownership
+
+/// What reading reclaimed memory back found: every page of the ranges is
+/// covered; `bytesRead` counts what was actually read (a hole in a memfd is
+/// zero by construction and needs no read).
+public struct ZeroCheck: Equatable, Sendable {
+    public var pages: UInt64 = 0
+    public var bytesRead: UInt64 = 0
+    /// Pages the backing file reports as holes (zero without a read).
+    public var holePages: UInt64 = 0
+    /// Pages that held a non-zero byte, or could not be read.
+    public var failedPages: UInt64 = 0
+    /// The first few such pages (at most `ZeroCheck.listed`), as violations.
+    public var violations: [Violation] = []
+    public static let listed = 16
+
+    public init() {}
+
+    public var verifiedPages: UInt64 { pages - failedPages }
+
+    /// Counts pages the backing file holds no data for.
+    public mutating func countHoles(_ count: UInt64) {
+        pages += count
+        holePages += count
+    }
+
+    /// Reads `range` with `read` in chunks and scans each; a chunk that cannot
+    /// be read fails all its pages.
+    public mutating func read(_ range: GFNRange, pageSize: UInt64,
+                              with read: (_ gpa: UInt64, _ length: Int) throws(LifecycleError) -> [UInt8]) {
+        let chunk: UInt64 = 256
+        var gfn = range.start
+        while gfn < range.end {
+            let count = min(chunk, range.end - gfn)
+            do {
+                let bytes = try read(gfn * pageSize, Int(count * pageSize))
+                bytes.withUnsafeBytes { scan($0, from: gfn, pageSize: pageSize) }
+            } catch {
+                pages += count
+                for page in gfn..<gfn + count { fail(.reclaimedPageUnreadable(gfn: page, error: error.description)) }
+            }
+            gfn += count
+        }
+    }
+
+    /// Counts one page that failed, keeping its violation while few.
+    public mutating func fail(_ violation: Violation) {
+        failedPages += 1
+        if violations.count < ZeroCheck.listed { violations.append(violation) }
+    }
+
+    /// Scans `bytes`, the contents of `pages` pages from `gfn`, for a non-zero byte per page.
+    public mutating func scan(_ bytes: UnsafeRawBufferPointer, from gfn: UInt64, pageSize: UInt64) {
+        let pageCount = UInt64(bytes.count) / pageSize
+        pages += pageCount
+        bytesRead += UInt64(bytes.count)
+        for page in 0..<Int(pageCount) {
+            let start = page * Int(pageSize)
+            let slice = UnsafeRawBufferPointer(rebasing: bytes[start..<start + Int(pageSize)])
+            if let offset = ZeroCheck.firstNonZero(slice) {
+                fail(.notZeroAfterReclaim(gfn: gfn + UInt64(page), offset: offset, byte: slice[offset]))
+            }
+        }
+    }
+
+    /// The offset of the first non-zero byte, compared a word at a time.
+    static func firstNonZero(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        let words = bytes.count / 8
+        for word in 0..<words where bytes.loadUnaligned(fromByteOffset: word * 8, as: UInt64.self) != 0 {
+            return (word * 8..<word * 8 + 8).first { bytes[$0] != 0 }
+        }
+        return (words * 8..<bytes.count).first { bytes[$0] != 0 }
+    }
+}
+
+extension Platform {
+    /// The default zero check: every page read back with `readHostMemory`.
+    public func checkZero(_ ranges: [GFNRange], pageSize: UInt64) -> ZeroCheck {
+        var check = ZeroCheck()
+        for range in ranges {
+            check.read(range, pageSize: pageSize) { (gpa, length) throws(LifecycleError) in try readHostMemory(gpa: gpa, length: length) }
+        }
+        return check
+    }
+}
