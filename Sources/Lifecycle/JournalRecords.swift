@@ -68,7 +68,8 @@ extension LifecycleEvent {
             return [("verify.private", [("gfn", .uint(gfn)), ("host_access", .string(access.description))])]
         case .zeroCheck(let check):
             return [("verify.zeroed", [("pages", .uint(check.verifiedPages)), ("checked", .uint(check.pages)),
-                                       ("holes", .uint(check.holePages)), ("bytes_read", .uint(check.bytesRead))])]
+                                       ("holes", .uint(check.holePages)), ("bytes_read", .uint(check.bytesRead)),
+                                       ("host_data", .uint(check.hostDataPages))])]
         case .teardownStep(let record):
             var fields: [(String, JSONValue)] = [("duration_ns", .uint(record.durationNanoseconds)),
                                                  ("ok", .bool(record.error == nil)), ("detail", .string(record.detail))]

@@ -44,7 +44,7 @@ struct TeardownExecution {
             let sharedPages = reclaimed.formerlyShared.reduce(0) { $0 + $1.count }
             let zero = verifyDiscarded(reclaimed)
             run.recordPhase("reclaimed")
-            return "\(isolated) private pages verified unreadable by the host first; \(privatePages) private pages discarded, \(sharedPages) shared pages kept; \(zero.verifiedPages) of \(zero.pages) discarded pages verified zero (\(zero.holePages) as file holes, \(zero.bytesRead / 1024) KiB read back)"
+            return "\(isolated) private pages verified unreadable by the host first; \(privatePages) private pages discarded, \(sharedPages) shared pages kept; \(zero.verifiedPages) of \(zero.pages) discarded pages verified zero (\(zero.holePages) as file holes, \(zero.bytesRead / 1024) KiB read back)\(zero.hostDataPages > 0 ? "; \(zero.hostDataPages) never taken by the hypervisor hold only what the host wrote" : "")"
         case .unbind:
             try run.platform.unbind()
             return step.meaning(on: run.platform.description.traits.flavour)

@@ -8,6 +8,11 @@ public struct ZeroCheck: Equatable, Sendable {
     public var bytesRead: UInt64 = 0
     /// Pages the backing file reports as holes (zero without a read).
     public var holePages: UInt64 = 0
+    /// Non-zero pages the hypervisor never took from the host (host-readable
+    /// before reclaim, under lazy donation): they hold only what the host
+    /// itself wrote (e.g. image bytes the guest never touched), so they are
+    /// counted apart, neither verified zero nor a leak.
+    public var hostDataPages: UInt64 = 0
     /// Pages that held a non-zero byte, or could not be read.
     public var failedPages: UInt64 = 0
     /// The first few such pages (at most `ZeroCheck.listed`), as violations.
@@ -16,7 +21,7 @@ public struct ZeroCheck: Equatable, Sendable {
 
     public init() {}
 
-    public var verifiedPages: UInt64 { pages - failedPages }
+    public var verifiedPages: UInt64 { pages - failedPages - hostDataPages }
 
     /// Counts pages the backing file holds no data for.
     public mutating func countHoles(_ count: UInt64) {
@@ -26,7 +31,8 @@ public struct ZeroCheck: Equatable, Sendable {
 
     /// Reads `range` with `read` in chunks and scans each; a chunk that cannot
     /// be read fails all its pages.
-    public mutating func read(_ range: GFNRange, pageSize: UInt64,
+    /// `neverTaken` names the pages the hypervisor never held (see `hostDataPages`).
+    public mutating func read(_ range: GFNRange, pageSize: UInt64, neverTaken: (UInt64) -> Bool = { _ in false },
                               with read: (_ gpa: UInt64, _ length: Int) throws(LifecycleError) -> [UInt8]) {
         let chunk: UInt64 = 256
         var gfn = range.start
@@ -34,7 +40,7 @@ public struct ZeroCheck: Equatable, Sendable {
             let count = min(chunk, range.end - gfn)
             do {
                 let bytes = try read(gfn * pageSize, Int(count * pageSize))
-                bytes.withUnsafeBytes { scan($0, from: gfn, pageSize: pageSize) }
+                bytes.withUnsafeBytes { scan($0, from: gfn, pageSize: pageSize, neverTaken: neverTaken) }
             } catch {
                 pages += count
                 for page in gfn..<gfn + count { fail(.reclaimedPageUnreadable(gfn: page, error: error.description)) }
@@ -50,14 +56,18 @@ public struct ZeroCheck: Equatable, Sendable {
     }
 
     /// Scans `bytes`, the contents of `pages` pages from `gfn`, for a non-zero byte per page.
-    public mutating func scan(_ bytes: UnsafeRawBufferPointer, from gfn: UInt64, pageSize: UInt64) {
+    public mutating func scan(_ bytes: UnsafeRawBufferPointer, from gfn: UInt64, pageSize: UInt64,
+                              neverTaken: (UInt64) -> Bool = { _ in false }) {
         let pageCount = UInt64(bytes.count) / pageSize
         pages += pageCount
         bytesRead += UInt64(bytes.count)
         for page in 0..<Int(pageCount) {
             let start = page * Int(pageSize)
             let slice = UnsafeRawBufferPointer(rebasing: bytes[start..<start + Int(pageSize)])
-            if let offset = ZeroCheck.firstNonZero(slice) {
+            guard let offset = ZeroCheck.firstNonZero(slice) else { continue }
+            if neverTaken(gfn + UInt64(page)) {
+                hostDataPages += 1
+            } else {
                 fail(.notZeroAfterReclaim(gfn: gfn + UInt64(page), offset: offset, byte: slice[offset]))
             }
         }

@@ -43,6 +43,9 @@ public final class ARM64ProtectedPlatform: Platform, @unchecked Sendable {
     /// Memslot 0, for the one caller that must try to delete it (a
     /// regression check: the kernel must refuse once the VM has run).
     private var slot: MemorySlot?
+    /// Formerly private pages a host read still reached just before
+    /// reclaim: pKVM donates lazily, so these were never the guest's.
+    private var neverDonated = Set<UInt64>()
 
     public init(system: KVMSystem, memlock: MemlockBudget = .current()) {
         self.system = system
@@ -207,6 +210,19 @@ public final class ARM64ProtectedPlatform: Platform, @unchecked Sendable {
         return Array(UnsafeRawBufferPointer(start: memory.mapping.address(at: Int(offset)), count: length))
     }
 
+    /// Every page is read back; a non-zero page pKVM never took (see
+    /// `neverDonated`) is host data, not a leak. A donated page must read zero.
+    public func checkZero(_ ranges: [GFNRange], pageSize: UInt64) -> ZeroCheck {
+        var check = ZeroCheck()
+        let neverDonated = self.neverDonated
+        for range in ranges {
+            check.read(range, pageSize: pageSize, neverTaken: { neverDonated.contains($0) }) { (gpa, length) throws(LifecycleError) in
+                try readHostMemory(gpa: gpa, length: length)
+            }
+        }
+        return check
+    }
+
     public func probeHostRead(gpa: UInt64) -> HostAccess {
         guard let memory, ram.contains(gpa: gpa) else { return .unmapped }
         return memory.probe(offset: gpa - ram.base)
@@ -215,6 +231,19 @@ public final class ARM64ProtectedPlatform: Platform, @unchecked Sendable {
     // MARK: Teardown
 
     public func reclaim(_ reclaim: Reclaim) throws(LifecycleError) {
+        // Which private pages did pKVM really take? A guarded host read of
+        // each says (a donated page faults). The zero check after reclaim
+        // holds the donated ones to "zeroed"; the rest hold only host writes.
+        neverDonated = []
+        var pages: UInt64 = 0
+        for range in reclaim.formerlyPrivate {
+            for gfn in range.start..<range.end {
+                pages += 1
+                if case .readable = probeHostRead(gpa: gfn * ram.pageSize) { neverDonated.insert(gfn) }
+            }
+        }
+        journal?.record("pkvm.donated", [("pages", .uint(pages - UInt64(neverDonated.count))), ("of", .uint(pages)),
+                                         ("never_donated", .uint(UInt64(neverDonated.count)))])
         let errors = closeVM()
         journal?.record("pkvm.reclaim", [
             ("how", "closed the vCPU fds and the VM fd: the kernel reclaimed guest memory, zeroing guest-owned pages and keeping shared ones"),

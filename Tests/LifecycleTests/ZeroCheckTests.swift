@@ -49,3 +49,20 @@ struct ZeroScanTests {
         }
     }
 }
+
+@Suite("zero check: pages the hypervisor never took")
+struct ZeroHostDataTests {
+    @Test("a non-zero page the hypervisor never took is host data; a taken one is a leak")
+    func neverTakenPagesAreHostData() {
+        var bytes = [UInt8](repeating: 0, count: 3 * 4096)
+        bytes[5] = 0xC2             // gfn 0x80: never taken, holds the host's image bytes
+        bytes[4096 + 17] = 0x33     // gfn 0x81: donated, must have been zeroed
+        var check = ZeroCheck()
+        bytes.withUnsafeBytes { check.scan($0, from: 0x80, pageSize: 4096, neverTaken: { $0 == 0x80 }) }
+        #expect(check.pages == 3)
+        #expect(check.hostDataPages == 1)
+        #expect(check.failedPages == 1)
+        #expect(check.verifiedPages == 1)
+        #expect(check.violations == [.notZeroAfterReclaim(gfn: 0x81, offset: 17, byte: 0x33)])
+    }
+}
