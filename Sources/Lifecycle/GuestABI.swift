@@ -102,6 +102,11 @@ public struct PlatformTraits: Equatable, Sendable {
     public var memory: Memory
     public var transport: Transport
 
+    /// Whether every private page is closed to the host from creation (the
+    /// VMM's PROT_NONE host view), so any of them may be probed. pKVM
+    /// donates a page at the guest's first touch, and the model follows it.
+    public var privateFromCreation: Bool { flavour == .plainVM }
+
     public init(flavour: Flavour, memory: Memory, transport: Transport) {
         self.flavour = flavour
         self.memory = memory

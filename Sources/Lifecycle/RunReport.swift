@@ -15,10 +15,12 @@ public struct RunOptions: Sendable {
     /// this run is the only VM in the process (the CLI); in-process tests that
     /// run VMs concurrently turn it off and check their own platform instead.
     public var auditDescriptors: Bool
+    /// Picks the private pages sampled for the isolation probe (`--seed`).
+    public var verificationSeed: UInt64
 
     public init(ram: GuestRAM, vcpus: Int = 1, timeoutSeconds: Double = 30, plan: TeardownPlan = .safe,
                 handleSignals: Bool = false, vcpuStopTimeoutNanoseconds: UInt64 = 2_000_000_000,
-                auditDescriptors: Bool = true) {
+                auditDescriptors: Bool = true, verificationSeed: UInt64 = 0x7076_6D68) {
         self.ram = ram
         self.vcpus = vcpus
         self.timeoutSeconds = timeoutSeconds
@@ -26,6 +28,7 @@ public struct RunOptions: Sendable {
         self.handleSignals = handleSignals
         self.vcpuStopTimeoutNanoseconds = vcpuStopTimeoutNanoseconds
         self.auditDescriptors = auditDescriptors
+        self.verificationSeed = verificationSeed
     }
 }
 

@@ -44,7 +44,7 @@ struct TeardownExecution {
             let sharedPages = reclaimed.formerlyShared.reduce(0) { $0 + $1.count }
             let zero = verifyDiscarded(reclaimed)
             run.recordPhase("reclaimed")
-            return "\(isolated) private pages verified unreadable by the host first; \(privatePages) private pages discarded, \(sharedPages) shared pages kept; \(zero.verifiedPages) of \(zero.pages) discarded pages verified zero (\(zero.holePages) as file holes, \(zero.bytesRead / 1024) KiB read back)\(zero.hostDataPages > 0 ? "; \(zero.hostDataPages) never taken by the hypervisor hold only what the host wrote" : "")"
+            return "\(isolated.summary); \(privatePages) private pages discarded, \(sharedPages) shared pages kept; \(zero.verifiedPages) of \(zero.pages) discarded pages verified zero (\(zero.holePages) as file holes, \(zero.bytesRead / 1024) KiB read back)\(zero.hostDataPages > 0 ? "; \(zero.hostDataPages) never taken by the hypervisor hold only what the host wrote" : "")"
         case .unbind:
             try run.platform.unbind()
             return step.meaning(on: run.platform.description.traits.flavour)
@@ -61,20 +61,36 @@ struct TeardownExecution {
 
     /// Before reclaim, the ledger's claim that the host cannot touch private
     /// pages is checked against what the platform enforces: a host read of a
-    /// private page must fault (probed without crashing the VMM).
-    func verifyIsolationBeforeReclaim(_ session: RunContext.Session) -> Int {
-        let candidates = run.shared.withLock { state in
-            ReclaimVerification.isolationCandidates(everShared: state.everShared, entryGFN: session.entryGFN) {
-                state.ledger.state(of: $0) == .private
-            }
+    /// private page must fault (probed without crashing the VMM). Every page
+    /// the guest used is probed, plus a seeded sample where privacy holds
+    /// from creation.
+    func verifyIsolationBeforeReclaim(_ session: RunContext.Session) -> IsolationCheck {
+        let seed = run.options.verificationSeed
+        let (used, sampled) = run.shared.withLock { state in
+            ReclaimVerification.isolationCandidates(everShared: state.everShared, entryGFN: session.entryGFN,
+                                                    privateRanges: state.ledger.ranges(in: .private),
+                                                    sampleOthers: run.platform.description.traits.privateFromCreation, seed: seed)
         }
-        var verified = 0
-        for gfn in candidates {
+        var check = IsolationCheck(used: used.count, sampled: sampled.count, seed: seed)
+        for gfn in used + sampled {
             let access = run.platform.probeHostRead(gpa: gfn * run.options.ram.pageSize)
-            if let violation = ReclaimVerification.violation(gfn: gfn, access) { run.emit(.violation(violation)) } else { verified += 1 }
+            if let violation = ReclaimVerification.violation(gfn: gfn, access) { run.emit(.violation(violation)) } else { check.unreadable += 1 }
             run.emit(.isolationProbe(gfn: gfn, access))
         }
-        return verified
+        return check
+    }
+
+    /// How many private pages the isolation probe covered, and how chosen.
+    struct IsolationCheck {
+        var used: Int
+        var sampled: Int
+        var seed: UInt64
+        var unreadable = 0
+
+        var summary: String {
+            let sample = sampled > 0 ? ", \(sampled) sampled with seed 0x\(String(seed, radix: 16))" : ""
+            return "\(unreadable) of \(used + sampled) probed private pages unreadable by the host first (\(used) the guest used\(sample))"
+        }
     }
 
     /// Every page the guest owned must read zero once reclaimed: all of

@@ -20,10 +20,11 @@ struct LifecycleOrchestrationTests {
         .stopped(.halted),
     ]
 
-    func run(_ platform: FakePlatform, timeout: Double = 5) throws -> (RunReport, Journal) {
+    func run(_ platform: FakePlatform, timeout: Double = 5, seed: UInt64 = 1) throws -> (RunReport, Journal) {
         let journal = try Journal()
         let lifecycle = ProtectedVMLifecycle(platform: platform, journal: journal,
-                                             options: RunOptions(ram: Self.ram, timeoutSeconds: timeout, auditDescriptors: false),
+                                             options: RunOptions(ram: Self.ram, timeoutSeconds: timeout, auditDescriptors: false,
+                                                                 verificationSeed: seed),
                                              guestName: "scripted")
         return (lifecycle.run(image: Self.image), journal)
     }
@@ -57,6 +58,24 @@ struct LifecycleOrchestrationTests {
         #expect(zeroed["pages"] == .uint(1024))
         #expect(zeroed["bytes_read"] == .uint(1024 * 4096), "the default check reads every page back")
         #expect(report.verifiedZeroPages == 1024)
+    }
+
+    @Test func isolationProbeCoversUsedPagesPlusASeededSampleOfTheOthers() throws {
+        func probed(seed: UInt64) throws -> [UInt64] {
+            let (report, journal) = try run(FakePlatform(script: Self.demoScript), seed: seed)
+            #expect(report.passed, "\(report.failures)")
+            return journal.events(named: "verify.private").compactMap { event -> UInt64? in
+                if case .uint(let gfn) = event["gfn"] { return gfn }
+                return nil
+            }
+        }
+        let first = try probed(seed: 7)
+        #expect(first.first == 0x108, "the page the guest shared comes first")
+        #expect(first.count == 1 + 64 || first.count == 2 + 64, "every used page plus 64 sampled")
+        #expect(Set(first).count == first.count, "no page probed twice")
+        #expect(first.allSatisfy { Self.ram.gfns.contains($0) })
+        #expect(try probed(seed: 7) == first, "the same seed probes the same pages")
+        #expect(try probed(seed: 8) != first, "another seed probes others")
     }
 
     @Test func pagesLeftNonZeroAfterReclaimFailTheRunEachNamedByGFN() throws {
