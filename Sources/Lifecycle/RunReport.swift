@@ -15,7 +15,8 @@ public struct RunOptions: Sendable {
     /// this run is the only VM in the process (the CLI); in-process tests that
     /// run VMs concurrently turn it off and check their own platform instead.
     public var auditDescriptors: Bool
-    /// Picks the private pages sampled for the isolation probe (`--seed`).
+    /// Picks the private pages sampled for the isolation probe (a fixed
+    /// default, so runs are comparable; not yet a CLI option).
     public var verificationSeed: UInt64
 
     public init(ram: GuestRAM, vcpus: Int = 1, timeoutSeconds: Double = 30, plan: TeardownPlan = .safe,
