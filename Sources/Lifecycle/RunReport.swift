@@ -15,13 +15,14 @@ public struct RunOptions: Sendable {
     /// this run is the only VM in the process (the CLI); in-process tests that
     /// run VMs concurrently turn it off and check their own platform instead.
     public var auditDescriptors: Bool
-    /// Picks the private pages sampled for the isolation probe (a fixed
-    /// default, so runs are comparable; not yet a CLI option).
+    /// Picks the private pages sampled for the isolation probe (`pvmh run
+    /// --seed`; a fixed default, so runs compare).
     public var verificationSeed: UInt64
+    public static let defaultVerificationSeed: UInt64 = 0x7076_6D68
 
     public init(ram: GuestRAM, vcpus: Int = 1, timeoutSeconds: Double = 30, plan: TeardownPlan = .safe,
                 handleSignals: Bool = false, vcpuStopTimeoutNanoseconds: UInt64 = 2_000_000_000,
-                auditDescriptors: Bool = true, verificationSeed: UInt64 = 0x7076_6D68) {
+                auditDescriptors: Bool = true, verificationSeed: UInt64 = RunOptions.defaultVerificationSeed) {
         self.ram = ram
         self.vcpus = vcpus
         self.timeoutSeconds = timeoutSeconds

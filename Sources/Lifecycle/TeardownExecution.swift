@@ -88,7 +88,7 @@ struct TeardownExecution {
         var unreadable = 0
 
         var summary: String {
-            let sample = sampled > 0 ? ", \(sampled) sampled with seed 0x\(String(seed, radix: 16))" : ""
+            let sample = sampled > 0 ? ", \(sampled) sampled with seed \(seed)" : ""
             return "\(unreadable) of \(used + sampled) probed private pages unreadable by the host first (\(used) the guest used\(sample))"
         }
     }

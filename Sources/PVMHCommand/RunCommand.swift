@@ -11,7 +11,7 @@ enum RunCommand {
     usage: pvmh run [GUEST] [--platform auto|kvm|model] [--memory-backend gmem|memfd] [--memory SIZE]
                     [--vcpus N] [--journal FILE] [--trace FILE] [--map FILE.svg] [--timeout SECONDS]
                     [--transport auto|vmcall|doorbell] [--kvm PATH] [--kernel-order correct|unbind-before-reclaim]
-                    [--flat ADDRESS]
+                    [--flat ADDRESS] [--seed S]
 
     Boots GUEST — a built-in guest name (see `pvmh guest list`; default: the
     demo guest for this architecture) or an ELF64 file — on the chosen
@@ -44,6 +44,8 @@ enum RunCommand {
       --kernel-order O the model's host-kernel teardown order: correct (default) or
                        unbind-before-reclaim (the guest_memfd v13 bug: the model must
                        report the host fault it causes)
+      --seed S         picks the private pages sampled by the host-isolation probe
+                       before reclaim (plain VMs; default 1886809448, so runs compare)
       --flat ADDRESS   GUEST is a flat binary (raw code, no ELF headers): load it at
                        guest physical ADDRESS (e.g. 0x40080000) and start there; the
                        platform decides the architecture, as with no GUEST
@@ -73,6 +75,7 @@ enum RunCommand {
         var architecture: GuestArchitecture = .host
         /// Where a `--flat` binary was loaded; nil for ELF images.
         var flatAddress: UInt64?
+        var seed: UInt64 = RunOptions.defaultVerificationSeed
         /// The host probe parse already gathered, so run does not ask twice.
         var probe: HostProbe?
     }
@@ -113,6 +116,11 @@ enum RunCommand {
         let memoryText = try arguments.option("--memory")
         let vcpusText = try arguments.option("--vcpus")
         let flatText = try arguments.option("--flat")
+        let seedText = try arguments.option("--seed")
+        let seed = try seedText.map { text throws(UsageError) -> UInt64 in
+            guard let value = UInt64(text) else { throw UsageError("--seed \(text) is not a seed; give a whole number from 0 to \(UInt64.max)") }
+            return value
+        } ?? RunOptions.defaultVerificationSeed
         let journal = try arguments.option("--journal")
         let trace = try arguments.option("--trace")
         let map = try arguments.option("--map")
@@ -227,7 +235,7 @@ enum RunCommand {
         }
         return Options(guestName: name, image: image, platform: resolved, autoNote: autoNote, memory: memory, vcpus: vcpus,
                        journalPath: journal, tracePath: trace, mapPath: map, timeout: timeout, transport: transport, backend: backend, kvmPath: kvmPath, kernelOrder: kernelOrder,
-                       architecture: architecture, flatAddress: flatAddress, probe: gathered)
+                       architecture: architecture, flatAddress: flatAddress, seed: seed, probe: gathered)
     }
 
     /// A built-in guest by name, or an ELF64 file (any supported machine).
@@ -298,7 +306,7 @@ enum RunCommand {
 
         let ram = platform.guestABI.ram(size: options.memory)
         let runOptions = RunOptions(ram: ram, vcpus: options.vcpus, timeoutSeconds: options.timeout,
-                                    plan: .safe, handleSignals: true)
+                                    plan: .safe, handleSignals: true, verificationSeed: options.seed)
         let lifecycle = ProtectedVMLifecycle(platform: platform, journal: journal, options: runOptions,
                                              guestName: options.guestName) { notice in
             recording.record(notice)

@@ -22,6 +22,8 @@ struct BadOptionTests {
         (["--vcpus", "1e3"], "--vcpus 1e3 is not a vCPU count"),
         (["--timeout", "0"], "--timeout 0 is not a duration; give seconds between 0.001 and 86400"),
         (["--timeout", "nan"], "--timeout nan is not a duration; give seconds between 0.001 and 86400"),
+        (["--seed", "-1"], "--seed -1 is not a seed; give a whole number from 0 to 18446744073709551615"),
+        (["--seed", "18446744073709551616"], "--seed 18446744073709551616 is not a seed"),
         (["--platform", "qemu"], "--platform qemu is not a platform; use auto, kvm or model"),
         (["--transport", "mmio"], "--transport mmio is not a transport; use auto, vmcall or doorbell"),
         (["--memory-backend", "shm"], "--memory-backend shm is not a backend; use gmem (guest_memfd) or memfd"),

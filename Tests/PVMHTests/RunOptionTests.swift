@@ -1,3 +1,4 @@
+import Lifecycle
 @testable import PVMHCommand
 import Testing
 
@@ -29,6 +30,8 @@ struct RunOptionTests {
         #expect(options.transport == nil)
         #expect(options.kvmPath == "/dev/kvm")
         #expect(options.journalPath == nil)
+        #expect(options.seed == RunOptions.defaultVerificationSeed)
+        #expect(try RunCommand.parse(["--platform", "kvm", "--seed", "42"]).seed == 42)
         #if arch(x86_64)
         #expect(options.guestName == "x86_64-demo")
         #else
