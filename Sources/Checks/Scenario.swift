@@ -124,19 +124,6 @@ public final class CheckContext: @unchecked Sendable {
     public func nextRandom(below bound: UInt64) -> UInt64 { random.next() % max(bound, 1) }
 }
 
-/// A small, reproducible PRNG (SplitMix64).
-public struct SplitMix64: Sendable {
-    private var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// `*` and `?` glob matching for --filter.
 public func globMatches(_ pattern: String, _ text: String) -> Bool {
     let p = Array(pattern), t = Array(text)

@@ -13,12 +13,13 @@ enum ReclaimVerification {
     /// a seeded sample of the remaining private pages. Under pKVM's lazy
     /// donation an untouched private page is still the host's, so there only
     /// pages the guest used are probed.
-    static func isolationCandidates(everShared: Set<UInt64>, entryGFN: UInt64?, privateRanges: [GFNRange],
+    static func isolationCandidates(everShared: Set<UInt64>, entryGFN: UInt64?, in ledger: OwnershipLedger,
                                     sampleOthers: Bool, seed: UInt64) -> (used: [UInt64], sampled: [UInt64]) {
-        func isPrivate(_ gfn: UInt64) -> Bool { privateRanges.contains { $0.contains(gfn) } }
+        func isPrivate(_ gfn: UInt64) -> Bool { ledger.state(of: gfn) == .private }
         var used = everShared.filter(isPrivate).sorted()
         if let entryGFN, isPrivate(entryGFN), !used.contains(entryGFN) { used.append(entryGFN) }
         guard sampleOthers else { return (used, []) }
+        let privateRanges = ledger.ranges(in: .private)
         let total = privateRanges.reduce(0) { $0 + $1.count }
         let taken = Set(used)
         let wanted = min(UInt64(isolationSample), total - UInt64(taken.count))
@@ -44,18 +45,5 @@ enum ReclaimVerification {
     static func violation(gfn: UInt64, _ access: HostAccess) -> Violation? {
         if case .readable = access { return .privateReadableBeforeReclaim(gfn: gfn) }
         return nil
-    }
-}
-
-/// A small deterministic generator (SplitMix64): the same seed picks the same pages.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

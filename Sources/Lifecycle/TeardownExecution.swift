@@ -68,7 +68,7 @@ struct TeardownExecution {
         let seed = run.options.verificationSeed
         let (used, sampled) = run.shared.withLock { state in
             ReclaimVerification.isolationCandidates(everShared: state.everShared, entryGFN: session.entryGFN,
-                                                    privateRanges: state.ledger.ranges(in: .private),
+                                                    in: state.ledger,
                                                     sampleOthers: run.platform.description.traits.privateFromCreation, seed: seed)
         }
         var check = IsolationCheck(used: used.count, sampled: sampled.count, seed: seed)

@@ -21,6 +21,12 @@ public struct ZeroCheck: Equatable, Sendable {
 
     public init() {}
 
+    /// Every page of `ranges` read with `read` and scanned.
+    public init(reading ranges: [GFNRange], pageSize: UInt64, neverTaken: (UInt64) -> Bool = { _ in false },
+                with read: (_ gpa: UInt64, _ length: Int) throws(LifecycleError) -> [UInt8]) {
+        for range in ranges { self.read(range, pageSize: pageSize, neverTaken: neverTaken, with: read) }
+    }
+
     public var verifiedPages: UInt64 { pages - failedPages - hostDataPages }
 
     /// Counts pages the backing file holds no data for.
@@ -86,10 +92,6 @@ public struct ZeroCheck: Equatable, Sendable {
 extension Platform {
     /// The default zero check: every page read back with `readHostMemory`.
     public func checkZero(_ ranges: [GFNRange], pageSize: UInt64) -> ZeroCheck {
-        var check = ZeroCheck()
-        for range in ranges {
-            check.read(range, pageSize: pageSize) { (gpa, length) throws(LifecycleError) in try readHostMemory(gpa: gpa, length: length) }
-        }
-        return check
+        ZeroCheck(reading: ranges, pageSize: pageSize) { (gpa, length) throws(LifecycleError) in try readHostMemory(gpa: gpa, length: length) }
     }
 }

@@ -213,14 +213,10 @@ public final class ARM64ProtectedPlatform: Platform, @unchecked Sendable {
     /// Every page is read back; a non-zero page pKVM never took (see
     /// `neverDonated`) is host data, not a leak. A donated page must read zero.
     public func checkZero(_ ranges: [GFNRange], pageSize: UInt64) -> ZeroCheck {
-        var check = ZeroCheck()
         let neverDonated = self.neverDonated
-        for range in ranges {
-            check.read(range, pageSize: pageSize, neverTaken: { neverDonated.contains($0) }) { (gpa, length) throws(LifecycleError) in
-                try readHostMemory(gpa: gpa, length: length)
-            }
+        return ZeroCheck(reading: ranges, pageSize: pageSize, neverTaken: { neverDonated.contains($0) }) { (gpa, length) throws(LifecycleError) in
+            try readHostMemory(gpa: gpa, length: length)
         }
-        return check
     }
 
     public func probeHostRead(gpa: UInt64) -> HostAccess {

@@ -174,14 +174,11 @@ final class TwoViewGuestRAM: @unchecked Sendable {
     /// read through the host view and scanned word by word. Without the file
     /// (released) every page is read the slow way, which fails them.
     func checkZero(_ ranges: [GFNRange]) -> ZeroCheck {
-        var check = ZeroCheck()
         let pageSize = ram.pageSize
         let read = { (gpa: UInt64, length: Int) throws(LifecycleError) -> [UInt8] in try self.readHost(gpa: gpa, length: length) }
+        guard let file else { return ZeroCheck(reading: ranges, pageSize: pageSize, with: read) }
+        var check = ZeroCheck()
         for range in ranges {
-            guard let file else {
-                check.read(range, pageSize: pageSize, with: read)
-                continue
-            }
             let bytes = (range.start * pageSize - ram.base)..<(range.end * pageSize - ram.base)
             let extents: [Range<UInt64>]
             // guest_memfd cannot seek (ESPIPE): read every page (Docs/kvm-abi.md, "memfd").

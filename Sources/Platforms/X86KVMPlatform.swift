@@ -348,12 +348,9 @@ public final class X86KVMPlatform: Platform, @unchecked Sendable {
     }
 
     public func checkZero(_ ranges: [GFNRange], pageSize: UInt64) -> ZeroCheck {
-        guard let memory else {
-            var check = ZeroCheck()
-            for range in ranges { check.read(range, pageSize: pageSize) { (_, _) throws(LifecycleError) in throw .invalidState("guest memory was never created") } }
-            return check
-        }
-        return memory.checkZero(ranges)
+        // Without memory, every page fails with readHostMemory's own error.
+        memory?.checkZero(ranges)
+            ?? ZeroCheck(reading: ranges, pageSize: pageSize) { (gpa, length) throws(LifecycleError) in try readHostMemory(gpa: gpa, length: length) }
     }
 
     /// How host reads are probed: in this process under a guarded

@@ -1,5 +1,6 @@
 import Glibc
 import GuestImage
+import Lifecycle
 import PVMHCommand
 import Testing
 
@@ -149,18 +150,5 @@ struct BadInputs {
     static func junk(_ random: inout SplitMix64) -> String {
         let alphabet = Array("qxzjQXZJ%#@!~^&*=_")
         return "q" + String((0..<Int.random(in: 0...12, using: &random)).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &random)] })
-    }
-}
-
-/// A small, seedable PRNG so a failure can be replayed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
