@@ -42,6 +42,7 @@ public enum ARM64GuestProtocol {
         case done = 3       // ARG0 = status (0 = every check passed)
         case shared = 4     // ARG0 = IPA
         case unshared = 5   // ARG0 = IPA
+        case corrupted = 6  // ARG0 = IPA of the word, ARG1 = written, ARG2 = read back
     }
 }
 

@@ -6,6 +6,8 @@ public struct Capability: RawRepresentable, Hashable, Sendable, CustomStringConv
 
     public static let userMemory = Capability(rawValue: 3)
     public static let syncMMU = Capability(rawValue: 16)
+    /// The most vCPUs one VM may have.
+    public static let maxVCPUs = Capability(rawValue: 66)
     /// The register sets KVM can copy into `kvm_run` on every exit (x86:
     /// `KVM_SYNC_X86_REGS` 1, `SREGS` 2, `EVENTS` 4); 0 where absent.
     public static let syncRegs = Capability(rawValue: 74)
@@ -20,7 +22,7 @@ public struct Capability: RawRepresentable, Hashable, Sendable, CustomStringConv
     public static let guestMemfdFlags = Capability(rawValue: 244)
 
     static let names: [Int32: String] = [
-        3: "KVM_CAP_USER_MEMORY", 16: "KVM_CAP_SYNC_MMU", 74: "KVM_CAP_SYNC_REGS", 136: "KVM_CAP_IMMEDIATE_EXIT",
+        3: "KVM_CAP_USER_MEMORY", 16: "KVM_CAP_SYNC_MMU", 66: "KVM_CAP_MAX_VCPUS", 74: "KVM_CAP_SYNC_REGS", 136: "KVM_CAP_IMMEDIATE_EXIT",
         165: "KVM_CAP_ARM_VM_IPA_SIZE", 201: "KVM_CAP_EXIT_HYPERCALL", 231: "KVM_CAP_USER_MEMORY2",
         232: "KVM_CAP_MEMORY_FAULT_INFO", 233: "KVM_CAP_MEMORY_ATTRIBUTES", 234: "KVM_CAP_GUEST_MEMFD",
         235: "KVM_CAP_VM_TYPES", 244: "KVM_CAP_GUEST_MEMFD_FLAGS",

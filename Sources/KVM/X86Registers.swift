@@ -69,9 +69,10 @@ extension VCPU {
         var regs = kvm_regs()
         regs.rip = entry
         regs.rflags = 0x2
-        let values = arguments + Array(repeating: 0, count: max(0, 2 - arguments.count))
+        let values = arguments + Array(repeating: 0, count: max(0, 3 - arguments.count))
         regs.rdi = values[0]
         regs.rsi = values[1]
+        regs.rdx = values[2]
         try setRegisters(regs)
     }
 }

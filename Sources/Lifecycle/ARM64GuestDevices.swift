@@ -95,6 +95,7 @@ public struct ARM64GuestDevices: Equatable, Sendable {
         case .message: .event(.report(.message(gpa: a[0], length: a[1])))
         case .check: .event(.report(.check(id: a[0], passed: a[1] == 1, value: Int64(bitPattern: a[2]))))
         case .done: .event(.report(.done(status: a[0])))
+        case .corrupted: .event(.report(.corrupted(gpa: a[0], expected: a[1], found: a[2])))
         case .shared: .claim(ARM64OwnershipClaim(kind: .shared, ipa: a[0]))
         case .unshared: .claim(ARM64OwnershipClaim(kind: .unshared, ipa: a[0]))
         case nil: .event(.report(.unknown(code: code, arguments: a)))

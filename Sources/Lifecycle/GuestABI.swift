@@ -28,19 +28,26 @@ public struct GuestABI: Equatable, Sendable {
                  defaultGuest: "arm64-demo")
     }
 
-    /// arm64 KVM (protected or not): the demo guests are single-processor,
-    /// so every vCPU would start at the entry point and run the programme again.
-    public static let arm64KVM = arm64(maximumVCPUs: 1, vcpuLimitReason: "KVM on aarch64 runs 1, since its guests are single-processor")
+    /// How many vCPUs pvmh gives a VM on KVM: the stress guests have stacks
+    /// for 8. vCPUs are threads, so more than the host has CPUs is allowed
+    /// (they take turns); the kernel's own limit (KVM_CAP_MAX_VCPUS) is
+    /// checked when they are created.
+    public static let kvmVCPULimit = 8
+
+    /// arm64 KVM (protected or not): secondaries start powered off until
+    /// the guest's PSCI CPU_ON, so single-processor guests ignore them.
+    public static let arm64KVM = arm64(maximumVCPUs: kvmVCPULimit,
+                                       vcpuLimitReason: "pvmh runs up to \(kvmVCPULimit) vCPUs on KVM, as many as its stress guests use")
 
     /// The pKVM model: secondaries start powered off until PSCI CPU_ON.
     public static let arm64Model = arm64(maximumVCPUs: 8, vcpuLimitReason: "the pKVM model runs up to 8")
 
-    /// x86_64 KVM: RAM at 0, port I/O only, one vCPU; the guests start in
-    /// 32-bit protected mode and get the RAM size in ESI, so at 4 GiB it
-    /// would read as 0 (Guests/x86_64/demo.S).
+    /// x86_64 KVM: RAM at 0, port I/O only; every vCPU starts at the entry
+    /// in 32-bit protected mode with its index in EDX and gets the RAM size
+    /// in ESI, so at 4 GiB it would read as 0 (Docs/guests.md).
     public static let x86_64KVM = GuestABI(
-        architecture: .x86_64, ramBase: 0, mmioWindows: [], maximumVCPUs: 1,
-        vcpuLimitReason: "KVM on x86_64 runs 1, since its guests are single-processor",
+        architecture: .x86_64, ramBase: 0, mmioWindows: [], maximumVCPUs: kvmVCPULimit,
+        vcpuLimitReason: "pvmh runs up to \(kvmVCPULimit) vCPUs on KVM, as many as its stress guests use",
         maximumMemory: 4095 << 20, memoryLimitReason: "x86_64 guests get the RAM size in the 32-bit ESI register",
         defaultGuest: "x86_64-demo")
 

@@ -49,6 +49,9 @@ public enum HarnessReport: Equatable, Sendable {
     case check(id: UInt64, passed: Bool, value: Int64)
     /// The guest finished its programme with this status (0 = success).
     case done(status: UInt64)
+    /// The guest read back a word of its own memory that is not what it
+    /// wrote (the stress guests): the word's address, what it wrote, what it read.
+    case corrupted(gpa: UInt64, expected: UInt64, found: UInt64)
     /// Something the harness does not know.
     case unknown(code: UInt64, arguments: [UInt64])
 }

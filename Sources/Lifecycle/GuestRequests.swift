@@ -50,6 +50,8 @@ struct GuestRequests {
             run.emit(.check(id: id, passed: passed, value: value))
         case .done(let status):
             run.emit(.guestDone(status: status))
+        case .corrupted(let gpa, let expected, let found):
+            run.emit(.violation(.guestSawCorruption(gpa: gpa, expected: expected, found: found, pageSize: run.options.ram.pageSize)))
         case .unknown(let code, let arguments):
             run.emit(.violation(.unknownReport(code: code, arguments: arguments)))
         }

@@ -29,11 +29,11 @@ extension LifecycleEvent {
             return [("vcpu.stop", [("vcpu", .int(Int64(index))), ("reason", .string(reason.description))])]
         case .console(let vcpu, let line):
             return [("console", [("vcpu", .int(Int64(vcpu))), ("text", .string(line))])]
-        case .memory(let request, let result, let pageSize, let listed, _, _):
+        case .memory(let request, let result, let pageSize, let listed, let vcpu, _):
             guard listed else { return [] }
             var fields: [(String, JSONValue)] = [
                 ("gfn", .uint(request.gpa / pageSize)), ("gpa", .uint(request.gpa)), ("pages", .uint(request.pages)),
-                ("transport", .string(request.transport)),
+                ("transport", .string(request.transport)), ("vcpu", .int(Int64(vcpu))),
             ]
             switch result {
             case .success: fields.append(("result", "ok"))
@@ -51,6 +51,9 @@ extension LifecycleEvent {
         case .violation(let violation):
             switch violation {
             case .unknownReport(let code, _): return [("guest.unknown-report", [("code", .uint(code))])]
+            case .guestSawCorruption(let gpa, let expected, let found, let pageSize):
+                return [("guest.corrupt", [("gfn", .uint(gpa / pageSize)), ("gpa", .uint(gpa)), ("expected", .uint(expected)),
+                                           ("found", .uint(found)), ("message", .string(violation.description))])]
             case .messageRefused, .finding(.ledgerDisagreesWithHypervisor):
                 return [("violation", [("message", .string(violation.description))])]
             default: return []

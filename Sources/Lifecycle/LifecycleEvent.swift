@@ -65,7 +65,7 @@ public enum LifecycleEvent: Sendable {
             "the guest made more than \(after) share/unshare requests: the rest are answered and counted, not listed (journal: memory.aggregate)"
         case .violation(let violation):
             switch violation {
-            case .unknownReport, .messageRefused: violation.description
+            case .unknownReport, .messageRefused, .guestSawCorruption: violation.description
             default: nil
             }
         case .interrupted(let signal, .run):

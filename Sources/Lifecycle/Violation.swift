@@ -8,6 +8,9 @@ public enum Violation: Equatable, Sendable, CustomStringConvertible {
     case enforcementFailed(MemoryRequest.Operation, GFNRange, error: String)
     /// The guest sent a harness report the harness does not know.
     case unknownReport(code: UInt64, arguments: [UInt64])
+    /// The guest read back a word of its memory that is not what it wrote
+    /// (a shared page changed under it, or a private page lost its secret).
+    case guestSawCorruption(gpa: UInt64, expected: UInt64, found: UInt64, pageSize: UInt64)
     /// The host would not, or could not, read the message the guest pointed it at.
     case messageRefused(MessageRefusal)
     /// Before reclaim the host could read a page the ledger holds private.
@@ -42,6 +45,8 @@ public enum Violation: Equatable, Sendable, CustomStringConvertible {
             "could not enforce \(operation.rawValue) of \(range): \(error)"
         case .unknownReport(let code, let arguments):
             "the guest sent unknown harness report \(code) (arguments \(arguments)); ignored"
+        case .guestSawCorruption(let gpa, let expected, let found, let pageSize):
+            "the guest found gfn \(hex(gpa / pageSize)) corrupted: the word at gpa \(hex(gpa)) reads \(hex(found)), not the \(hex(expected)) it wrote"
         case .messageRefused(let refusal):
             refusal.description
         case .privateReadableBeforeReclaim(let gfn):

@@ -87,7 +87,7 @@ enum ValueParser {
     /// platform runs; the platform's own limit is checked once it is known).
     static func vcpuCount(_ text: String, maximum: Int) throws(UsageError) -> Int {
         guard let value = Int(text), value >= 1, value <= maximum else {
-            throw UsageError("--vcpus \(text) is not a vCPU count; give a whole number from 1 to \(maximum) (the pKVM model runs up to \(maximum), x86_64 KVM runs 1)")
+            throw UsageError("--vcpus \(text) is not a vCPU count; give a whole number from 1 to \(maximum) (pvmh runs up to \(maximum) on every platform)")
         }
         return value
     }

@@ -11,7 +11,7 @@ enum RunCommand {
     usage: pvmh run [GUEST] [--platform auto|kvm|model] [--memory-backend gmem|memfd] [--memory SIZE]
                     [--vcpus N] [--journal FILE] [--trace FILE] [--map FILE.svg] [--timeout SECONDS]
                     [--transport auto|vmcall|doorbell] [--kvm PATH] [--kernel-order correct|unbind-before-reclaim]
-                    [--flat ADDRESS] [--seed S]
+                    [--flat ADDRESS] [--seed S] [--rounds N]
 
     Boots GUEST — a built-in guest name (see `pvmh guest list`; default: the
     demo guest for this architecture) or an ELF64 file — on the chosen
@@ -29,23 +29,28 @@ enum RunCommand {
       --memory SIZE    guest RAM, e.g. 4M, 64MiB, 1G (default 4M; page aligned; at most
                        the host's RAM, and 4095 MiB on x86_64, whose guests get the size
                        in a 32-bit register)
-      --vcpus N        vCPUs (default 1): 1 to 8 on the model, where secondaries start
-                       powered off until PSCI CPU_ON; 1 on x86_64 KVM (its guests are
-                       single-processor)
+      --vcpus N        vCPUs (default 1), 1 to 8: on arm64 secondaries start powered off
+                       until the guest's PSCI CPU_ON; on x86_64 every vCPU starts at the
+                       entry with its index in EDX, so the single-processor demo runs on 1
+                       (the stress guests use them all)
       --journal FILE   write every event as JSON Lines to FILE
       --trace FILE     write a timeline of the run to FILE in the Chrome trace-event JSON
                        format (open it in ui.perfetto.dev or chrome://tracing): a track
                        per vCPU, the lifecycle, memory, and page counters (Docs/trace.md)
       --map FILE.svg   draw guest RAM ownership over the run as SVG: private, shared,
                        reclaimed and host ranges at each change and teardown step
-      --timeout S      stop a guest that runs longer than S seconds (default 30)
+      --timeout S      stop a guest that runs longer than S seconds (default 30; for a
+                       stress guest, which writes every page twice, 30 plus 1 per 8 MiB)
       --transport T    x86 share/unshare transport: auto (probe, default), vmcall, doorbell
       --kvm PATH       the KVM device (default /dev/kvm)
       --kernel-order O the model's host-kernel teardown order: correct (default) or
                        unbind-before-reclaim (the guest_memfd v13 bug: the model must
                        report the host fault it causes)
       --seed S         picks the private pages sampled by the host-isolation probe
-                       before reclaim (plain VMs; default 1886809448, so runs compare)
+                       before reclaim (plain VMs) and, for a stress guest, its secrets and
+                       the runs of pages it shares (default 1886809448, so runs compare)
+      --rounds N       share/unshare rounds per vCPU of a stress guest (default 256; 0:
+                       until stopped by Ctrl-C or --timeout)
       --flat ADDRESS   GUEST is a flat binary (raw code, no ELF headers): load it at
                        guest physical ADDRESS (e.g. 0x40080000) and start there; the
                        platform decides the architecture, as with no GUEST
@@ -76,6 +81,8 @@ enum RunCommand {
         /// Where a `--flat` binary was loaded; nil for ELF images.
         var flatAddress: UInt64?
         var seed: UInt64 = RunOptions.defaultVerificationSeed
+        /// What a stress guest was told (nil for other guests).
+        var stress: StressParameters?
         /// The host probe parse already gathered, so run does not ask twice.
         var probe: HostProbe?
     }
@@ -117,6 +124,13 @@ enum RunCommand {
         let vcpusText = try arguments.option("--vcpus")
         let flatText = try arguments.option("--flat")
         let seedText = try arguments.option("--seed")
+        let roundsText = try arguments.option("--rounds")
+        let rounds = try roundsText.map { text throws(UsageError) -> UInt64 in
+            guard let value = UInt64(text) else {
+                throw UsageError("--rounds \(text) is not a round count; give a whole number from 0 (until stopped) to \(UInt64.max)")
+            }
+            return value
+        }
         let seed = try seedText.map { text throws(UsageError) -> UInt64 in
             guard let value = UInt64(text) else { throw UsageError("--seed \(text) is not a seed; give a whole number from 0 to \(UInt64.max)") }
             return value
@@ -149,7 +163,7 @@ enum RunCommand {
         let memory = try memoryText.map { text throws(UsageError) in
             try ValueParser.memorySize(text, minimum: minimumMemory, maximum: maximumMemory())
         } ?? (4 << 20)
-        let timeout = try timeoutText.map { text throws(UsageError) in try ValueParser.seconds(text) } ?? 30
+        let timeout = try timeoutText.map { text throws(UsageError) in try ValueParser.seconds(text) }
         let vcpus = try vcpusText.map { text throws(UsageError) in
             try ValueParser.vcpuCount(text, maximum: max(GuestABI.arm64Model.maximumVCPUs, GuestABI.hostKVM.maximumVCPUs))
         } ?? 1
@@ -233,9 +247,29 @@ enum RunCommand {
         } catch {
             throw UsageError("guest \(name) does not fit this VM: \(error)")
         }
-        return Options(guestName: name, image: image, platform: resolved, autoNote: autoNote, memory: memory, vcpus: vcpus,
-                       journalPath: journal, tracePath: trace, mapPath: map, timeout: timeout, transport: transport, backend: backend, kvmPath: kvmPath, kernelOrder: kernelOrder,
-                       architecture: architecture, flatAddress: flatAddress, seed: seed, probe: gathered)
+        let (stressed, stress) = try stressImage(image, name: name, seed: seed, rounds: rounds, ramBase: abi.ramBase, memory: memory,
+                                                 vcpus: vcpus, builtin: BuiltinGuest.named(name) != nil || explicitGuest == nil && flatAddress == nil)
+        let defaultTimeout = stress == nil ? 30 : 30 + Double(memory >> 23)
+        return Options(guestName: name, image: stressed, platform: resolved, autoNote: autoNote, memory: memory, vcpus: vcpus,
+                       journalPath: journal, tracePath: trace, mapPath: map, timeout: timeout ?? defaultTimeout, transport: transport, backend: backend, kvmPath: kvmPath, kernelOrder: kernelOrder,
+                       architecture: architecture, flatAddress: flatAddress, seed: seed, stress: stress, probe: gathered)
+    }
+
+    /// A stress guest gets the run's parameters written into its image; a
+    /// built-in guest without them is single-processor, which x86_64 (where
+    /// every vCPU starts at the entry) cannot run on more than one vCPU.
+    static func stressImage(_ image: ELFImage, name: String, seed: UInt64, rounds: UInt64?, ramBase: UInt64, memory: UInt64,
+                            vcpus: Int, builtin: Bool) throws(UsageError) -> (ELFImage, StressParameters?) {
+        let parameters = StressParameters(seed: seed, rounds: rounds ?? StressParameters.defaultRounds, ramBase: ramBase,
+                                          ramSize: memory, vcpus: vcpus)
+        if let stressed = image.applying(parameters) { return (stressed, parameters) }
+        if rounds != nil {
+            throw UsageError("--rounds applies to the stress guests only (\(BuiltinGuest.all.filter { $0.name.hasSuffix("-stress") }.map(\.name).joined(separator: ", "))); \(name) takes none")
+        }
+        if builtin, vcpus > 1, image.machine == .x86_64 {
+            throw UsageError("guest \(name) is single-processor, and every x86_64 vCPU starts at its entry, so --vcpus \(vcpus) would run it \(vcpus) times over; use --vcpus 1, or x86_64-stress for several vCPUs")
+        }
+        return (image, nil)
     }
 
     /// A built-in guest by name, or an ELF64 file (any supported machine).

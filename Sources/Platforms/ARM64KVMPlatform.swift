@@ -156,6 +156,7 @@ public final class ARM64KVMPlatform: Platform, @unchecked Sendable {
 
     public func createVCPUs(count: Int, entry: UInt64) throws(LifecycleError) {
         guard let vm else { throw .invalidState("createVCPUs before create") }
+        try VMResources.checkVCPULimit(count, vm: vm)
         let guestTransport: ARM64GuestProtocol.Transport = transport == .mmioDoorbell ? .mmioDoorbell : .hvc
         try lifecycleError { () throws(KVMError) in try cpus.create(on: vm, count: count, entry: entry, transport: guestTransport) }
         pending.reset(count: count)

@@ -135,6 +135,7 @@ public final class ARM64ProtectedPlatform: Platform, @unchecked Sendable {
 
     public func createVCPUs(count: Int, entry: UInt64) throws(LifecycleError) {
         guard let vm else { throw .invalidState("createVCPUs before create") }
+        try VMResources.checkVCPULimit(count, vm: vm)
         try lifecycleError { () throws(KVMError) in try cpus.create(on: vm, count: count, entry: entry) }
         pendingClaims.reset(count: count)
     }

@@ -35,5 +35,7 @@ public enum X86GuestProtocol {
 
     public enum Report: UInt64 {
         case message = 1, check = 2, done = 3
+        /// RBX = gpa of the word, RCX = what the guest wrote, RDX = what it read.
+        case corrupted = 6
     }
 }

@@ -5,6 +5,13 @@ import Lifecycle
 /// vCPUs (kvm_run first: a mapping holds its vCPU file, which holds the VM),
 /// the VM fd (not while a vCPU stayed open), and /dev/kvm. Written once.
 enum VMResources {
+    /// Refuses more vCPUs than the kernel lets one VM have (KVM_CAP_MAX_VCPUS;
+    /// 0 or an error means the kernel does not say, and KVM_CREATE_VCPU decides).
+    static func checkVCPULimit(_ count: Int, vm: VirtualMachine) throws(LifecycleError) {
+        guard let limit = try? vm.check(.maxVCPUs), limit > 0, count > limit else { return }
+        throw .badInput("this kernel's KVM runs at most \(limit) vCPUs per VM (KVM_CAP_MAX_VCPUS), not \(count); use --vcpus 1 to \(limit)")
+    }
+
     /// Unmaps a vCPU's kvm_run and closes its fd; the failures.
     static func close(_ vcpu: VCPU) -> [String] {
         var errors: [String] = []

@@ -169,6 +169,7 @@ public final class X86KVMPlatform: Platform, @unchecked Sendable {
     public func createVCPUs(count: Int, entry: UInt64) throws(LifecycleError) {
         pending.reset(count: count)
         guard let vm else { throw .invalidState("createVCPUs before create") }
+        try VMResources.checkVCPULimit(count, vm: vm)
         let cpuid = try lifecycleError { () throws(KVMError) in try system.supportedCPUID() }
         for index in 0..<count {
             let vcpu = try lifecycleError { () throws(KVMError) in try vm.createVCPU(id: index) }
@@ -176,7 +177,9 @@ public final class X86KVMPlatform: Platform, @unchecked Sendable {
             vcpus.append(vcpu)
             stopFlags.append(AtomicFlags(count: 1))
             try lifecycleError { () throws(KVMError) in
-                try vcpu.setFlatProtectedMode(entry: entry, arguments: [transport.guestSelector, ram.size & 0xFFFF_FFFF])
+                // EDI transport, ESI RAM size, EDX the vCPU's index (Docs/guests.md):
+                // every vCPU starts here, none waits for INIT/SIPI.
+                try vcpu.setFlatProtectedMode(entry: entry, arguments: [transport.guestSelector, ram.size & 0xFFFF_FFFF, UInt64(index)])
             }
             if registerAccess == .syncRegs { vcpu.enableSyncRegisters(X86KVMPlatform.syncedSets) }
         }
@@ -303,6 +306,7 @@ public final class X86KVMPlatform: Platform, @unchecked Sendable {
         case .message: .message(gpa: rbx, length: rcx)
         case .check: .check(id: rbx, passed: rcx == 1, value: Int64(bitPattern: rdx))
         case .done: .done(status: rbx)
+        case .corrupted: .corrupted(gpa: rbx, expected: rcx, found: rdx)
         case nil: .unknown(code: code, arguments: [rbx, rcx, rdx])
         }
     }

@@ -246,6 +246,7 @@ public final class TraceRecorder: Sendable {
             case .message(let gpa, let length): return ("report: message", [("gpa", .string(hex(gpa))), ("length", .uint(length))])
             case .check(let id, let passed, _): return ("report: check", [("id", .uint(id)), ("passed", .bool(passed))])
             case .done(let status): return ("report: done", [("status", .uint(status))])
+            case .corrupted(let gpa, _, _): return ("report: corrupted", [("gpa", .string(hex(gpa)))])
             case .unknown(let code, _): return ("report: unknown", [("code", .uint(code))])
             }
         case .stopped(let reason):

@@ -61,17 +61,46 @@ struct BadOptionTests {
         #expect(readFile(journal) == nil, "the journal is opened only once the options are valid")
     }
 
-    @Test("--vcpus above what the platform runs names the platform's range")
+    @Test("--vcpus outside 1...8 names the range, on every platform")
     func vcpusAbovePlatformLimit() {
+        for platform in ["model", "kvm"] {
+            for count in ["0", "9", "-1", "99999999999999999999"] {
+                let result = pvmh("run", "--vcpus", count, "--platform", platform, "--kvm", "/nonexistent/kvm")
+                #expect(result.status == 2)
+                #expect(result.out.isEmpty)
+                #expect(result.err == "pvmh: --vcpus \(count) is not a vCPU count; give a whole number from 1 to 8 (pvmh runs up to 8 on every platform)\n")
+            }
+        }
+    }
+
+    @Test("the single-processor x86_64 demo is refused on several vCPUs, before any VM exists")
+    func singleProcessorGuestOnSeveralVCPUs() {
         #if arch(x86_64)
-        let kvm = pvmh("run", "--vcpus", "2", "--platform", "kvm", "--kvm", "/nonexistent/kvm")
+        let kvm = pvmh("run", "x86_64-demo", "--vcpus", "2", "--platform", "kvm", "--kvm", "/nonexistent/kvm")
         #expect(kvm.status == 2)
         #expect(kvm.out.isEmpty)
-        #expect(kvm.err == "pvmh: --vcpus 2 is more than this platform runs (KVM on x86_64 runs 1, since its guests are single-processor); use --vcpus 1, or --platform model for up to 8 arm64 vCPUs\n")
+        #expect(kvm.err == "pvmh: guest x86_64-demo is single-processor, and every x86_64 vCPU starts at its entry, so --vcpus 2 would run it 2 times over; use --vcpus 1, or x86_64-stress for several vCPUs\n")
         #endif
-        let model = pvmh("run", "--vcpus", "9", "--platform", "model")
-        #expect(model.status == 2)
-        #expect(model.err.contains("give a whole number from 1 to 8"))
+    }
+
+    @Test("--rounds: a count that overflows, or a guest that takes none, is one sentence and exit 2")
+    func roundsRefused() {
+        let overflow = pvmh("run", "arm64-stress", "--platform", "model", "--rounds", "18446744073709551616")
+        #expect(overflow.status == 2)
+        #expect(overflow.err == "pvmh: --rounds 18446744073709551616 is not a round count; give a whole number from 0 (until stopped) to 18446744073709551615\n")
+        let notStress = pvmh("run", "arm64-demo", "--platform", "model", "--rounds", "5")
+        #expect(notStress.status == 2)
+        #expect(notStress.err == "pvmh: --rounds applies to the stress guests only (x86_64-stress, arm64-stress); arm64-demo takes none\n")
+    }
+
+    @Test("a stress guest gets the run's seed, rounds, RAM and vCPUs written into its image")
+    func stressParametersReachTheImage() throws {
+        let options = try RunCommand.parse(["arm64-stress", "--platform", "model", "--vcpus", "3", "--memory", "16M",
+                                            "--rounds", "0", "--seed", "42"])
+        #expect(options.stress == StressParameters(seed: 42, rounds: 0, ramBase: 0x4000_0000, ramSize: 16 << 20, vcpus: 3))
+        #expect(options.timeout == 32, "a stress guest's default timeout grows by 1 s per 8 MiB")
+        #expect(options.image != (try BuiltinGuest.named("arm64-stress")!.image()))
+        #expect(try RunCommand.parse(["arm64-demo", "--platform", "model"]).stress == nil)
     }
 
     @Test("--vcpus within range parses", arguments: [("1", 1), ("4", 4), ("8", 8)])

@@ -1,0 +1,128 @@
+/*
+ * pvmh arm64 stress guest (arm64-stress): start-up for every vCPU.
+ *
+ * vCPU 0 enters at _start (the ELF entry); the others at secondary_entry,
+ * through the PSCI CPU_ON that stress_main makes, with X0 = their index.
+ * Each sets up EL1 as demo.S does (exceptions masked, SP_EL1, SCTLR_EL1
+ * with the MMU off, the vector table) on its own 16 KiB stack, calls
+ * stress_main(index) in main.c, and then: vCPU 0 powers the VM off (PSCI
+ * SYSTEM_OFF), the others power themselves off (PSCI CPU_OFF). Any
+ * exception goes to stress_exception() and then to SYSTEM_OFF.
+ */
+
+#define PSCI_CPU_OFF        0x84000002
+#define PSCI_SYSTEM_OFF     0x84000008
+#define SCTLR_EL1_MMU_OFF   0x30d00800      /* as in demo.S */
+#define STACK_SIZE          16384
+#define MAX_VCPUS           8               /* as in Guests/stress/core.h */
+
+.macro mov32 reg, value
+    movz    \reg, #((\value) & 0xffff)
+    movk    \reg, #(((\value) >> 16) & 0xffff), lsl #16
+.endm
+
+/* EL1 set-up, then SP = the top of stack number x19 (x19 < MAX_VCPUS). */
+.macro el1_setup
+    msr     daifset, #0xf
+    msr     spsel, #1
+    msr     nzcv, xzr
+    mov32   x0, SCTLR_EL1_MMU_OFF
+    msr     sctlr_el1, x0
+    adr     x0, vectors
+    msr     vbar_el1, x0
+    msr     tpidr_el1, x19              /* the index, for the exception handler */
+    isb
+    adr     x0, stacks
+    add     x1, x19, #1
+    mov     x2, #STACK_SIZE
+    madd    x0, x1, x2, x0
+    mov     sp, x0
+    mov     x29, #0
+    mov     x30, #0
+.endm
+
+    .section .text.boot, "ax"
+    .globl  _start
+_start:
+    mov     x19, #0
+    el1_setup
+    mov     x0, #0
+    bl      stress_main
+
+power_off:
+    mov32   x0, PSCI_SYSTEM_OFF
+    mov     x1, #0
+    mov     x2, #0
+    mov     x3, #0
+    hvc     #0
+1:  wfi
+    b       1b
+
+    .globl  secondary_entry
+secondary_entry:
+    and     x19, x0, #(MAX_VCPUS - 1)
+    el1_setup
+    mov     x0, x19
+    bl      stress_main
+    mov32   x0, PSCI_CPU_OFF
+    mov     x1, #0
+    mov     x2, #0
+    mov     x3, #0
+    hvc     #0
+1:  wfi
+    b       1b
+
+.macro vector offset
+    .balign 0x80
+    mov     x0, #\offset
+    b       exception
+.endm
+
+    .text
+    .balign 0x800
+vectors:
+    vector  0x000
+    vector  0x080
+    vector  0x100
+    vector  0x180
+    vector  0x200
+    vector  0x280
+    vector  0x300
+    vector  0x380
+    vector  0x400
+    vector  0x480
+    vector  0x500
+    vector  0x580
+    vector  0x600
+    vector  0x680
+    vector  0x700
+    vector  0x780
+
+/* On the faulting vCPU's own stack (its index is in TPIDR_EL1); a nested exception parks it. */
+exception:
+    mrs     x1, esr_el1
+    mrs     x2, elr_el1
+    adr     x3, exception_taken
+    ldr     x4, [x3]
+    cbnz    x4, 1f
+    mov     x4, #1
+    str     x4, [x3]
+    adr     x3, stacks
+    mrs     x4, tpidr_el1
+    and     x4, x4, #(MAX_VCPUS - 1)
+    add     x4, x4, #1
+    mov     x5, #STACK_SIZE
+    madd    x3, x4, x5, x3
+    mov     sp, x3
+    bl      stress_exception
+    b       power_off
+1:  wfi
+    b       1b
+
+    .section .bss, "aw", @nobits
+    .balign 8
+exception_taken:
+    .skip   8
+    .balign 16
+stacks:
+    .skip   STACK_SIZE * MAX_VCPUS
