@@ -10,7 +10,7 @@ import Timeline
 public enum CheckCatalogue {
     public static func scenarios(repeatCount: Int) -> [Scenario] {
         TeardownScenarios.all + ARM64Scenarios.all + ProcessScenarios.all + GuestMemfdScenarios.all + MemfdScenarios.all + ProtocolScenarios.all
-            + [SoakScenario.scenario(repeatCount: repeatCount)]
+            + [SoakScenario.scenario(repeatCount: repeatCount)] + StressScenarios.all
     }
 
     /// (scenario, target) pairs selected by --platform and --filter, in
@@ -69,6 +69,8 @@ public struct CheckOptions: Sendable {
     /// `--trace DIR`: each scenario that runs a lifecycle writes its
     /// timeline to `DIR/<scenario>.<platform label>.json`.
     public var traceDirectory: String?
+    /// `--vcpus`, `--memory`, `--rounds`: the stress scenarios' load.
+    public var stress = StressLoad()
 
     public init(targets: [CheckTarget], filter: String? = nil, repeatCount: Int = 10, seed: UInt64 = 1, executable: String? = nil) {
         self.targets = targets
@@ -112,6 +114,8 @@ public enum CheckRunner {
                 return try kvmFactory.make()
             }
             context.processIsExclusive = options.processIsExclusive
+            context.stress = options.stress
+            context.repeatCount = options.repeatCount
             if options.traceDirectory != nil { context.traces = TraceCollection(label: "\(scenario.name)[\(target.label)]") }
             context.kvmPlatformID = factory?.platformID
             if let factory, let traits = factory.traits, let abi = factory.guestABI {

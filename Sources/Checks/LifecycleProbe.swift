@@ -7,6 +7,8 @@ import Lifecycle
 struct MeasuredRun {
     var report: RunReport
     var journal: Journal
+    /// The guest RAM the run had.
+    var memory: UInt64
     var kernelProblems: [String]
     var kernelLogNote: String?
     var memoryDropBytes: Int64?
@@ -42,9 +44,12 @@ enum LifecycleProbe {
         BuiltinGuest.named(abi.defaultGuest)!
     }
 
-    /// Runs `image` (default: the platform's demo) with `plan`, measuring around it.
-    static func run(_ context: CheckContext, plan: TeardownPlan, image: ELFImage? = nil, memory: UInt64 = 64 << 20,
-                    timeout: Double = 20) throws(LifecycleError) -> MeasuredRun {
+    /// Runs `image` (default: the platform's demo) with `plan` on `vcpus`,
+    /// measuring around it. `onEvent` sees every event with the lifecycle
+    /// (to stop it at a moment of its choosing).
+    static func run(_ context: CheckContext, plan: TeardownPlan, image: ELFImage? = nil, guestName: String? = nil,
+                    memory: UInt64 = 64 << 20, vcpus: Int = 1, timeout: Double = 20,
+                    onEvent: (@Sendable (LifecycleEvent, ProtectedVMLifecycle) -> Void)? = nil) throws(LifecycleError) -> MeasuredRun {
         let watch = KernelLogWatch()
         watch.start()
         let counter = context.memoryCounter
@@ -56,12 +61,14 @@ enum LifecycleProbe {
         let sample = HeldSample()
         let pinned = HeldSample()
         let recorder = context.traces?.newRun()
+        let box = LockedValue<ProtectedVMLifecycle>()
         let lifecycle = ProtectedVMLifecycle(
             platform: platform, journal: journal,
-            options: RunOptions(ram: context.guestABI.ram(size: memory), timeoutSeconds: timeout, plan: plan,
-                                auditDescriptors: false),
-            guestName: guest(for: context.guestABI).name) { notice in
+            options: RunOptions(ram: context.guestABI.ram(size: memory), vcpus: vcpus, timeoutSeconds: timeout, plan: plan,
+                                auditDescriptors: false, verificationSeed: context.seed),
+            guestName: guestName ?? guest(for: context.guestABI).name) { notice in
                 recorder?.record(notice)
+                if let onEvent, let lifecycle = box.get() { onEvent(notice, lifecycle) }
                 // Sampled once the guest runs: its memory must be visible.
                 if case .phase(.run) = notice, let before, let now = MemoryAccounting.held(counter) {
                     sample.set(Int64(now) - Int64(before))
@@ -72,6 +79,7 @@ enum LifecycleProbe {
                     pinned.set(now - pinsBefore)
                 }
             }
+        box.set(lifecycle)
         let chosen: ELFImage
         if let image {
             chosen = image
@@ -81,7 +89,7 @@ enum LifecycleProbe {
         let report = lifecycle.run(image: chosen)
         let drop = before.map { MemoryAccounting.waitForReturn(to: $0, tolerance: memoryTolerance, counter: counter).shortfall }
         let pinsAfter = pinsBefore.map { PinnedPages.waitForReturn(to: $0) }
-        return MeasuredRun(report: report, journal: journal, kernelProblems: watch.newProblems(),
+        return MeasuredRun(report: report, journal: journal, memory: memory, kernelProblems: watch.newProblems(),
                            kernelLogNote: watch.unavailableReason, memoryDropBytes: drop,
                            leakedDescriptors: FileDescriptorAudit.leaked(since: baseline), heldDuringRunBytes: sample.get(),
                            pinnedDuringRun: pinned.get(), pinnedAfterTeardown: pinsAfter)
@@ -99,7 +107,7 @@ struct TeardownVerdict {
         }
         if let note = run.kernelLogNote { context.note(note) }
         if context.platform == .kvm {
-            failures += MemoryReturn.held(run.heldDuringRunBytes ?? 0, context.memoryCounter, by: "while the guest ran", context)
+            failures += MemoryReturn.held(run.heldDuringRunBytes ?? 0, of: run.memory, context.memoryCounter, by: "while the guest ran", context)
         }
         failures += MemoryReturn.returned(run.memoryDropBytes, context.memoryCounter, after: "the run", context)
         failures += MemoryReturn.unpinned(run.pinnedAfterTeardown, during: run.pinnedDuringRun, after: "teardown", context)

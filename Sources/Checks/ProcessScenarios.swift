@@ -37,8 +37,8 @@ enum ProcessScenarios {
     }
 
     /// The child's guest memory must have shown while it ran, or its return proves nothing.
-    static func requireHeld(_ held: Int64?, _ context: CheckContext) -> [String] {
-        MemoryReturn.held(held, counter, by: "by the child VMM", context)
+    static func requireHeld(_ held: Int64?, of size: UInt64 = 64 << 20, _ context: CheckContext) -> [String] {
+        MemoryReturn.held(held, of: size, counter, by: "by the child VMM", context)
     }
 
     /// Kernel health and memory across a block that ends child VMMs (and,

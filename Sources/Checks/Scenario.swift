@@ -92,6 +92,10 @@ public final class CheckContext: @unchecked Sendable {
     /// --trace DIR`); nil records nothing. Contexts a scenario makes for
     /// itself pass it on (`derived`).
     public var traces: TraceCollection?
+    /// How hard the stress scenarios push (`pvmh check --vcpus --memory --rounds`).
+    public var stress = StressLoad()
+    /// Lifecycles in the soak scenarios (`--repeat`).
+    public var repeatCount = 10
     /// Diagnostics for the KTAP stream.
     public private(set) var notes: [String] = []
     private var random: SplitMix64
@@ -112,6 +116,8 @@ public final class CheckContext: @unchecked Sendable {
         let context = CheckContext(platform: platform, seed: seed, executable: executable, makePlatform: makePlatform)
         context.processIsExclusive = processIsExclusive
         context.traces = traces
+        context.stress = stress
+        context.repeatCount = repeatCount
         return context
     }
 

@@ -69,6 +69,8 @@ extension LifecycleEvent {
             return [("error", [("message", .string(error.description))])]
         case .isolationProbe(let gfn, let access):
             return [("verify.private", [("gfn", .uint(gfn)), ("host_access", .string(access.description))])]
+        case .reclaimed(let discarded, let kept):
+            return [("memory.reclaimed", [("private", .uint(discarded)), ("shared", .uint(kept))])]
         case .zeroCheck(let check):
             return [("verify.zeroed", [("pages", .uint(check.verifiedPages)), ("checked", .uint(check.pages)),
                                        ("holes", .uint(check.holePages)), ("bytes_read", .uint(check.bytesRead)),

@@ -46,6 +46,9 @@ public enum LifecycleEvent: Sendable {
     case failed(LifecycleError)
     /// What a host read of a private page did before reclaim.
     case isolationProbe(gfn: UInt64, HostAccess)
+    /// What reclaim did with guest memory: pages discarded (private when
+    /// the guest stopped) and pages kept for the host (shared then).
+    case reclaimed(discardedPrivate: UInt64, keptShared: UInt64)
     /// Every reclaimed private page proven zero (file holes) or read back.
     case zeroCheck(ZeroCheck)
     case teardownStep(TeardownRecord)

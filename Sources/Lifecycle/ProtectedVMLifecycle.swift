@@ -31,6 +31,18 @@ public final class ProtectedVMLifecycle: Sendable {
 
     private func emit(_ event: LifecycleEvent) { context.emit(event) }
 
+    /// Ends the run from outside, as a timeout would: every vCPU is stopped
+    /// wherever it is and the VM is torn down by the run's plan (a check
+    /// tearing down a guest under load). Safe from any thread, the observer's
+    /// included; before the guest runs it takes effect as soon as it does.
+    public func requestStop() {
+        let latch = context.shared.withLock { state -> StopLatch? in
+            state.stopAll = true
+            return state.latch
+        }
+        latch?.signal()
+    }
+
     /// Runs the whole lifecycle and returns what happened. Never throws: every
     /// failure is in the report, after teardown.
     public func run(image: ELFImage) -> RunReport {
@@ -41,6 +53,7 @@ public final class ProtectedVMLifecycle: Sendable {
         do {
             let latch = try StopLatch()
             session.latch = latch
+            context.shared.withLock { $0.latch = latch }
             if options.handleSignals { StopSignals.install(latch: latch) }
         } catch {
             context.shared.withLock { $0.report.error = error }

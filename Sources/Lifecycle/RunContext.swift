@@ -18,8 +18,11 @@ final class RunContext: Sendable {
         var report: RunReport
         var everShared = Set<UInt64>()
         var console = ConsoleAssembler()
-        /// A vCPU stopped in a way that ends the run for every vCPU.
+        /// A vCPU stopped in a way that ends the run for every vCPU, or
+        /// someone asked the run to end (`ProtectedVMLifecycle.requestStop`).
         var stopAll = false
+        /// What the lifecycle's thread waits on while the guest runs.
+        var latch: StopLatch?
         var tally = RequestTally()
         /// Share/unshare requests so far, counted as they are decided.
         var requests = 0

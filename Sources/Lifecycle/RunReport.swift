@@ -71,6 +71,11 @@ public struct RunReport: Sendable {
     public var error: LifecycleError?
     /// Pages verified to read zero after reclaim.
     public var verifiedZeroPages = 0
+    /// The zero check after reclaim, whole (nil until it ran).
+    public var zeroCheck: ZeroCheck?
+    /// Pages reclaim discarded (private when the guest stopped) and kept for
+    /// the host (shared then); nil until reclaim ran.
+    public var reclaimed: (discardedPrivate: UInt64, keptShared: UInt64)?
 
     public init(platform: PlatformDescription, guestName: String) {
         self.platform = platform
@@ -121,7 +126,10 @@ public struct RunReport: Sendable {
         case .timedOut: timedOut = true
         case .failed(let failure): error = failure
         case .isolationProbe(let gfn, let access): isolationProbes.append((gfn, access))
-        case .zeroCheck(let check): verifiedZeroPages = Int(check.verifiedPages)
+        case .zeroCheck(let check):
+            verifiedZeroPages = Int(check.verifiedPages)
+            zeroCheck = check
+        case .reclaimed(let discarded, let kept): reclaimed = (discarded, kept)
         case .teardownStep(let record): teardown.append(record)
         case .ledgerPhase(let name, let counts): phases.append((name, counts))
         case .started, .phase, .madePrivate, .loaded, .vcpuStarted, .vcpuExit, .requestStorm, .signalsDuringTeardown,

@@ -42,6 +42,7 @@ struct TeardownExecution {
             try run.platform.reclaim(reclaimed)
             let privatePages = reclaimed.formerlyPrivate.reduce(0) { $0 + $1.count }
             let sharedPages = reclaimed.formerlyShared.reduce(0) { $0 + $1.count }
+            run.emit(.reclaimed(discardedPrivate: UInt64(privatePages), keptShared: UInt64(sharedPages)))
             let zero = verifyDiscarded(reclaimed)
             run.recordPhase("reclaimed")
             return "\(isolated.summary); \(privatePages) private pages discarded, \(sharedPages) shared pages kept; \(zero.verifiedPages) of \(zero.pages) discarded pages verified zero (\(zero.holePages) as file holes, \(zero.bytesRead / 1024) KiB read back)\(zero.hostDataPages > 0 ? "; \(zero.hostDataPages) never taken by the hypervisor hold only what the host wrote" : "")"

@@ -1,4 +1,5 @@
 import Checks
+import GuestImage
 import Glibc
 import Lifecycle
 import Platforms
@@ -8,9 +9,11 @@ enum CheckCommand {
     static let help = """
     usage: pvmh check [--platform auto|kvm|model|all|ID] [--filter GLOB] [--list]
                       [--repeat N] [--seed S] [--pretty] [--trace DIR]
+                      [--vcpus N] [--memory SIZE] [--rounds N]
 
     Runs the regression scenarios (teardown orders, kill during run,
-    guest_memfd behaviour, the share/unshare protocol, a lifecycle soak) and
+    guest_memfd behaviour, the share/unshare protocol, a lifecycle soak, the
+    stress guest on several vCPUs) and
     prints KTAP on stdout: `ok N name`, `not ok N name # reason`,
     `ok N name # SKIP reason`, then `# Totals: …`. A human summary goes to
     stderr. Exit 0 only when nothing failed. Docs/checks.md explains each
@@ -24,7 +27,12 @@ enum CheckCommand {
       --filter GLOB  only scenarios whose name (or name[platform]) matches,
                      e.g. 'teardown.*' or 'gmem.*[kvm]'
       --list         print the catalogue with the platforms each applies to
-      --repeat N     lifecycles in the soak scenario (default 10, 1…100000)
+      --repeat N     lifecycles in the soak scenarios (default 10, 1…100000)
+      --vcpus N      vCPUs of the stress scenarios (default 4, 1…8; a platform
+                     that runs fewer runs its most)
+      --memory SIZE  guest RAM of the stress scenarios (default 16M, 2M…4095M)
+      --rounds N     share/unshare rounds per vCPU in stress.run (default 32,
+                     1…1000000)
       --seed S       seed for random kill points (default: from the clock;
                      printed, so a run can be reproduced)
       --pretty       a human table on stdout instead of KTAP
@@ -43,6 +51,9 @@ enum CheckCommand {
         let repeatText = try arguments.option("--repeat")
         let seedText = try arguments.option("--seed")
         let traceDirectory = try arguments.option("--trace")
+        let vcpusText = try arguments.option("--vcpus")
+        let memoryText = try arguments.option("--memory")
+        let roundsText = try arguments.option("--rounds")
         _ = try arguments.positionals(max: 0)
         if let traceDirectory, !list { try prepareTraceDirectory(traceDirectory) }
 
@@ -56,6 +67,16 @@ enum CheckCommand {
             guard let value = UInt64(text) else { throw UsageError("--seed \(text) is not a seed; give a whole number from 0 to \(UInt64.max)") }
             return value
         } ?? monotonicNanoseconds()
+
+        var stress = StressLoad()
+        if let vcpusText { stress.vcpus = try ValueParser.vcpuCount(vcpusText, maximum: StressParameters.maximumVCPUs) }
+        if let memoryText { stress.memory = try ValueParser.memorySize(memoryText, minimum: RunCommand.minimumMemory, maximum: 4095 << 20) }
+        if let roundsText {
+            guard let value = UInt64(roundsText), (1...1_000_000).contains(value) else {
+                throw UsageError("--rounds \(roundsText) is not a round count; give a whole number from 1 to 1000000")
+            }
+            stress.rounds = value
+        }
 
         let probe = platformText == "model" ? HostProbe(architecture: "", kernelRelease: "") : HostProbe.gather(probeTransport: false)
         guard let targets = CheckCatalogue.targets(for: platformText, probe: probe) else {
@@ -77,10 +98,11 @@ enum CheckCommand {
         var options = CheckOptions(targets: targets, filter: filter, repeatCount: repeatCount, seed: seed,
                                    executable: selfExecutable())
         options.traceDirectory = traceDirectory
+        options.stress = stress
         let emit: (String) -> Void = pretty ? { _ in } : { output.line($0) }
         // Diagnostics follow the KTAP version line and plan (strict parsers
         // reject anything before them).
-        options.header = ["pvmh check: seed \(seed), platforms \(targets.map(\.label).joined(separator: ","))"]
+        options.header = ["pvmh check: seed \(seed), platforms \(targets.map(\.label).joined(separator: ",")), stress load \(stress.vcpus) vCPUs, \(Format.bytes(stress.memory)), \(stress.rounds) rounds"]
             + targets.filter { $0.kind == .kvm }.map { target in
                 "[\(target.label)] is \(target.kvmPlatformID.flatMap { id in probe.platforms.first { $0.id == id }.map { "\($0.id) (\($0.name))" } } ?? "no KVM platform (none is usable here)")"
             }

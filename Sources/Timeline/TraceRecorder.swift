@@ -141,6 +141,10 @@ public final class TraceRecorder: Sendable {
             state.memory.append(TraceEvent("host read probe", .instant, tid: memory, time: now, args: [
                 ("gfn", .uint(gfn)), ("host_access", .string(access.description)),
             ]))
+        case .reclaimed(let discarded, let kept):
+            state.memory.append(TraceEvent("reclaimed", .instant, tid: memory, time: now, args: [
+                ("private_discarded", .uint(discarded)), ("shared_kept", .uint(kept)),
+            ]))
         case .zeroCheck(let check):
             state.memory.append(TraceEvent("zero check", .instant, tid: memory, time: now, args: [
                 ("verified", .uint(check.verifiedPages)), ("checked", .uint(check.pages)),
