@@ -80,11 +80,13 @@ enum QEMURunner {
     ///   - everyInstruction: with `trace`, log every instruction, not only the
     ///     HVCs, and return them all in `states` (a lockstep comparison's
     ///     input; about 750 bytes of log per instruction).
+    ///   - cpus: `-smp`: secondaries wait for PSCI CPU_ON (QEMU implements
+    ///     PSCI over HVC for a guest at EL1).
     ///   - keepTraceAt: move QEMU's raw log to this path instead of deleting
     ///     it (the caller removes it); `QEMURun.tracePath` names it.
     static func run(
         elf: [UInt8], timeoutSeconds: Double = 10, trace: Bool = false,
-        everyInstruction: Bool = false, keepTraceAt: String? = nil
+        everyInstruction: Bool = false, keepTraceAt: String? = nil, cpus: Int = 1
     ) throws -> QEMURun {
         guard let executable = executablePath else { throw QEMURunnerError.notInstalled }
         let image: ELFImage
@@ -108,7 +110,7 @@ enum QEMURunner {
         else { throw QEMURunnerError.temporaryFiles(directory.path) }
 
         var arguments = [
-            "-M", "virt", "-cpu", "max", "-m", "128M",
+            "-M", "virt", "-cpu", "max", "-m", "128M", "-smp", String(cpus),
             "-nodefaults", "-display", "none", "-monitor", "none",
             "-serial", "file:\(uartPath)", "-no-reboot",
             "-kernel", elfPath,

@@ -59,6 +59,36 @@ struct QEMUTests {
         #expect(run.hvcCalls.map(\.x0) == [SMCCCFunction.psciSystemOff], "\(run)")
     }
 
+    @Test("arm64-stress on 4 QEMU CPUs: PSCI CPU_ON starts them, each fills and verifies its pages, and QEMU exits")
+    func stress() throws {
+        let guest = try #require(BuiltinGuest.named("arm64-stress"))
+        let parameters = StressParameters(seed: 5, rounds: 8, ramBase: ARM64GuestProtocol.ramBase, ramSize: 16 << 20, vcpus: 4)
+        let image = try #require(try guest.image().applying(parameters))
+        // The patched image, back into an ELF file for QEMU: the parameter
+        // block is the only difference, found where the image has it.
+        var elf = guest.elfBytes
+        let original = try guest.image()
+        for (old, new) in zip(original.segments, image.segments) where old.fileBytes != new.fileBytes {
+            let offset = try #require(elf.firstRange(of: old.fileBytes)?.lowerBound)
+            elf.replaceSubrange(offset..<offset + new.fileBytes.count, with: new.fileBytes)
+        }
+        let run = try QEMURunner.run(elf: elf, timeoutSeconds: 60, trace: true, cpus: 4)
+        #expect(run.exitReason == .exited(0), "\(run)")
+        // The guest fills all RAM outside its own image.
+        let extent = image.guestPhysicalExtent
+        let usable = (16 << 20) / 4096 - Int((extent.upperBound + 4095) / 4096 - extent.lowerBound / 4096)
+        #expect(run.uartLines == [
+            "pvmh stress guest: 4 vCPUs, seed 0x5, 8 rounds per vCPU",
+            "stress guest: memory sharing is not available: fill and verify only",
+            "stress guest: \(usable) pages to fill",
+            "stress guest: 0 rounds, \(usable) pages verified, all checks passed",
+        ], "\(run)")
+        let calls = run.hvcCalls.map(\.x0)
+        #expect(calls.filter { $0 == SMCCCFunction.psciCPUOn } .count == 3, "\(calls)")
+        #expect(calls.filter { $0 == SMCCCFunction.psciCPUOff }.count == 3, "\(calls)")
+        #expect(calls.last == SMCCCFunction.psciSystemOff, "\(calls)")
+    }
+
     @Test("a trace of every instruction starts at the entry point and agrees with the HVC-only trace")
     func everyInstruction() throws {
         let elf = try Self.guest("arm64-demo")
