@@ -69,6 +69,9 @@ extension LifecycleEvent {
             return [("error", [("message", .string(error.description))])]
         case .isolationProbe(let gfn, let access):
             return [("verify.private", [("gfn", .uint(gfn)), ("host_access", .string(access.description))])]
+        case .agreement(let check):
+            return [("verify.agreement", [("pages", .uint(check.pages)), ("disagreeing", .uint(check.disagreeing)),
+                                          ("source", .string(check.source))])]
         case .reclaimed(let discarded, let kept):
             return [("memory.reclaimed", [("private", .uint(discarded)), ("shared", .uint(kept))])]
         case .zeroCheck(let check):

@@ -46,6 +46,9 @@ public enum LifecycleEvent: Sendable {
     case failed(LifecycleError)
     /// What a host read of a private page did before reclaim.
     case isolationProbe(gfn: UInt64, HostAccess)
+    /// Before reclaim, the ledger against the platform's own record of host
+    /// access, over every page the platform can observe.
+    case agreement(HostAccessAgreement)
     /// What reclaim did with guest memory: pages discarded (private when
     /// the guest stopped) and pages kept for the host (shared then).
     case reclaimed(discardedPrivate: UInt64, keptShared: UInt64)

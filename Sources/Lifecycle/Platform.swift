@@ -116,6 +116,11 @@ public protocol Platform: AnyObject, Sendable {
     func readHostMemory(gpa: UInt64, length: Int) throws(LifecycleError) -> [UInt8]
     /// Probes what a host read of one byte does, without crashing the VMM.
     func probeHostRead(gpa: UInt64) -> HostAccess
+    /// What the platform itself records about host access to every page of
+    /// guest RAM, without touching guest memory (the kernel's mappings of
+    /// the host view, the model's owner table); nil where only probes can
+    /// tell (pKVM's stage-2 is the hypervisor's).
+    func observeHostAccess() -> HostAccessObservation?
     /// After reclaim: reads every page of `ranges` back and finds any byte
     /// that is not zero. Default: `readHostMemory` in chunks; platforms with
     /// a faster exact way (a memfd's holes) provide their own.
@@ -165,6 +170,7 @@ extension Platform {
     }
 
     public var findings: [Finding] { [] }
+    public func observeHostAccess() -> HostAccessObservation? { nil }
     public var architecture: GuestArchitecture { guestABI.architecture }
     public var preallocate: Bool {
         get { false }

@@ -71,6 +71,8 @@ public struct RunReport: Sendable {
     public var error: LifecycleError?
     /// Pages verified to read zero after reclaim.
     public var verifiedZeroPages = 0
+    /// The ledger against the platform's view of host access, before reclaim.
+    public var agreement: HostAccessAgreement?
     /// The zero check after reclaim, whole (nil until it ran).
     public var zeroCheck: ZeroCheck?
     /// Pages reclaim discarded (private when the guest stopped) and kept for
@@ -130,6 +132,7 @@ public struct RunReport: Sendable {
             verifiedZeroPages = Int(check.verifiedPages)
             zeroCheck = check
         case .reclaimed(let discarded, let kept): reclaimed = (discarded, kept)
+        case .agreement(let check): agreement = check
         case .teardownStep(let record): teardown.append(record)
         case .ledgerPhase(let name, let counts): phases.append((name, counts))
         case .started, .phase, .madePrivate, .loaded, .vcpuStarted, .vcpuExit, .requestStorm, .signalsDuringTeardown,

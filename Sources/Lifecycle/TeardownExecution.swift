@@ -38,6 +38,7 @@ struct TeardownExecution {
                                         running: { index in run.shared.withLock { $0.report.stopReasons[index] == nil } })
         case .reclaim:
             let isolated = verifyIsolationBeforeReclaim(session)
+            let agreement = verifyAgreementBeforeReclaim()
             let reclaimed = run.shared.withLock { $0.ledger.reclaimAll() }
             try run.platform.reclaim(reclaimed)
             let privatePages = reclaimed.formerlyPrivate.reduce(0) { $0 + $1.count }
@@ -45,7 +46,7 @@ struct TeardownExecution {
             run.emit(.reclaimed(discardedPrivate: UInt64(privatePages), keptShared: UInt64(sharedPages)))
             let zero = verifyDiscarded(reclaimed)
             run.recordPhase("reclaimed")
-            return "\(isolated.summary); \(privatePages) private pages discarded, \(sharedPages) shared pages kept; \(zero.verifiedPages) of \(zero.pages) discarded pages verified zero (\(zero.holePages) as file holes, \(zero.bytesRead / 1024) KiB read back)\(zero.hostDataPages > 0 ? "; \(zero.hostDataPages) never taken by the hypervisor hold only what the host wrote" : "")"
+            return "\(isolated.summary); \(agreement.summary); \(privatePages) private pages discarded, \(sharedPages) shared pages kept; \(zero.verifiedPages) of \(zero.pages) discarded pages verified zero (\(zero.holePages) as file holes, \(zero.bytesRead / 1024) KiB read back)\(zero.hostDataPages > 0 ? "; \(zero.hostDataPages) never taken by the hypervisor hold only what the host wrote" : "")"
         case .unbind:
             try run.platform.unbind()
             return step.meaning(on: run.platform.description.traits.flavour)
@@ -79,6 +80,32 @@ struct TeardownExecution {
             run.emit(.isolationProbe(gfn: gfn, access))
         }
         return check
+    }
+
+    /// With the vCPUs stopped, the ledger must agree with what the platform
+    /// itself records about host access to every page it can observe (the
+    /// host view's protections, the model's owner table). Where only probes
+    /// can tell (pKVM), every shared page is probed and must be readable;
+    /// the private pages are the isolation probe's.
+    func verifyAgreementBeforeReclaim() -> HostAccessAgreement {
+        var agreement: HostAccessAgreement
+        if let observation = run.platform.observeHostAccess() {
+            agreement = run.shared.withLock { HostAccessAgreement(observation, ledger: $0.ledger) }
+        } else {
+            agreement = HostAccessAgreement(source: "host reads of every shared page")
+            let shared = run.shared.withLock { $0.ledger.ranges(in: .shared) }
+            for range in shared {
+                for gfn in range.start..<range.end {
+                    agreement.count(gfn: gfn, state: .shared, run.platform.probeHostRead(gpa: gfn * run.options.ram.pageSize))
+                }
+            }
+        }
+        for violation in agreement.violations { run.emit(.violation(violation)) }
+        if agreement.disagreeing > 0, agreement.violations.count == HostAccessAgreement.listed {
+            run.emit(.violation(.moreDisagreements(listed: UInt64(agreement.violations.count), total: agreement.disagreeing)))
+        }
+        run.emit(.agreement(agreement))
+        return agreement
     }
 
     /// How many private pages the isolation probe covered, and how chosen.

@@ -17,6 +17,12 @@ public enum Violation: Equatable, Sendable, CustomStringConvertible {
     case privateReadableBeforeReclaim(gfn: UInt64)
     /// After reclaim a formerly private page still held a non-zero byte.
     case notZeroAfterReclaim(gfn: UInt64, offset: Int, byte: UInt8)
+    /// At the end of the run the platform's own record of host access (the
+    /// host view's protections, the model's owner table, a probe) says the
+    /// host may (or may not) touch pages the ledger holds otherwise.
+    case platformDisagrees(GFNRange, ledger: PageState, hostMayAccess: Bool, source: String)
+    /// More pages disagreed than are listed one by one.
+    case moreDisagreements(listed: UInt64, total: UInt64)
     /// More formerly private pages failed the zero check than are listed one by one.
     case morePagesNotZero(listed: UInt64, total: UInt64)
     /// A reclaimed page could not be read back to check it.
@@ -29,7 +35,7 @@ public enum Violation: Equatable, Sendable, CustomStringConvertible {
     /// A leak of private contents or of isolation: what the isolation checks judge.
     public var isIsolationBreach: Bool {
         switch self {
-        case .privateReadableBeforeReclaim, .notZeroAfterReclaim, .morePagesNotZero: true
+        case .privateReadableBeforeReclaim, .notZeroAfterReclaim, .morePagesNotZero, .platformDisagrees, .moreDisagreements: true
         default: false
         }
     }
@@ -53,6 +59,10 @@ public enum Violation: Equatable, Sendable, CustomStringConvertible {
             "the host could read private gfn \(hex(gfn)) before reclaim: the platform does not enforce isolation"
         case .notZeroAfterReclaim(let gfn, let offset, let byte):
             "gfn \(hex(gfn)) was private but is not zero after reclaim (byte \(offset) is 0x\(String(byte, radix: 16))): private contents leaked to the host"
+        case .platformDisagrees(let range, let state, let open, let source):
+            "\(range) \(range.count == 1 ? "is" : "are") \(state.rawValue) in the ledger, but \(source) \(open ? "lets the host touch" : "closes") \(range.count == 1 ? "it" : "them")"
+        case .moreDisagreements(let listed, let total):
+            "\(total) pages in all disagree between the ledger and the platform (the first \(listed) runs are listed)"
         case .morePagesNotZero(let listed, let total):
             "\(total) reclaimed pages failed the zero check in all (the first \(listed) are listed): private contents leaked to the host or could not be checked"
         case .reclaimedPageUnreadable(let gfn, let error):

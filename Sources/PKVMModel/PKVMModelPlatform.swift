@@ -427,6 +427,22 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
         return memory.bytes(at: gpa, count: length)
     }
 
+    /// The owner table's host states, page by page, as runs.
+    public func observeHostAccess() -> HostAccessObservation? {
+        guard let table else { return nil }
+        let first = ram.base / ram.pageSize
+        var runs: [HostAccessRun] = []
+        for index in 0..<table.pageCount {
+            let open = table.hostMayAccess(first + UInt64(index))
+            if let last = runs.last, last.hostMayAccess == open, last.range.end == first + UInt64(index) {
+                runs[runs.count - 1].range.count += 1
+            } else {
+                runs.append(HostAccessRun(GFNRange(start: first + UInt64(index), count: 1), hostMayAccess: open))
+            }
+        }
+        return HostAccessObservation(source: "the model's EL2 owner table", runs: runs)
+    }
+
     public func probeHostRead(gpa: UInt64) -> HostAccess {
         guard let memory, memory.isAllocated, memory.contains(gpa), let table else { return .unmapped }
         // A probe expects the fault: it is not a finding.

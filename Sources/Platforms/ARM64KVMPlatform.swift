@@ -273,6 +273,8 @@ public final class ARM64KVMPlatform: Platform, @unchecked Sendable {
         return try memory.readHost(gpa: gpa, length: length)
     }
 
+    public func observeHostAccess() -> HostAccessObservation? { memory?.observeHostAccess() }
+
     public func checkZero(_ ranges: [GFNRange], pageSize: UInt64) -> ZeroCheck {
         // Without memory, every page fails with readHostMemory's own error.
         memory?.checkZero(ranges)

@@ -2,6 +2,7 @@ import GuestImage
 import KVM
 import Lifecycle
 import Ownership
+import System
 
 /// The file behind guest RAM on a KVM platform.
 public enum RAMBackend: String, Sendable, CaseIterable, CustomStringConvertible {
@@ -144,6 +145,23 @@ final class TwoViewGuestRAM: @unchecked Sendable {
     }
 
     /// The host view's address of `gpa`, if it is mapped RAM.
+    /// The host view's protections as the kernel records them (its VMAs in
+    /// /proc/self/maps, split by every mprotect), as runs of pages: what
+    /// the VMM really enforces, read back rather than remembered.
+    func observeHostAccess() -> HostAccessObservation? {
+        guard let hostView, hostView.isMapped else { return nil }
+        let base = hostView.address(at: 0)
+        let start = UInt(bitPattern: base)
+        guard let regions = ProcessMappings.regions(overlapping: start..<start + UInt(ram.size)) else { return nil }
+        let firstGFN = ram.base / ram.pageSize
+        let runs = regions.map { region in
+            HostAccessRun(GFNRange(start: firstGFN + UInt64(region.range.lowerBound - start) / ram.pageSize,
+                                   count: UInt64(region.range.count) / ram.pageSize),
+                          hostMayAccess: region.readable)
+        }
+        return HostAccessObservation(source: "the kernel's mappings of the host view (/proc/self/maps)", runs: runs)
+    }
+
     func hostAddress(of gpa: UInt64) -> UnsafeMutableRawPointer? {
         guard let hostView, hostView.isMapped, ram.contains(gpa: gpa) else { return nil }
         return hostView.address(at: Int(gpa - ram.base))

@@ -141,6 +141,10 @@ public final class TraceRecorder: Sendable {
             state.memory.append(TraceEvent("host read probe", .instant, tid: memory, time: now, args: [
                 ("gfn", .uint(gfn)), ("host_access", .string(access.description)),
             ]))
+        case .agreement(let check):
+            state.memory.append(TraceEvent("ledger agreement", .instant, tid: memory, time: now, args: [
+                ("pages", .uint(check.pages)), ("disagreeing", .uint(check.disagreeing)), ("source", .string(check.source)),
+            ]))
         case .reclaimed(let discarded, let kept):
             state.memory.append(TraceEvent("reclaimed", .instant, tid: memory, time: now, args: [
                 ("private_discarded", .uint(discarded)), ("shared_kept", .uint(kept)),

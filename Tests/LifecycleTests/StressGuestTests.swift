@@ -44,6 +44,9 @@ struct StressGuestTests {
         let zeroed = journal.events(named: "verify.zeroed").first
         #expect(zeroed?["checked"] == .uint(memory / 4096), "the zero check covers every page")
         #expect(zeroed?["pages"] == .uint(memory / 4096))
+        // The ledger agrees with the platform's own record of host access on every page.
+        #expect(report.agreement?.pages == memory / 4096, "\(String(describing: report.agreement))")
+        #expect(report.agreement?.disagreeing == 0)
         let requests = journal.events(named: "share").count + journal.events(named: "unshare").count
         #expect(report.memoryRequests >= UInt64(requests))
         #expect(report.rejectedRequests == 0)
@@ -93,5 +96,32 @@ struct StressGuestTests {
         #expect(X86KVMPlatform.report(code: 6, rbx: 0x4012_3018, rcx: 0xAB, rdx: 0) == report)
         let violation = Violation.guestSawCorruption(gpa: 0x4012_3018, expected: 0xAB, found: 0, pageSize: 4096)
         #expect(violation.description == "the guest found gfn 0x40123 corrupted: the word at gpa 0x40123018 reads 0x0, not the 0xab it wrote")
+    }
+
+    @Test("the agreement merges ledger runs with observed runs and names each disagreeing run")
+    func agreementMerge() throws {
+        var ledger = OwnershipLedger()
+        try ledger.addPrivateMemory(GFNRange(start: 0x100, count: 16))
+        try ledger.share(GFNRange(start: 0x104, count: 4))
+        let honest = HostAccessObservation(source: "test", runs: [
+            HostAccessRun(GFNRange(start: 0x100, count: 4), hostMayAccess: false),
+            HostAccessRun(GFNRange(start: 0x104, count: 4), hostMayAccess: true),
+            HostAccessRun(GFNRange(start: 0x108, count: 8), hostMayAccess: false),
+        ])
+        let agreed = HostAccessAgreement(honest, ledger: ledger)
+        #expect(agreed.pages == 16 && agreed.disagreeing == 0 && agreed.violations.isEmpty)
+        // One observed run spanning private and shared pages, open to the host.
+        let leaky = HostAccessObservation(source: "test", runs: [
+            HostAccessRun(GFNRange(start: 0x100, count: 6), hostMayAccess: true),
+            HostAccessRun(GFNRange(start: 0x106, count: 10), hostMayAccess: false),
+        ])
+        let found = HostAccessAgreement(leaky, ledger: ledger)
+        #expect(found.pages == 16)
+        #expect(found.disagreeing == 6)     // 0x100-0x103 open but private; 0x106-0x107 closed but shared
+        #expect(found.violations == [
+            .platformDisagrees(GFNRange(start: 0x100, count: 4), ledger: .private, hostMayAccess: true, source: "test"),
+            .platformDisagrees(GFNRange(start: 0x106, count: 2), ledger: .shared, hostMayAccess: false, source: "test"),
+        ])
+        #expect(found.summary == "the ledger and test agree on 10 of 16 pages")
     }
 }
