@@ -469,6 +469,98 @@ int pvmh_baseline_teardown(enum pvmh_baseline_backend backend, uint64_t bytes, u
     return status;
 }
 
+int pvmh_baseline_teardown_stressed(enum pvmh_baseline_backend backend, uint64_t bytes, const uint64_t *shared_runs,
+                                    size_t run_count, uint64_t *teardown_ns, char *error, size_t error_size) {
+    struct vm v;
+    *teardown_ns = 0;
+    if (bytes == 0 || bytes % PAGE != 0) {
+        set_error(error, error_size, "the size must be a non-zero multiple of 4096 bytes");
+        return -1;
+    }
+    int status = create_vm(&v, backend, bytes, 1, error, error_size);
+    if (status == 0) status = create_vcpu(&v, 0x100000, error, error_size);
+    if (status == 0) {
+        v.shared = calloc((size_t)(bytes / PAGE + 7) / 8, 1);
+        if (!v.shared) { set_error(error, error_size, "out of memory for the page bitmap"); status = -1; }
+    }
+    // A guest that wrote all of its memory leaves every page a data page
+    // (fallocate alone leaves shmem pages SEEK_DATA calls holes).
+    for (uint64_t page = 0; status == 0 && page < bytes / PAGE; page++) ((volatile uint64_t *)((uint8_t *)v.kvm_view + page * PAGE))[0] = 0;
+    // The state a stress guest leaves: these runs shared (host view open), the rest private.
+    for (size_t i = 0; status == 0 && i < run_count; i++) {
+        uint64_t start = shared_runs[2 * i], count = shared_runs[2 * i + 1];
+        if (count == 0 || start + count > bytes / PAGE) { set_error(error, error_size, "shared run %zu is outside guest memory", i); status = -1; break; }
+        for (uint64_t page = start; page < start + count; page++) set_page(&v, page, 1);
+        if (mprotect((uint8_t *)v.host_view + start * PAGE, count * PAGE, PROT_READ | PROT_WRITE) < 0) {
+            set_error(error, error_size, "mprotect(host view, shared run) failed: %s", strerror(errno));
+            status = -1;
+        }
+    }
+    if (status != 0) {
+        char ignored[8];
+        teardown(&v, ignored, sizeof ignored);
+        return -1;
+    }
+    uint64_t start = now_ns();
+    status = teardown(&v, error, error_size);
+    *teardown_ns = now_ns() - start;
+    return status;
+}
+
+int pvmh_baseline_zero_check(enum pvmh_baseline_backend backend, uint64_t bytes, int punched, uint64_t *check_ns,
+                             uint64_t *nonzero_pages, char *error, size_t error_size) {
+    struct vm v;
+    *check_ns = 0;
+    *nonzero_pages = 0;
+    if (bytes == 0 || bytes % PAGE != 0) {
+        set_error(error, error_size, "the size must be a non-zero multiple of 4096 bytes");
+        return -1;
+    }
+    int status = create_vm(&v, backend, bytes, 1, error, error_size);
+    for (uint64_t page = 0; status == 0 && page < bytes / PAGE; page++) ((volatile uint64_t *)((uint8_t *)v.kvm_view + page * PAGE))[0] = 0;
+    if (status == 0 && punched && fallocate(v.memory_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)bytes) < 0) {
+        set_error(error, error_size, "fallocate(PUNCH_HOLE) on %s failed: %s", memory_label(&v), strerror(errno));
+        status = -1;
+    }
+    if (status == 0 && mprotect(v.host_view, bytes, PROT_READ) < 0) {
+        set_error(error, error_size, "mprotect(host view, PROT_READ) failed: %s", strerror(errno));
+        status = -1;
+    }
+    if (status != 0) {
+        char ignored[8];
+        teardown(&v, ignored, sizeof ignored);
+        return -1;
+    }
+    uint64_t start = now_ns();
+    // Holes first (SEEK_DATA/SEEK_HOLE where the file can seek), then every
+    // page of every data extent read through the host view and scanned.
+    off_t offset = 0;
+    uint64_t nonzero = 0;
+    while ((uint64_t)offset < bytes) {
+        off_t data = lseek(v.memory_fd, offset, SEEK_DATA);
+        off_t hole = (off_t)bytes;
+        if (data < 0) {
+            if (errno == ENXIO) break;              // no data past offset: all holes
+            data = offset;                          // cannot seek (guest_memfd): read the rest
+        } else {
+            hole = lseek(v.memory_fd, data, SEEK_HOLE);
+            if (hole < 0 || (uint64_t)hole > bytes) hole = (off_t)bytes;
+        }
+        for (off_t page = data; page < hole; page += PAGE) {
+            const uint64_t *words = (const uint64_t *)((const uint8_t *)v.host_view + page);
+            uint64_t any = 0;
+            for (size_t w = 0; w < PAGE / 8; w++) any |= words[w];
+            if (any) nonzero++;
+        }
+        offset = hole;
+    }
+    *check_ns = now_ns() - start;
+    *nonzero_pages = nonzero;
+    char ignored[8];
+    teardown(&v, ignored, sizeof ignored);
+    return 0;
+}
+
 #else  // !__x86_64__
 
 // The baseline is the x86_64 KVM platform's; elsewhere (arm64 builds of
@@ -486,6 +578,22 @@ int pvmh_baseline_teardown(enum pvmh_baseline_backend backend, uint64_t bytes, u
                            char *error, size_t error_size) {
     (void)backend; (void)bytes;
     *teardown_ns = 0;
+    if (error && error_size) snprintf(error, error_size, "the C baseline runs on x86_64 only");
+    return -1;
+}
+int pvmh_baseline_teardown_stressed(enum pvmh_baseline_backend backend, uint64_t bytes, const uint64_t *shared_runs,
+                                    size_t run_count, uint64_t *teardown_ns, char *error, size_t error_size) {
+    (void)backend; (void)bytes; (void)shared_runs; (void)run_count;
+    *teardown_ns = 0;
+    if (error && error_size) snprintf(error, error_size, "the C baseline runs on x86_64 only");
+    return -1;
+}
+
+int pvmh_baseline_zero_check(enum pvmh_baseline_backend backend, uint64_t bytes, int punched, uint64_t *check_ns,
+                             uint64_t *nonzero_pages, char *error, size_t error_size) {
+    (void)backend; (void)bytes; (void)punched;
+    *check_ns = 0;
+    *nonzero_pages = 0;
     if (error && error_size) snprintf(error, error_size, "the C baseline runs on x86_64 only");
     return -1;
 }

@@ -35,7 +35,7 @@ public struct BenchConfiguration: Sendable {
 /// the reason.
 public enum BenchSuite {
     /// Figure ids in order, for `--only` and the smoke test.
-    public static let figureIDs = ["lifecycle", "process", "transport", "ledger", "teardown", "model"]
+    public static let figureIDs = ["lifecycle", "process", "transport", "ledger", "teardown", "model", "stress"]
 
     public static func run(_ configuration: BenchConfiguration, only: Set<String>? = nil,
                            progress: (String) -> Void = { _ in }) -> BenchReport {
@@ -66,6 +66,10 @@ public enum BenchSuite {
         if want("model") {
             progress("figure 6: the pKVM model next to QEMU TCG")
             figures.append(ModelFigure.run(configuration, progress: progress))
+        }
+        if want("stress") {
+            progress("figure 7: a stressed VM's teardown and zero check, pvmh vs the C baseline")
+            figures.append(StressFigure.run(configuration, kvm: kvm))
         }
         machine.loadAfter = MachineDescription.loadAverage()
         return BenchReport(quick: configuration.quick, machine: machine, figures: figures)

@@ -79,10 +79,20 @@ public struct ZeroCheck: Equatable, Sendable {
         }
     }
 
-    /// The offset of the first non-zero byte, compared a word at a time.
+    /// The offset of the first non-zero byte: eight words or'ed at a time
+    /// while everything is zero (the common case), then word by word.
     static func firstNonZero(_ bytes: UnsafeRawBufferPointer) -> Int? {
         let words = bytes.count / 8
-        for word in 0..<words where bytes.loadUnaligned(fromByteOffset: word * 8, as: UInt64.self) != 0 {
+        var first = 0
+        if let base = bytes.baseAddress, UInt(bitPattern: base) % 8 == 0 {
+            while first + 8 <= words {
+                var any: UInt64 = 0
+                for k in 0..<8 { any |= base.load(fromByteOffset: (first + k) * 8, as: UInt64.self) }
+                if any != 0 { break }
+                first += 8
+            }
+        }
+        for word in first..<words where bytes.loadUnaligned(fromByteOffset: word * 8, as: UInt64.self) != 0 {
             return (word * 8..<word * 8 + 8).first { bytes[$0] != 0 }
         }
         return (words * 8..<bytes.count).first { bytes[$0] != 0 }

@@ -118,6 +118,19 @@ final class TwoViewGuestRAM: @unchecked Sendable {
     /// Places the image the way a launch-time populate would: through KVM's
     /// mapping, never the (protected) host view. guest_memfd and memfd pages
     /// start zeroed, so the bss needs no writes.
+    /// Writes a zero word into every page through KVM's view, so every page
+    /// of the file holds data (fallocate alone leaves shmem pages that
+    /// SEEK_DATA reports as holes): the bench's stand-in for a guest that
+    /// touched all of its memory.
+    func touchEveryPage() {
+        guard let kvmView, kvmView.isMapped else { return }
+        var offset = 0
+        while offset < Int(ram.size) {
+            kvmView.address(at: offset).storeBytes(of: 0, as: UInt64.self)
+            offset += Int(ram.pageSize)
+        }
+    }
+
     func load(_ image: ELFImage) throws(LifecycleError) {
         guard let kvmView else { throw .invalidState("load before create") }
         for segment in image.segments {
@@ -211,12 +224,28 @@ final class TwoViewGuestRAM: @unchecked Sendable {
                 let end = (extent.upperBound + ram.base + pageSize - 1) / pageSize
                 if first > gfn { check.countHoles(first - gfn) }
                 let start = max(first, gfn)
-                if end > start { check.read(GFNRange(start: start, count: end - start), pageSize: pageSize, with: read) }
+                if end > start { scan(GFNRange(start: start, count: end - start), into: &check, reading: read) }
                 gfn = max(gfn, end)
             }
             if range.end > gfn { check.countHoles(range.end - gfn) }
         }
         return check
+    }
+
+    /// Scans `range` in place through the host view when the kernel's
+    /// mappings say all of it is readable (no copy), else through `read`,
+    /// which probes first (a page that stayed private must not crash the VMM).
+    private func scan(_ range: GFNRange, into check: inout ZeroCheck,
+                      reading read: (UInt64, Int) throws(LifecycleError) -> [UInt8]) {
+        let pageSize = ram.pageSize
+        guard let hostView, hostView.isMapped else { return check.read(range, pageSize: pageSize, with: read) }
+        let offset = Int(range.start * pageSize - ram.base), length = Int(range.count * pageSize)
+        let start = UInt(bitPattern: hostView.address(at: offset))
+        guard let regions = ProcessMappings.regions(overlapping: start..<start + UInt(length)),
+              regions.allSatisfy(\.readable), regions.reduce(0, { $0 + $1.range.count }) == length else {
+            return check.read(range, pageSize: pageSize, with: read)
+        }
+        check.scan(UnsafeRawBufferPointer(start: hostView.address(at: offset), count: length), from: range.start, pageSize: pageSize)
     }
 
     /// Every page back to the host: private contents discarded by punching

@@ -353,6 +353,10 @@ public final class X86KVMPlatform: Platform, @unchecked Sendable {
 
     public func observeHostAccess() -> HostAccessObservation? { memory?.observeHostAccess() }
 
+    /// Every page of guest memory made a data page of its file, as a guest
+    /// that wrote all of it leaves it (`pvmh bench`'s stressed VM).
+    public func touchEveryPage() { memory?.touchEveryPage() }
+
     public func checkZero(_ ranges: [GFNRange], pageSize: UInt64) -> ZeroCheck {
         // Without memory, every page fails with readHostMemory's own error.
         memory?.checkZero(ranges)

@@ -80,6 +80,22 @@ int pvmh_baseline_lifecycle(const uint8_t *elf, size_t elf_size, uint64_t ram_si
 int pvmh_baseline_teardown(enum pvmh_baseline_backend backend, uint64_t bytes, uint64_t *teardown_ns,
                            char *error, size_t error_size);
 
+/// Teardown of `bytes` of populated guest memory in the state a stress guest
+/// leaves it: `run_count` runs of pages (`shared_runs` holds start page and
+/// page count pairs) shared — open in the host view and kept by teardown —
+/// the rest private. Untimed setup as pvmh_baseline_teardown's, a write
+/// into every page (a guest that touched all its memory), and the runs; the timed part punches a hole over every private run, opens the
+/// host view, deletes the memslot, unmaps, closes. Returns 0, or -1 with `error` set.
+int pvmh_baseline_teardown_stressed(enum pvmh_baseline_backend backend, uint64_t bytes, const uint64_t *shared_runs,
+                                    size_t run_count, uint64_t *teardown_ns, char *error, size_t error_size);
+/// The zero check after reclaim over `bytes` of guest memory: untimed, a
+/// populated VM (every page allocated and written; with `punched`, all of it punched
+/// out again, as reclaim leaves it) whose host view is readable; timed,
+/// SEEK_DATA/SEEK_HOLE over the file (where it can seek) and every page of
+/// every data extent read through the host view and scanned. Stores the
+/// non-zero pages found. Returns 0, or -1 with `error` set.
+int pvmh_baseline_zero_check(enum pvmh_baseline_backend backend, uint64_t bytes, int punched, uint64_t *check_ns,
+                             uint64_t *nonzero_pages, char *error, size_t error_size);
 /// Bytes malloc has handed out and not had back (glibc's mallinfo2:
 /// uordblks + hblkhd), for the bench's ledger figure; Swift cannot see
 /// mallinfo2 through Glibc.
