@@ -93,6 +93,7 @@ enum StressFigure {
         return runs
     }
 
+    #if arch(x86_64)
     // MARK: Contenders
 
     /// A platform as a run sets it up (preallocated, all private, one vCPU),
@@ -183,4 +184,5 @@ enum StressFigure {
     static func text(_ error: [CChar]) -> String {
         String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
+    #endif
 }
