@@ -5,8 +5,11 @@
  *
  *   static long arch_share(u64 gpa);            one page private -> shared: 0 or < 0
  *   static long arch_unshare(u64 gpa);          one page shared -> private: 0 or < 0
- *   static long arch_share_range(u64 gpa, u64 pages)    (x86: one call;
- *   static long arch_unshare_range(u64 gpa, u64 pages)   arm64: page by page)
+ *   static long arch_share_range(u64 gpa, u64 pages, u64 *still_shared)
+ *   static long arch_unshare_range(u64 gpa, u64 pages)
+ *                                               (x86: one call; arm64: page by page;
+ *                                               a failed share sets *still_shared
+ *                                               when it could not undo part of it)
  *   static void arch_putc(char c);              console, one character
  *   static void arch_report(u64 event, u64 a0, u64 a1, u64 a2);
  *   static void arch_start_secondaries(u32 vcpus);      (x86: nothing, the VMM did)
@@ -185,7 +188,9 @@ static int verify_page(u32 vcpu, u64 gpa, u64 word)
 static int parameters_usable(const struct layout *l)
 {
     u64 vcpus = stress_parameters.vcpus;
-    return stress_parameters.version == 1 && vcpus != 0 && vcpus <= MAX_VCPUS && l->usable >= vcpus;
+    u64 base = stress_parameters.ram_base, end = base + stress_parameters.ram_size;
+    return stress_parameters.version == 1 && vcpus != 0 && vcpus <= MAX_VCPUS && end > base
+        && base <= (u64)__image_start && (u64)__image_end <= end && l->usable >= vcpus;
 }
 
 static void stress_vcpu(u32 vcpu, int sharing)
@@ -217,12 +222,19 @@ static void stress_vcpu(u32 vcpu, int sharing)
 
         for (u64 p = 0; p < pages; p++)
             fill_page(gpa + p * PAGE_SIZE, 0);
-        long shared = arch_share_range(gpa, pages);
+        u64 still_shared = 0;
+        long shared = arch_share_range(gpa, pages, &still_shared);
         if (shared < 0) {
             failures++;
             arch_report(EVENT_CHECK, 100 + vcpu, 0, (u64)shared);
-            for (u64 p = 0; p < pages; p++)
-                fill_page(gpa + p * PAGE_SIZE, secret(seed, gpa / PAGE_SIZE + p));
+            if (still_shared) {
+                /* Part of the run stayed shared: no secret goes back there. */
+                stuck_start = start;
+                stuck_pages = pages;
+            } else {
+                for (u64 p = 0; p < pages; p++)
+                    fill_page(gpa + p * PAGE_SIZE, secret(seed, gpa / PAGE_SIZE + p));
+            }
             break;
         }
         for (u64 p = 0; p < pages; p++) {

@@ -134,7 +134,10 @@ enum StressScenarios {
                     child = try ChildProcess(executable, ["_child", "stress", "\(load.memory >> 20)M", platformArgument,
                                                           String(load.vcpus(on: context.guestABI)), String(context.seed &+ UInt64(round))],
                                              environment: ProcessScenarios.childEnvironment)
-                } catch { return ["\(error)"] }
+                } catch {
+                    failures.append("round \(round): \(error)")
+                    break
+                }
                 guard child.waitForOutput("guest under load", seconds: timeout(load.memory)) else {
                     failures.append("round \(round): the child VMM did not get its guest sharing (\(child.output.suffix(200)))")
                     kill(child.pid, SIGKILL)

@@ -33,6 +33,18 @@ public final class VCPU: @unchecked Sendable {
         ckvm_store_u8_volatile(run.address(at: VCPUExit.Layout.immediateExit), value ? 1 : 0)
     }
 
+    /// `KVM_MP_STATE_STOPPED`: the vCPU is powered off (PSCI CPU_OFF or
+    /// SYSTEM_OFF on arm64, or created with KVM_ARM_VCPU_POWER_OFF).
+    public static let multiprocessingStateStopped: UInt32 = 5
+
+    /// The vCPU's multiprocessing state (`KVM_MP_STATE_*`). The
+    /// corresponding ioctl is `KVM_GET_MP_STATE`.
+    public func multiprocessingState() throws(KVMError) -> UInt32 {
+        var state: UInt32 = 0
+        _ = try Syscall.ioctl(fd.rawValue, CKVM_GET_MP_STATE, &state, "KVM_GET_MP_STATE")
+        return state
+    }
+
     /// Writes the result of a forwarded hypercall (`kvm_run.hypercall.ret`).
     public func setHypercallReturn(_ value: UInt64) {
         run.address(at: VCPUExit.Layout.hypercallReturn).storeBytes(of: value, as: UInt64.self)

@@ -54,21 +54,22 @@ public struct HostAccessAgreement: Equatable, Sendable {
         }
     }
 
-    private mutating func compare(_ range: GFNRange, ledger state: PageState, hostMayAccess: Bool) {
+    private mutating func compare(_ range: GFNRange, ledger state: PageState, hostMayAccess: Bool, listing: Bool = true) {
         // Host pages are not in a state the VMM decides; they are not compared.
         guard state != .host else { return }
         pages += range.count
         guard (state == .shared) != hostMayAccess else { return }
         disagreeing += range.count
-        if violations.count < Self.listed {
+        if listing, violations.count < Self.listed {
             violations.append(.platformDisagrees(range, ledger: state, hostMayAccess: hostMayAccess, source: source))
         }
     }
 
-    /// One probe result of a page the ledger holds in `state`.
-    public mutating func count(gfn: UInt64, state: PageState, _ access: HostAccess) {
+    /// One probe result of a page the ledger holds in `state`. `listing`
+    /// false counts a disagreement another check has already reported.
+    public mutating func count(gfn: UInt64, state: PageState, _ access: HostAccess, listing: Bool = true) {
         let open: Bool = if case .readable = access { true } else { false }
-        compare(GFNRange(start: gfn, count: 1), ledger: state, hostMayAccess: open)
+        compare(GFNRange(start: gfn, count: 1), ledger: state, hostMayAccess: open, listing: listing)
     }
 
     public var summary: String {

@@ -38,7 +38,7 @@ struct TeardownExecution {
                                         running: { index in run.shared.withLock { $0.report.stopReasons[index] == nil } })
         case .reclaim:
             let isolated = verifyIsolationBeforeReclaim(session)
-            let agreement = verifyAgreementBeforeReclaim()
+            let agreement = verifyAgreementBeforeReclaim(probedPrivate: isolated.probes)
             let reclaimed = run.shared.withLock { $0.ledger.reclaimAll() }
             try run.platform.reclaim(reclaimed)
             let privatePages = reclaimed.formerlyPrivate.reduce(0) { $0 + $1.count }
@@ -76,6 +76,7 @@ struct TeardownExecution {
         var check = IsolationCheck(used: used.count, sampled: sampled.count, seed: seed)
         for gfn in used + sampled {
             let access = run.platform.probeHostRead(gpa: gfn * run.options.ram.pageSize)
+            check.probes.append((gfn, access))
             if let violation = ReclaimVerification.violation(gfn: gfn, access) { run.emit(.violation(violation)) } else { check.unreadable += 1 }
             run.emit(.isolationProbe(gfn: gfn, access))
         }
@@ -86,13 +87,19 @@ struct TeardownExecution {
     /// itself records about host access to every page it can observe (the
     /// host view's protections, the model's owner table). Where only probes
     /// can tell (pKVM), every shared page is probed and must be readable;
-    /// the private pages are the isolation probe's.
-    func verifyAgreementBeforeReclaim() -> HostAccessAgreement {
+    /// the private pages are the isolation probe's (`probedPrivate`, whose
+    /// readable pages it has already reported).
+    func verifyAgreementBeforeReclaim(probedPrivate: [(UInt64, HostAccess)]) -> HostAccessAgreement {
+        // Observed under the ledger's lock: a vCPU still running (a plan that
+        // reclaims before stopping them) cannot change either in between.
         var agreement: HostAccessAgreement
-        if let observation = run.platform.observeHostAccess() {
-            agreement = run.shared.withLock { HostAccessAgreement(observation, ledger: $0.ledger) }
+        if let observed = run.shared.withLock({ state in
+            run.platform.observeHostAccess().map { HostAccessAgreement($0, ledger: state.ledger) }
+        }) {
+            agreement = observed
         } else {
-            agreement = HostAccessAgreement(source: "host reads of every shared page")
+            agreement = HostAccessAgreement(source: "host reads (every shared page, and the private pages probed above)")
+            for (gfn, access) in probedPrivate { agreement.count(gfn: gfn, state: .private, access, listing: false) }
             let shared = run.shared.withLock { $0.ledger.ranges(in: .shared) }
             for range in shared {
                 for gfn in range.start..<range.end {
@@ -114,6 +121,8 @@ struct TeardownExecution {
         var sampled: Int
         var seed: UInt64
         var unreadable = 0
+        /// Each probed page and what the read did.
+        var probes: [(UInt64, HostAccess)] = []
 
         var summary: String {
             let sample = sampled > 0 ? ", \(sampled) sampled with seed \(seed)" : ""

@@ -64,8 +64,15 @@ final class ARM64VCPUs: @unchecked Sendable {
     /// inside `run` (and may touch `kvm_run`). Seq-cst loads and stores, so
     /// `close()` and a vCPU thread cannot both miss each other's flag.
     private var flags: [AtomicFlags] = []
-    /// One per vCPU; each is touched only by its vCPU's thread.
-    private var devices: [ARM64GuestDevices] = []
+    /// One box per vCPU, each touched only by its vCPU's thread: the array
+    /// itself is never mutated while vCPUs run (mutating one element of a
+    /// shared array from several threads would be a data race).
+    private var devices: [DeviceBox] = []
+
+    private final class DeviceBox {
+        var devices: ARM64GuestDevices
+        init(_ devices: ARM64GuestDevices) { self.devices = devices }
+    }
 
     var count: Int { vcpus.count }
 
@@ -78,12 +85,24 @@ final class ARM64VCPUs: @unchecked Sendable {
             let vcpu = try vm.createVCPU(id: index)
             vcpus.append(vcpu)
             flags.append(AtomicFlags(count: 2))
-            devices.append(ARM64GuestDevices(transport: transport))
+            devices.append(DeviceBox(ARM64GuestDevices(transport: transport)))
             var request = ARM64VCPUInit(target: preferred.target, features: [.psci02])
             if index > 0 { request.insert(.powerOff) }
             try vcpu.initialize(request)
             if index == 0 { try vcpu.setBootState(ARM64BootState(entry: entry)) }
         }
+    }
+
+    /// Why a vCPU the VMM stopped stopped: a vCPU KVM holds powered off
+    /// (PSCI CPU_OFF, the other vCPUs after SYSTEM_OFF, a secondary never
+    /// started) had finished; KVM keeps it asleep in KVM_RUN, so the VMM's
+    /// kick is what ends its thread (Docs/kvm-abi.md). Where the state cannot
+    /// be read, the VMM's request is all that is known.
+    private func stopReason(_ index: Int) -> VCPUStopReason {
+        guard let state = try? vcpus[index].multiprocessingState(), state == VCPU.multiprocessingStateStopped else {
+            return .stopRequested
+        }
+        return .poweredOff
     }
 
     func requestStop(_ index: Int) {
@@ -110,7 +129,7 @@ final class ARM64VCPUs: @unchecked Sendable {
         flags[index][1] = true
         defer { flags[index][1] = false }
         while true {
-            if stopRequested(index) { return .stopped(.stopRequested) }
+            if stopRequested(index) { return .stopped(stopReason(index)) }
             let exit: VCPUExit
             do {
                 exit = try vcpu.runOnce()
@@ -120,22 +139,24 @@ final class ARM64VCPUs: @unchecked Sendable {
             switch ARM64ExitPolicy.action(for: exit, stopRequested: stopRequested(index)) {
             case .resume:
                 continue
+            case .stop(.stopRequested):
+                return .stopped(stopReason(index))
             case .stop(let reason):
                 return .stopped(reason)
             case .hypercall(let call):
                 if let event = hypercall(call, vcpu) { return event }
             case .mmioRead(let access):
-                if let call = devices[index].doorbellCall(at: access.address) {
+                if let call = devices[index].devices.doorbellCall(at: access.address) {
                     let registers = SMCCCRegisters(call.function, call.arguments[0], call.arguments[1], call.arguments[2])
                     if let event = doorbell(registers, access, vcpu) { return event }
                     continue
                 }
-                guard let value = devices[index].read(address: access.address) else {
+                guard let value = devices[index].devices.read(address: access.address) else {
                     return .stopped(ARM64ExitPolicy.noDevice(address: access.address, isWrite: false, length: access.length))
                 }
                 vcpu.completeMMIORead(access, value: value)
             case .mmioWrite(let address, let value):
-                switch devices[index].write(address: address, value: value) {
+                switch devices[index].devices.write(address: address, value: value) {
                 case .absorbed:
                     continue
                 case .event(let event):

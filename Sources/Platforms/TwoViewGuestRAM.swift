@@ -214,7 +214,7 @@ final class TwoViewGuestRAM: @unchecked Sendable {
             let extents: [Range<UInt64>]
             // guest_memfd cannot seek (ESPIPE): read every page (Docs/kvm-abi.md, "memfd").
             do { extents = try file.dataExtents(in: bytes) } catch {
-                check.read(range, pageSize: pageSize, with: read)
+                scan(range, into: &check, reading: read)
                 continue
             }
             var gfn = range.start

@@ -18,6 +18,7 @@ private let generic: [IoctlNumber] = [
     IoctlNumber(name: "KVM_GET_VCPU_MMAP_SIZE", exported: CKVM_GET_VCPU_MMAP_SIZE, documented: 0xAE04),
     IoctlNumber(name: "KVM_CREATE_VCPU", exported: CKVM_CREATE_VCPU, documented: 0xAE41),
     IoctlNumber(name: "KVM_RUN", exported: CKVM_RUN, documented: 0xAE80),
+    IoctlNumber(name: "KVM_GET_MP_STATE", exported: CKVM_GET_MP_STATE, documented: 0x8004AE98),
     // _IOW(KVMIO, 0xa3, struct kvm_enable_cap): 104-byte argument.
     IoctlNumber(name: "KVM_ENABLE_CAP", exported: CKVM_ENABLE_CAP, documented: 0x4068_AEA3),
     IoctlNumber(name: "KVM_SET_USER_MEMORY_REGION", exported: CKVM_SET_USER_MEMORY_REGION, documented: 0x4020_AE46),

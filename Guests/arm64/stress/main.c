@@ -93,9 +93,11 @@ static void arch_publish(void)
 }
 
 /*
- * Plain (not volatile) accesses, so the compiler pairs them (stp): RAM is
- * not a device. The empty asm with a "memory" clobber keeps every store
- * of a page before whatever follows (a share call, a report).
+ * Plain (not volatile) accesses, so the compiler pairs them into aligned
+ * stp (with the MMU off this is Device memory too, where aligned pairs are
+ * fine; only device registers need one access per register). The empty asm
+ * with a "memory" clobber keeps every store of a page before whatever
+ * follows (a share call, a report).
  */
 static void arch_fill_page(u64_ gpa, u64_ word)
 {
@@ -125,14 +127,19 @@ static int arch_sharing_available(void)
     return vendor_call(HYP_MEMINFO, 0, 0, 0) == 4096;
 }
 
-static long arch_share_range(u64_ gpa, u64_ pages)
+static long arch_share_range(u64_ gpa, u64_ pages, u64_ *still_shared)
 {
+    *still_shared = 0;
     for (u64_ p = 0; p < pages; p++) {
         long result = (long)vendor_call(MEM_SHARE, gpa + p * 4096, 0, 0);
         if (result != 0) {
-            for (u64_ q = 0; q < p; q++)
+            /* Undo the pages shared so far; one that will not go back stays shared. */
+            for (u64_ q = 0; q < p; q++) {
                 if (vendor_call(MEM_UNSHARE, gpa + q * 4096, 0, 0) == 0)
                     arch_report(EVENT_UNSHARED, gpa + q * 4096, 0, 0);
+                else
+                    *still_shared = 1;
+            }
             return result < 0 ? result : -1;
         }
         arch_report(EVENT_SHARED, gpa + p * 4096, 0, 0);

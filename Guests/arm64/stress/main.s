@@ -18,7 +18,7 @@ stress_main:                            // @stress_main
 	stp	x24, x23, [sp, #80]             // 16-byte Folded Spill
 	stp	x22, x21, [sp, #96]             // 16-byte Folded Spill
 	stp	x20, x19, [sp, #112]            // 16-byte Folded Spill
-	ldr	x22, [x8, :lo12:stress_parameters+48]
+	ldr	x21, [x8, :lo12:stress_parameters+48]
 	cbz	w0, .LBB0_3
 // %bb.1:
 	mov	w18, #15912                     // =0x3e28
@@ -72,7 +72,7 @@ stress_main:                            // @stress_main
 	mov	x9, #-3689348814741910324       // =0xcccccccccccccccc
 	movk	x9, #52429
 	str	w13, [x12]
-	mov	x12, x22
+	mov	x12, x21
 .LBB0_4:                                // =>This Inner Loop Header: Depth=1
 	umulh	x13, x12, x9
 	cmp	x12, #9
@@ -100,8 +100,8 @@ stress_main:                            // @stress_main
 	mov	w11, #118                       // =0x76
 	str	w10, [x8]
 	mov	w12, #44                        // =0x2c
-	adrp	x24, .L.str.18
-	add	x24, x24, :lo12:.L.str.18
+	adrp	x23, .L.str.18
+	add	x23, x23, :lo12:.L.str.18
 	str	w11, [x8]
 	mov	w11, #67                        // =0x43
 	str	w11, [x8]
@@ -129,7 +129,7 @@ stress_main:                            // @stress_main
 	str	w12, [x8]
 	b	.LBB0_10
 .LBB0_8:                                //   in Loop: Header=BB0_10 Depth=1
-	ldrb	w9, [x24, x12]
+	ldrb	w9, [x23, x12]
 	str	w9, [x8]
 	mov	w9, #1                          // =0x1
 .LBB0_9:                                //   in Loop: Header=BB0_10 Depth=1
@@ -264,23 +264,25 @@ stress_main:                            // @stress_main
 	mov	w10, #114                       // =0x72
 	mov	w11, #111                       // =0x6f
 	str	w9, [x8]
+	mov	w12, #100                       // =0x64
 	str	w10, [x8]
+	adrp	x14, stress_parameters+8
+	add	x14, x14, :lo12:stress_parameters+8
 	str	w11, [x8]
 	mov	w11, #117                       // =0x75
 	str	w11, [x8]
 	mov	w11, #110                       // =0x6e
 	str	w11, [x8]
-	mov	w11, #100                       // =0x64
-	str	w11, [x8]
 	mov	w11, #115                       // =0x73
+	str	w12, [x8]
+	mov	w12, #101                       // =0x65
 	str	w11, [x8]
 	mov	w11, #112                       // =0x70
 	str	w9, [x8]
 	str	w11, [x8]
-	mov	w11, #101                       // =0x65
-	str	w11, [x8]
-	adrp	x11, stress_parameters+8
-	add	x11, x11, :lo12:stress_parameters+8
+	adrp	x11, __image_end
+	add	x11, x11, :lo12:__image_end
+	str	w12, [x8]
 	str	w10, [x8]
 	mov	w10, #118                       // =0x76
 	str	w9, [x8]
@@ -293,59 +295,69 @@ stress_main:                            // @stress_main
 	mov	w10, #10                        // =0xa
 	str	w9, [x8]
 	str	w10, [x8]
-	adrp	x10, __image_end
-	add	x10, x10, :lo12:__image_end
-	ldr	x8, [x11, #24]
-	ldr	x9, [x11, #32]
-	add	x10, x10, #4095
+	add	x10, x11, #4095
+	ldr	x8, [x14, #24]
+	ldr	x9, [x14, #32]
 	and	x10, x10, #0xfffffffffffff000
 	add	x9, x9, x8
 	subs	x9, x9, x10
 	lsr	x10, x9, #12
-	ldr	x9, [x11, #40]
-	ldr	x11, [x11]
+	ldr	x9, [x14, #40]
+	ldr	x12, [x14, #24]
+	ldr	x13, [x14, #32]
+	ldr	x14, [x14]
 	csel	x10, x10, xzr, hi
-	cmp	x11, #1
-	b.ne	.LBB0_33
+	cmp	x14, #1
+	b.ne	.LBB0_36
 // %bb.29:
-	sub	x11, x9, #9
-	cmn	x11, #8
-	b.lo	.LBB0_33
+	sub	x14, x9, #1
+	cmp	x14, #7
+	b.hi	.LBB0_36
 // %bb.30:
+	add	x13, x13, x12
+	cmp	x13, x11
+	b.lo	.LBB0_36
+// %bb.31:
 	adrp	x11, __image_start
 	add	x11, x11, :lo12:__image_start
+	cmp	x12, x11
+	b.hi	.LBB0_36
+// %bb.32:
+	cmp	x13, x12
+	b.ls	.LBB0_36
+// %bb.33:
 	and	x11, x11, #0xfffffffffffff000
 	sub	x8, x11, x8
-	add	x23, x10, x8, lsr #12
-	cmp	x23, x9
-	b.lo	.LBB0_33
-// %bb.31:
+	add	x24, x10, x8, lsr #12
+	cmp	x24, x9
+	b.lo	.LBB0_36
+// %bb.34:
 	mov	w18, #15912                     // =0x3e28
 	movk	w18, #2560, lsl #16
 	ldur	w8, [x18, #-8]
 	cmp	w8, #1
-	b.ne	.LBB0_36
-// %bb.32:
+	b.ne	.LBB0_39
+// %bb.35:
 	mov	w8, #-2046820352                // =0x86000000
 	stur	xzr, [x18, #-32]
 	stur	xzr, [x18, #-24]
 	stur	xzr, [x18, #-16]
 	str	x8, [x18]
 	ldr	x0, [x18]
-	b	.LBB0_37
-.LBB0_33:
+	b	.LBB0_40
+.LBB0_36:
 	mov	w8, #115                        // =0x73
 	mov	w9, #1                          // =0x1
 	adrp	x10, .L.str.5
 	add	x10, x10, :lo12:.L.str.5
 	mov	w11, #150994944                 // =0x9000000
-.LBB0_34:                               // =>This Inner Loop Header: Depth=1
+.LBB0_37:                               // =>This Inner Loop Header: Depth=1
 	str	w8, [x11]
 	ldrb	w8, [x10, x9]
 	add	x9, x9, #1
 	cmp	x9, #69
-	b.ne	.LBB0_34
-// %bb.35:
+	b.ne	.LBB0_37
+// %bb.38:
 	mov	w8, #15912                      // =0x3e28
 	mov	w9, #1                          // =0x1
 	movk	w8, #2560, lsl #16
@@ -354,8 +366,8 @@ stress_main:                            // @stress_main
 	stur	xzr, [x8, #-24]
 	stur	xzr, [x8, #-16]
 	stur	x9, [x8, #-40]
-	b	.LBB0_89
-.LBB0_36:
+	b	.LBB0_92
+.LBB0_39:
 	mov	w0, #-2046820352                // =0x86000000
 	mov	x1, xzr
 	mov	x2, xzr
@@ -363,16 +375,16 @@ stress_main:                            // @stress_main
 	//APP
 	hvc	#0
 	//NO_APP
-.LBB0_37:
+.LBB0_40:
 	and	x8, x0, #0xfffffffffffffff8
 	and	x8, x8, #0x800000000000000f
 	cmp	x8, #8
-	b.ne	.LBB0_40
-// %bb.38:
+	b.ne	.LBB0_43
+// %bb.41:
 	ldur	w8, [x18, #-8]
 	cmp	w8, #1
-	b.ne	.LBB0_43
-// %bb.39:
+	b.ne	.LBB0_46
+// %bb.42:
 	mov	w8, #2                          // =0x2
 	stur	xzr, [x18, #-32]
 	movk	w8, #50688, lsl #16
@@ -381,23 +393,23 @@ stress_main:                            // @stress_main
 	str	x8, [x18]
 	ldr	x0, [x18]
 	cmp	x0, #1, lsl #12                 // =4096
-	b.eq	.LBB0_44
-.LBB0_40:
+	b.eq	.LBB0_47
+.LBB0_43:
 	mov	w8, #115                        // =0x73
 	mov	w9, #1                          // =0x1
 	adrp	x10, .L.str.6
 	add	x10, x10, :lo12:.L.str.6
 	mov	w11, #150994944                 // =0x9000000
-.LBB0_41:                               // =>This Inner Loop Header: Depth=1
+.LBB0_44:                               // =>This Inner Loop Header: Depth=1
 	str	w8, [x11]
 	ldrb	w8, [x10, x9]
 	add	x9, x9, #1
 	cmp	x9, #69
-	b.ne	.LBB0_41
-// %bb.42:
+	b.ne	.LBB0_44
+// %bb.45:
 	str	wzr, [sp, #4]                   // 4-byte Folded Spill
-	b	.LBB0_45
-.LBB0_43:
+	b	.LBB0_48
+.LBB0_46:
 	mov	w0, #2                          // =0x2
 	mov	x1, xzr
 	mov	x2, xzr
@@ -407,11 +419,11 @@ stress_main:                            // @stress_main
 	hvc	#0
 	//NO_APP
 	cmp	x0, #1, lsl #12                 // =4096
-	b.ne	.LBB0_40
-.LBB0_44:
+	b.ne	.LBB0_43
+.LBB0_47:
 	mov	w8, #1                          // =0x1
 	str	w8, [sp, #4]                    // 4-byte Folded Spill
-.LBB0_45:
+.LBB0_48:
 	mov	w12, #150994944                 // =0x9000000
 	mov	w9, #115                        // =0x73
 	mov	w10, #116                       // =0x74
@@ -440,8 +452,8 @@ stress_main:                            // @stress_main
 	mov	x9, #-3689348814741910324       // =0xcccccccccccccccc
 	movk	x9, #52429
 	str	w13, [x12]
-	mov	x12, x23
-.LBB0_46:                               // =>This Inner Loop Header: Depth=1
+	mov	x12, x24
+.LBB0_49:                               // =>This Inner Loop Header: Depth=1
 	umulh	x13, x12, x9
 	cmp	x12, #9
 	lsr	x14, x13, #3
@@ -451,18 +463,18 @@ stress_main:                            // @stress_main
 	strb	w12, [x11, x8]
 	mov	x8, x13
 	mov	x12, x14
-	b.hi	.LBB0_46
-// %bb.47:
+	b.hi	.LBB0_49
+// %bb.50:
 	sxtw	x9, w13
 	add	x8, sp, #8
 	mov	w10, #150994944                 // =0x9000000
-.LBB0_48:                               // =>This Inner Loop Header: Depth=1
+.LBB0_51:                               // =>This Inner Loop Header: Depth=1
 	add	x11, x8, x9
 	subs	x9, x9, #1
 	ldurb	w11, [x11, #-1]
 	str	w11, [x10]
-	b.ne	.LBB0_48
-// %bb.49:
+	b.ne	.LBB0_51
+// %bb.52:
 	mov	w8, #150994944                  // =0x9000000
 	mov	w25, #32                        // =0x20
 	mov	w9, #112                        // =0x70
@@ -471,9 +483,9 @@ stress_main:                            // @stress_main
 	mov	w18, #115                       // =0x73
 	str	w9, [x8]
 	mov	w9, #103                        // =0x67
-	mov	w21, #10                        // =0xa
+	mov	w22, #10                        // =0xa
 	str	w10, [x8]
-	tst	x22, #0xfffffffe
+	tst	x21, #0xfffffffe
 	adrp	x26, vcpu_done
 	add	x26, x26, :lo12:vcpu_done
 	str	w9, [x8]
@@ -493,22 +505,22 @@ stress_main:                            // @stress_main
 	mov	w9, #108                        // =0x6c
 	str	w9, [x8]
 	str	w9, [x8]
-	str	w21, [x8]
-	b.eq	.LBB0_65
-// %bb.50:
+	str	w22, [x8]
+	b.eq	.LBB0_68
+// %bb.53:
 	mov	x27, #-3689348814741910324      // =0xcccccccccccccccc
-	mov	w19, w22
+	mov	w19, w21
 	mov	w28, #150994944                 // =0x9000000
 	movk	x27, #52429
 	add	x30, sp, #8
 	mov	w20, #1                         // =0x1
-	b	.LBB0_52
-.LBB0_51:                               //   in Loop: Header=BB0_52 Depth=1
+	b	.LBB0_55
+.LBB0_54:                               //   in Loop: Header=BB0_55 Depth=1
 	mov	w9, #15912                      // =0x3e28
 	add	x8, x20, #1
 	mov	w10, #2                         // =0x2
 	movk	w9, #2560, lsl #16
-	str	w21, [x28]
+	str	w22, [x28]
 	stur	x8, [x9, #-32]
 	stur	xzr, [x9, #-24]
 	stur	x0, [x9, #-16]
@@ -520,11 +532,11 @@ stress_main:                            // @stress_main
 	str	x9, [x26, x20, lsl #3]
 	mov	x20, x8
 	cmp	x20, x19
-	b.eq	.LBB0_65
-.LBB0_52:                               // =>This Loop Header: Depth=1
-                                        //     Child Loop BB0_54 Depth 2
-                                        //     Child Loop BB0_56 Depth 2
-                                        //     Child Loop BB0_60 Depth 2
+	b.eq	.LBB0_68
+.LBB0_55:                               // =>This Loop Header: Depth=1
+                                        //     Child Loop BB0_57 Depth 2
+                                        //     Child Loop BB0_59 Depth 2
+                                        //     Child Loop BB0_63 Depth 2
 	mov	w0, #3                          // =0x3
 	mov	x1, x20
 	adrp	x2, secondary_entry
@@ -534,8 +546,8 @@ stress_main:                            // @stress_main
 	//APP
 	hvc	#0
 	//NO_APP
-	cbz	x0, .LBB0_64
-// %bb.53:                              //   in Loop: Header=BB0_52 Depth=1
+	cbz	x0, .LBB0_67
+// %bb.56:                              //   in Loop: Header=BB0_55 Depth=1
 	mov	w11, #116                       // =0x74
 	mov	w12, #114                       // =0x72
 	mov	w10, #101                       // =0x65
@@ -591,28 +603,28 @@ stress_main:                            // @stress_main
 	str	w10, [x28]
 	str	w14, [x28]
 	str	w25, [x28]
-.LBB0_54:                               //   Parent Loop BB0_52 Depth=1
+.LBB0_57:                               //   Parent Loop BB0_55 Depth=1
                                         // =>  This Inner Loop Header: Depth=2
 	umulh	x10, x9, x27
 	cmp	x9, #9
 	lsr	x11, x10, #3
 	add	x10, x8, #1
-	msub	w12, w11, w21, w9
+	msub	w12, w11, w22, w9
 	orr	w9, w12, #0x30
 	strb	w9, [x30, x8]
 	mov	x8, x10
 	mov	x9, x11
-	b.hi	.LBB0_54
-// %bb.55:                              //   in Loop: Header=BB0_52 Depth=1
+	b.hi	.LBB0_57
+// %bb.58:                              //   in Loop: Header=BB0_55 Depth=1
 	sxtw	x8, w10
-.LBB0_56:                               //   Parent Loop BB0_52 Depth=1
+.LBB0_59:                               //   Parent Loop BB0_55 Depth=1
                                         // =>  This Inner Loop Header: Depth=2
 	add	x9, x30, x8
 	subs	x8, x8, #1
 	ldurb	w9, [x9, #-1]
 	str	w9, [x28]
-	b.ne	.LBB0_56
-// %bb.57:                              //   in Loop: Header=BB0_52 Depth=1
+	b.ne	.LBB0_59
+// %bb.60:                              //   in Loop: Header=BB0_55 Depth=1
 	mov	w9, #102                        // =0x66
 	str	w25, [x28]
 	mov	w10, #120                       // =0x78
@@ -633,73 +645,73 @@ stress_main:                            // @stress_main
 	str	w9, [x28]
 	mov	w9, #60                         // =0x3c
 	str	w10, [x28]
-	b	.LBB0_60
-.LBB0_58:                               //   in Loop: Header=BB0_60 Depth=2
-	ldrb	w8, [x24, x10]
+	b	.LBB0_63
+.LBB0_61:                               //   in Loop: Header=BB0_63 Depth=2
+	ldrb	w8, [x23, x10]
 	str	w8, [x28]
 	mov	w8, #1                          // =0x1
-.LBB0_59:                               //   in Loop: Header=BB0_60 Depth=2
+.LBB0_62:                               //   in Loop: Header=BB0_63 Depth=2
 	sub	x9, x9, #4
 	cmn	x9, #4
-	b.eq	.LBB0_51
-.LBB0_60:                               //   Parent Loop BB0_52 Depth=1
+	b.eq	.LBB0_54
+.LBB0_63:                               //   Parent Loop BB0_55 Depth=1
                                         // =>  This Inner Loop Header: Depth=2
 	lsr	x10, x0, x9
 	and	x10, x10, #0xf
-	cbz	x9, .LBB0_58
-// %bb.61:                              //   in Loop: Header=BB0_60 Depth=2
-	cbnz	w8, .LBB0_58
-// %bb.62:                              //   in Loop: Header=BB0_60 Depth=2
-	cbnz	x10, .LBB0_58
-// %bb.63:                              //   in Loop: Header=BB0_60 Depth=2
+	cbz	x9, .LBB0_61
+// %bb.64:                              //   in Loop: Header=BB0_63 Depth=2
+	cbnz	w8, .LBB0_61
+// %bb.65:                              //   in Loop: Header=BB0_63 Depth=2
+	cbnz	x10, .LBB0_61
+// %bb.66:                              //   in Loop: Header=BB0_63 Depth=2
 	mov	w8, wzr
-	b	.LBB0_59
-.LBB0_64:                               //   in Loop: Header=BB0_52 Depth=1
+	b	.LBB0_62
+.LBB0_67:                               //   in Loop: Header=BB0_55 Depth=1
 	add	x20, x20, #1
 	cmp	x20, x19
-	b.ne	.LBB0_52
-.LBB0_65:
+	b.ne	.LBB0_55
+.LBB0_68:
 	ldr	w1, [sp, #4]                    // 4-byte Folded Reload
 	mov	w0, wzr
 	bl	stress_vcpu
-	cmp	x22, #2
-	b.lo	.LBB0_70
-// %bb.66:
+	cmp	x21, #2
+	b.lo	.LBB0_73
+// %bb.69:
 	mov	w18, #15912                     // =0x3e28
 	mov	w8, #1                          // =0x1
 	movk	w18, #2560, lsl #16
-	b	.LBB0_68
-.LBB0_67:                               //   in Loop: Header=BB0_68 Depth=1
+	b	.LBB0_71
+.LBB0_70:                               //   in Loop: Header=BB0_71 Depth=1
 	//APP
 	yield
 	//NO_APP
-.LBB0_68:                               // =>This Inner Loop Header: Depth=1
+.LBB0_71:                               // =>This Inner Loop Header: Depth=1
 	ldr	x9, [x26, x8, lsl #3]
-	cbz	x9, .LBB0_67
-// %bb.69:                              //   in Loop: Header=BB0_68 Depth=1
+	cbz	x9, .LBB0_70
+// %bb.72:                              //   in Loop: Header=BB0_71 Depth=1
 	add	x8, x8, #1
-	cmp	x8, x22
-	b.ne	.LBB0_68
-	b	.LBB0_71
-.LBB0_70:
+	cmp	x8, x21
+	b.ne	.LBB0_71
+	b	.LBB0_74
+.LBB0_73:
 	mov	w18, #15912                     // =0x3e28
 	movk	w18, #2560, lsl #16
-	cbz	x22, .LBB0_90
-.LBB0_71:
+	cbz	x21, .LBB0_93
+.LBB0_74:
 	mov	x9, xzr
 	mov	x8, xzr
 	adrp	x10, vcpu_rounds
 	add	x10, x10, :lo12:vcpu_rounds
 	adrp	x11, vcpu_failures
 	add	x11, x11, :lo12:vcpu_failures
-.LBB0_72:                               // =>This Inner Loop Header: Depth=1
+.LBB0_75:                               // =>This Inner Loop Header: Depth=1
 	ldr	x12, [x11], #8
-	subs	x22, x22, #1
+	subs	x21, x21, #1
 	ldr	x13, [x10], #8
 	add	x8, x12, x8
 	add	x9, x13, x9
-	b.ne	.LBB0_72
-.LBB0_73:
+	b.ne	.LBB0_75
+.LBB0_76:
 	mov	w14, #150994944                 // =0x9000000
 	mov	w11, #115                       // =0x73
 	mov	w12, #116                       // =0x74
@@ -728,7 +740,7 @@ stress_main:                            // @stress_main
 	mov	x11, #-3689348814741910324      // =0xcccccccccccccccc
 	movk	x11, #52429
 	str	w15, [x14]
-.LBB0_74:                               // =>This Inner Loop Header: Depth=1
+.LBB0_77:                               // =>This Inner Loop Header: Depth=1
 	umulh	x14, x9, x11
 	cmp	x9, #9
 	lsr	x15, x14, #3
@@ -738,18 +750,18 @@ stress_main:                            // @stress_main
 	strb	w9, [x13, x10]
 	mov	x10, x14
 	mov	x9, x15
-	b.hi	.LBB0_74
-// %bb.75:
+	b.hi	.LBB0_77
+// %bb.78:
 	sxtw	x10, w14
 	add	x9, sp, #8
 	mov	w11, #150994944                 // =0x9000000
-.LBB0_76:                               // =>This Inner Loop Header: Depth=1
+.LBB0_79:                               // =>This Inner Loop Header: Depth=1
 	add	x12, x9, x10
 	subs	x10, x10, #1
 	ldurb	w12, [x12, #-1]
 	str	w12, [x11]
-	b.ne	.LBB0_76
-// %bb.77:
+	b.ne	.LBB0_79
+// %bb.80:
 	mov	w11, #150994944                 // =0x9000000
 	mov	w12, #32                        // =0x20
 	mov	w10, #114                       // =0x72
@@ -773,28 +785,28 @@ stress_main:                            // @stress_main
 	str	w12, [x11]
 	mov	w11, #10                        // =0xa
 	add	x12, sp, #8
-.LBB0_78:                               // =>This Inner Loop Header: Depth=1
-	umulh	x13, x23, x10
-	cmp	x23, #9
+.LBB0_81:                               // =>This Inner Loop Header: Depth=1
+	umulh	x13, x24, x10
+	cmp	x24, #9
 	lsr	x14, x13, #3
 	add	x13, x9, #1
-	msub	w15, w14, w11, w23
-	mov	x23, x14
+	msub	w15, w14, w11, w24
+	mov	x24, x14
 	orr	w15, w15, #0x30
 	strb	w15, [x12, x9]
 	mov	x9, x13
-	b.hi	.LBB0_78
-// %bb.79:
+	b.hi	.LBB0_81
+// %bb.82:
 	sxtw	x10, w13
 	add	x9, sp, #8
 	mov	w11, #150994944                 // =0x9000000
-.LBB0_80:                               // =>This Inner Loop Header: Depth=1
+.LBB0_83:                               // =>This Inner Loop Header: Depth=1
 	add	x12, x9, x10
 	subs	x10, x10, #1
 	ldurb	w12, [x12, #-1]
 	str	w12, [x11]
-	b.ne	.LBB0_80
-// %bb.81:
+	b.ne	.LBB0_83
+// %bb.84:
 	mov	w11, #150994944                 // =0x9000000
 	mov	w10, #32                        // =0x20
 	mov	w12, #112                       // =0x70
@@ -825,15 +837,15 @@ stress_main:                            // @stress_main
 	mov	w12, #44                        // =0x2c
 	str	w12, [x11]
 	str	w10, [x11]
-	cbz	x8, .LBB0_87
-// %bb.82:
+	cbz	x8, .LBB0_90
+// %bb.85:
 	mov	x10, #-3689348814741910324      // =0xcccccccccccccccc
 	mov	x9, xzr
 	mov	w11, #10                        // =0xa
 	movk	x10, #52429
 	add	x12, sp, #8
 	mov	x13, x8
-.LBB0_83:                               // =>This Inner Loop Header: Depth=1
+.LBB0_86:                               // =>This Inner Loop Header: Depth=1
 	umulh	x14, x13, x10
 	cmp	x13, #9
 	lsr	x15, x14, #3
@@ -843,18 +855,18 @@ stress_main:                            // @stress_main
 	strb	w13, [x12, x9]
 	mov	x9, x14
 	mov	x13, x15
-	b.hi	.LBB0_83
-// %bb.84:
+	b.hi	.LBB0_86
+// %bb.87:
 	sxtw	x10, w14
 	add	x9, sp, #8
 	mov	w11, #150994944                 // =0x9000000
-.LBB0_85:                               // =>This Inner Loop Header: Depth=1
+.LBB0_88:                               // =>This Inner Loop Header: Depth=1
 	add	x12, x9, x10
 	subs	x10, x10, #1
 	ldurb	w12, [x12, #-1]
 	str	w12, [x11]
-	b.ne	.LBB0_85
-// %bb.86:
+	b.ne	.LBB0_88
+// %bb.89:
 	mov	w11, #115                       // =0x73
 	mov	w13, #114                       // =0x72
 	mov	w14, #117                       // =0x75
@@ -863,8 +875,8 @@ stress_main:                            // @stress_main
 	mov	w10, #97                        // =0x61
 	mov	w15, #102                       // =0x66
 	mov	w16, #32                        // =0x20
-	b	.LBB0_88
-.LBB0_87:
+	b	.LBB0_91
+.LBB0_90:
 	mov	w14, #150994944                 // =0x9000000
 	mov	w11, #108                       // =0x6c
 	mov	w17, #99                        // =0x63
@@ -883,7 +895,7 @@ stress_main:                            // @stress_main
 	mov	w13, #115                       // =0x73
 	str	w17, [x14]
 	mov	w14, #115                       // =0x73
-.LBB0_88:
+.LBB0_91:
 	mov	w17, #150994944                 // =0x9000000
 	cmp	x8, #0
 	str	w16, [x17]
@@ -904,7 +916,7 @@ stress_main:                            // @stress_main
 	stur	xzr, [x18, #-24]
 	stur	xzr, [x18, #-16]
 	stur	x8, [x18, #-40]
-.LBB0_89:
+.LBB0_92:
 	ldp	x20, x19, [sp, #112]            // 16-byte Folded Reload
 	ldp	x22, x21, [sp, #96]             // 16-byte Folded Reload
 	ldp	x24, x23, [sp, #80]             // 16-byte Folded Reload
@@ -913,10 +925,10 @@ stress_main:                            // @stress_main
 	ldp	x29, x30, [sp, #32]             // 16-byte Folded Reload
 	add	sp, sp, #128
 	ret
-.LBB0_90:
+.LBB0_93:
 	mov	x8, xzr
 	mov	x9, xzr
-	b	.LBB0_73
+	b	.LBB0_76
 .Lfunc_end0:
 	.size	stress_main, .Lfunc_end0-stress_main
                                         // -- End function
@@ -932,43 +944,55 @@ stress_vcpu:                            // @stress_vcpu
 	adrp	x10, __image_end
 	add	x10, x10, :lo12:__image_end
 	stp	x26, x25, [sp, #112]            // 16-byte Folded Spill
-	add	x10, x10, #4095
+	add	x11, x10, #4095
 	stp	x24, x23, [sp, #128]            // 16-byte Folded Spill
-	and	x15, x10, #0xfffffffffffff000
+	and	x24, x11, #0xfffffffffffff000
 	stp	x22, x21, [sp, #144]            // 16-byte Folded Spill
 	stp	x20, x19, [sp, #160]            // 16-byte Folded Spill
-	ldr	x23, [x9, #24]
+	ldr	x18, [x9, #24]
 	ldr	x8, [x9, #32]
-	add	x8, x8, x23
-	subs	x8, x8, x15
-	lsr	x10, x8, #12
+	add	x8, x8, x18
+	subs	x11, x8, x24
 	ldr	x8, [x9, #40]
-	ldr	x11, [x9]
-	csel	x9, x10, xzr, hi
-	cmp	x11, #1
-	b.ne	.LBB1_77
+	lsr	x13, x11, #12
+	ldr	x11, [x9, #24]
+	ldr	x12, [x9, #32]
+	ldr	x14, [x9]
+	csel	x9, x13, xzr, hi
+	cmp	x14, #1
+	b.ne	.LBB1_88
 // %bb.1:
-	sub	x10, x8, #9
-	cmn	x10, #8
-	b.lo	.LBB1_77
+	sub	x13, x8, #1
+	cmp	x13, #7
+	b.hi	.LBB1_88
 // %bb.2:
+	add	x12, x12, x11
+	cmp	x12, x10
+	b.lo	.LBB1_88
+// %bb.3:
 	adrp	x10, __image_start
 	add	x10, x10, :lo12:__image_start
-	and	x10, x10, #0xfffffffffffff000
-	sub	x10, x10, x23
-	lsr	x24, x10, #12
-	add	x9, x9, x24
-	cmp	x9, x8
-	b.lo	.LBB1_77
-// %bb.3:
-	adrp	x8, stress_parameters+48
-	mov	w16, w0
-	ldr	x8, [x8, :lo12:stress_parameters+48]
-	cmp	x8, x16
-	b.ls	.LBB1_77
+	cmp	x11, x10
+	b.hi	.LBB1_88
 // %bb.4:
+	cmp	x12, x11
+	b.ls	.LBB1_88
+// %bb.5:
+	and	x10, x10, #0xfffffffffffff000
+	sub	x10, x10, x18
+	lsr	x16, x10, #12
+	add	x9, x9, x16
+	cmp	x9, x8
+	b.lo	.LBB1_88
+// %bb.6:
+	adrp	x8, stress_parameters+48
+	mov	w15, w0
+	ldr	x8, [x8, :lo12:stress_parameters+48]
+	cmp	x8, x15
+	b.ls	.LBB1_88
+// %bb.7:
 	add	w17, w0, #1
-	mul	x10, x9, x16
+	mul	x10, x9, x15
 	adrp	x11, stress_parameters+16
 	add	x11, x11, :lo12:stress_parameters+16
 	mov	x2, #58809                      // =0xe5b9
@@ -990,15 +1014,15 @@ stress_vcpu:                            // @stress_vcpu
 	movk	x4, #38096, lsl #48
 	udiv	x19, x9, x11
 	cmp	x19, x27
-	b.ls	.LBB1_9
-// %bb.5:
+	b.ls	.LBB1_12
+// %bb.8:
 	mov	x9, x27
-.LBB1_6:                                // =>This Loop Header: Depth=1
-                                        //     Child Loop BB1_7 Depth 2
-	cmp	x9, x24
+.LBB1_9:                                // =>This Loop Header: Depth=1
+                                        //     Child Loop BB1_10 Depth 2
+	cmp	x9, x16
 	mov	w12, #256                       // =0x100
-	csel	x10, xzr, x24, lo
-	csel	x11, x23, x15, lo
+	csel	x10, xzr, x16, lo
+	csel	x11, x18, x24, lo
 	sub	x10, x9, x10
 	add	x11, x11, x10, lsl #12
 	lsr	x10, x11, #12
@@ -1011,75 +1035,75 @@ stress_vcpu:                            // @stress_vcpu
 	mul	x10, x10, x4
 	eor	x10, x10, x10, lsr #31
 	orr	x10, x10, #0x1
-.LBB1_7:                                //   Parent Loop BB1_6 Depth=1
+.LBB1_10:                               //   Parent Loop BB1_9 Depth=1
                                         // =>  This Inner Loop Header: Depth=2
 	subs	x12, x12, #2
 	stp	x10, x10, [x11, #-16]
 	stp	x10, x10, [x11], #32
-	b.ne	.LBB1_7
-// %bb.8:                               //   in Loop: Header=BB1_6 Depth=1
+	b.ne	.LBB1_10
+// %bb.11:                              //   in Loop: Header=BB1_9 Depth=1
 	//APP
 	//NO_APP
 	add	x9, x9, #1
 	cmp	x9, x19
-	b.lo	.LBB1_6
-.LBB1_9:
-	mov	w22, #15880                     // =0x3e08
+	b.lo	.LBB1_9
+.LBB1_12:
+	mov	w23, #15880                     // =0x3e08
 	mov	x5, xzr
 	adrp	x6, vcpu_rounds
 	add	x6, x6, :lo12:vcpu_rounds
-	movk	w22, #2560, lsl #16
+	movk	w23, #2560, lsl #16
 	adrp	x7, vcpu_failures
 	add	x7, x7, :lo12:vcpu_failures
-	cbz	w1, .LBB1_61
-// %bb.10:
+	cbz	w1, .LBB1_62
+// %bb.13:
 	subs	x13, x19, x27
-	mov	x18, x5
+	mov	x25, x5
 	mov	x1, x5
-	mov	x21, x5
-	b.ls	.LBB1_62
-// %bb.11:
+	mov	x28, x5
+	b.ls	.LBB1_72
+// %bb.14:
 	mov	x9, #1397948416                 // =0x53530000
-	str	x17, [sp, #32]                  // 8-byte Folded Spill
+	str	x17, [sp, #24]                  // 8-byte Folded Spill
 	mov	x17, #63530                     // =0xf82a
 	movk	x9, #21061, lsl #32
 	movk	x17, #65172, lsl #16
-	str	w0, [sp, #28]                   // 4-byte Folded Spill
+	str	w0, [sp, #20]                   // 4-byte Folded Spill
 	movk	x9, #21332, lsl #48
 	movk	x17, #62322, lsl #32
-	mov	x21, xzr
-	add	x9, x16, x9
+	mov	x28, xzr
+	add	x9, x15, x9
 	mov	x5, xzr
 	sub	x14, x8, #1
 	eor	x9, x9, x9, lsr #30
 	movk	x17, #15470, lsl #48
-	stp	x15, x23, [sp, #56]             // 16-byte Folded Spill
-	str	x16, [sp, #72]                  // 8-byte Folded Spill
+	str	x24, [sp, #40]                  // 8-byte Folded Spill
+	stp	x16, x15, [sp, #64]             // 16-byte Folded Spill
 	mul	x9, x9, x2
-	str	x19, [sp, #48]                  // 8-byte Folded Spill
-	stp	x14, x13, [sp, #8]              // 16-byte Folded Spill
+	str	x19, [sp, #56]                  // 8-byte Folded Spill
+	stp	x14, x13, [sp]                  // 16-byte Folded Spill
 	eor	x9, x9, x9, lsr #27
 	mul	x9, x9, x4
 	eor	x9, x9, x9, lsr #31
 	eor	x0, x9, x26
-	b	.LBB1_13
-.LBB1_12:                               //   in Loop: Header=BB1_13 Depth=1
+	b	.LBB1_16
+.LBB1_15:                               //   in Loop: Header=BB1_16 Depth=1
 	add	x5, x5, #1
-	str	x5, [x6, x16, lsl #3]
+	str	x5, [x6, x15, lsl #3]
 	cmp	x14, x5
-	str	x21, [x7, x16, lsl #3]
-	b.lo	.LBB1_78
-.LBB1_13:                               // =>This Loop Header: Depth=1
-                                        //     Child Loop BB1_15 Depth 2
-                                        //       Child Loop BB1_16 Depth 3
-                                        //     Child Loop BB1_21 Depth 2
+	str	x28, [x7, x15, lsl #3]
+	b.lo	.LBB1_86
+.LBB1_16:                               // =>This Loop Header: Depth=1
+                                        //     Child Loop BB1_18 Depth 2
+                                        //       Child Loop BB1_19 Depth 3
                                         //     Child Loop BB1_24 Depth 2
-                                        //       Child Loop BB1_25 Depth 3
-                                        //     Child Loop BB1_30 Depth 2
-                                        //       Child Loop BB1_31 Depth 3
-                                        //     Child Loop BB1_41 Depth 2
-                                        //     Child Loop BB1_46 Depth 2
-                                        //       Child Loop BB1_47 Depth 3
+                                        //     Child Loop BB1_27 Depth 2
+                                        //       Child Loop BB1_28 Depth 3
+                                        //     Child Loop BB1_33 Depth 2
+                                        //       Child Loop BB1_34 Depth 3
+                                        //     Child Loop BB1_44 Depth 2
+                                        //     Child Loop BB1_49 Depth 2
+                                        //       Child Loop BB1_50 Depth 3
 	add	x8, x0, x3
 	add	x0, x0, x17
 	eor	x8, x8, x8, lsr #30
@@ -1100,44 +1124,44 @@ stress_vcpu:                            // @stress_vcpu
 	sub	x9, x19, x12
 	cmp	x8, x9
 	csinc	x8, x9, x8, hs
-	subs	x11, x24, x12
+	subs	x11, x16, x12
 	add	x10, x8, x12
-	csel	x9, xzr, x24, hi
-	csel	x28, x23, x15, hi
-	cmp	x10, x24
-	ccmp	x24, x12, #0, hi
-	csel	x18, x11, x8, hi
-	cbz	x18, .LBB1_12
-// %bb.14:                              //   in Loop: Header=BB1_13 Depth=1
+	csel	x9, xzr, x16, hi
+	csel	x22, x18, x24, hi
+	cmp	x10, x16
+	ccmp	x16, x12, #0, hi
+	csel	x25, x11, x8, hi
+	cbz	x25, .LBB1_15
+// %bb.17:                              //   in Loop: Header=BB1_16 Depth=1
 	mov	x8, xzr
-	sub	x25, x12, x9
-.LBB1_15:                               //   Parent Loop BB1_13 Depth=1
+	sub	x21, x12, x9
+	str	x12, [sp, #32]                  // 8-byte Folded Spill
+.LBB1_18:                               //   Parent Loop BB1_16 Depth=1
                                         // =>  This Loop Header: Depth=2
-                                        //       Child Loop BB1_16 Depth 3
-	add	x9, x8, x25
+                                        //       Child Loop BB1_19 Depth 3
+	add	x9, x8, x21
 	mov	w10, #256                       // =0x100
-	add	x9, x28, x9, lsl #12
+	add	x9, x22, x9, lsl #12
 	add	x9, x9, #16
-.LBB1_16:                               //   Parent Loop BB1_13 Depth=1
-                                        //     Parent Loop BB1_15 Depth=2
+.LBB1_19:                               //   Parent Loop BB1_16 Depth=1
+                                        //     Parent Loop BB1_18 Depth=2
                                         // =>    This Inner Loop Header: Depth=3
 	subs	x10, x10, #2
 	stp	xzr, xzr, [x9, #-16]
 	stp	xzr, xzr, [x9], #32
-	b.ne	.LBB1_16
-// %bb.17:                              //   in Loop: Header=BB1_15 Depth=2
+	b.ne	.LBB1_19
+// %bb.20:                              //   in Loop: Header=BB1_18 Depth=2
 	//APP
 	//NO_APP
 	add	x8, x8, #1
-	cmp	x8, x18
-	b.ne	.LBB1_15
-// %bb.18:                              //   in Loop: Header=BB1_13 Depth=1
+	cmp	x8, x25
+	b.ne	.LBB1_18
+// %bb.21:                              //   in Loop: Header=BB1_16 Depth=1
 	mov	x30, xzr
-	str	x0, [sp, #40]                   // 8-byte Folded Spill
-	str	x12, [sp]                       // 8-byte Folded Spill
+	str	x0, [sp, #48]                   // 8-byte Folded Spill
 	str	x5, [sp, #88]                   // 8-byte Folded Spill
-	b	.LBB1_21
-.LBB1_19:                               //   in Loop: Header=BB1_21 Depth=2
+	b	.LBB1_24
+.LBB1_22:                               //   in Loop: Header=BB1_24 Depth=2
 	mov	w0, #3                          // =0x3
 	mov	x1, x20
 	mov	x2, xzr
@@ -1147,35 +1171,35 @@ stress_vcpu:                            // @stress_vcpu
 	hvc	#0
 	//NO_APP
 	mov	x19, x0
-	cbnz	x19, .LBB1_49
-.LBB1_20:                               //   in Loop: Header=BB1_21 Depth=2
+	cbnz	x19, .LBB1_53
+.LBB1_23:                               //   in Loop: Header=BB1_24 Depth=2
 	add	x30, x30, #1
 	mov	w8, #4                          // =0x4
-	str	x20, [x22]
-	cmp	x18, x30
-	str	xzr, [x22, #8]
-	str	xzr, [x22, #16]
-	stur	x8, [x22, #-8]
-	b.eq	.LBB1_23
-.LBB1_21:                               //   Parent Loop BB1_13 Depth=1
+	str	x20, [x23]
+	cmp	x25, x30
+	str	xzr, [x23, #8]
+	str	xzr, [x23, #16]
+	stur	x8, [x23, #-8]
+	b.eq	.LBB1_26
+.LBB1_24:                               //   Parent Loop BB1_16 Depth=1
                                         // =>  This Inner Loop Header: Depth=2
-	ldr	w8, [x22, #24]
-	add	x9, x30, x25
-	add	x20, x28, x9, lsl #12
+	ldr	w8, [x23, #24]
+	add	x9, x30, x21
+	add	x20, x22, x9, lsl #12
 	cmp	w8, #1
-	b.ne	.LBB1_19
-// %bb.22:                              //   in Loop: Header=BB1_21 Depth=2
+	b.ne	.LBB1_22
+// %bb.25:                              //   in Loop: Header=BB1_24 Depth=2
 	mov	w8, #4                          // =0x4
-	str	x20, [x22]
+	str	x20, [x23]
 	movk	w8, #50688, lsl #16
-	str	xzr, [x22, #8]
+	str	xzr, [x23, #8]
 	sub	x8, x8, #1
-	str	xzr, [x22, #16]
-	str	x8, [x22, #32]
-	ldr	x19, [x22, #32]
-	cbz	x19, .LBB1_20
-	b	.LBB1_49
-.LBB1_23:                               //   in Loop: Header=BB1_13 Depth=1
+	str	xzr, [x23, #16]
+	str	x8, [x23, #32]
+	ldr	x19, [x23, #32]
+	cbz	x19, .LBB1_23
+	b	.LBB1_53
+.LBB1_26:                               //   in Loop: Header=BB1_16 Depth=1
 	mov	x9, #60675                      // =0xed03
 	ldr	x8, [sp, #88]                   // 8-byte Folded Reload
 	mov	x16, #58809                     // =0xe5b9
@@ -1198,12 +1222,12 @@ stress_vcpu:                            // @stress_vcpu
 	movk	x0, #38096, lsl #48
 	adrp	x1, vcpu_failures
 	add	x1, x1, :lo12:vcpu_failures
-.LBB1_24:                               //   Parent Loop BB1_13 Depth=1
+.LBB1_27:                               //   Parent Loop BB1_16 Depth=1
                                         // =>  This Loop Header: Depth=2
-                                        //       Child Loop BB1_25 Depth 3
-	add	x10, x9, x25
+                                        //       Child Loop BB1_28 Depth 3
+	add	x10, x9, x21
 	mov	w12, #256                       // =0x100
-	add	x11, x28, x10, lsl #12
+	add	x11, x22, x10, lsl #12
 	lsr	x10, x11, #12
 	add	x11, x11, #16
 	mul	x10, x10, x17
@@ -1221,39 +1245,40 @@ stress_vcpu:                            // @stress_vcpu
 	mul	x10, x10, x0
 	eor	x10, x10, x10, lsr #31
 	orr	x10, x10, #0x1
-.LBB1_25:                               //   Parent Loop BB1_13 Depth=1
-                                        //     Parent Loop BB1_24 Depth=2
+.LBB1_28:                               //   Parent Loop BB1_16 Depth=1
+                                        //     Parent Loop BB1_27 Depth=2
                                         // =>    This Inner Loop Header: Depth=3
 	subs	x12, x12, #2
 	stp	x10, x10, [x11, #-16]
 	stp	x10, x10, [x11], #32
-	b.ne	.LBB1_25
-// %bb.26:                              //   in Loop: Header=BB1_24 Depth=2
+	b.ne	.LBB1_28
+// %bb.29:                              //   in Loop: Header=BB1_27 Depth=2
 	//APP
 	//NO_APP
 	add	x9, x9, #1
-	cmp	x9, x18
-	b.ne	.LBB1_24
-// %bb.27:                              //   in Loop: Header=BB1_13 Depth=1
+	cmp	x9, x25
+	b.ne	.LBB1_27
+// %bb.30:                              //   in Loop: Header=BB1_16 Depth=1
+	mov	x30, x18
 	mov	x9, xzr
-	mov	w2, #6                          // =0x6
-	b	.LBB1_30
-.LBB1_28:                               //   in Loop: Header=BB1_30 Depth=2
+	mov	w18, #6                         // =0x6
+	b	.LBB1_33
+.LBB1_31:                               //   in Loop: Header=BB1_33 Depth=2
 	mov	x10, xzr
-.LBB1_29:                               //   in Loop: Header=BB1_30 Depth=2
+.LBB1_32:                               //   in Loop: Header=BB1_33 Depth=2
 	add	x9, x9, #1
-	add	x21, x10, x21
-	str	x21, [x1, x15, lsl #3]
-	cmp	x9, x18
-	b.eq	.LBB1_37
-.LBB1_30:                               //   Parent Loop BB1_13 Depth=1
+	add	x28, x10, x28
+	str	x28, [x1, x15, lsl #3]
+	cmp	x9, x25
+	b.eq	.LBB1_40
+.LBB1_33:                               //   Parent Loop BB1_16 Depth=1
                                         // =>  This Loop Header: Depth=2
-                                        //       Child Loop BB1_31 Depth 3
-	add	x12, x9, x25
+                                        //       Child Loop BB1_34 Depth 3
+	add	x12, x9, x21
 	//APP
 	//NO_APP
 	mov	x10, xzr
-	add	x12, x28, x12, lsl #12
+	add	x12, x22, x12, lsl #12
 	mov	x11, xzr
 	lsr	x13, x12, #12
 	mul	x13, x13, x17
@@ -1271,43 +1296,43 @@ stress_vcpu:                            // @stress_vcpu
 	mul	x13, x13, x0
 	eor	x13, x13, x13, lsr #31
 	orr	x13, x13, #0x1
-.LBB1_31:                               //   Parent Loop BB1_13 Depth=1
-                                        //     Parent Loop BB1_30 Depth=2
+.LBB1_34:                               //   Parent Loop BB1_16 Depth=1
+                                        //     Parent Loop BB1_33 Depth=2
                                         // =>    This Inner Loop Header: Depth=3
 	ldr	x14, [x12, x10]
 	cmp	x14, x13
-	b.ne	.LBB1_33
-// %bb.32:                              //   in Loop: Header=BB1_31 Depth=3
+	b.ne	.LBB1_36
+// %bb.35:                              //   in Loop: Header=BB1_34 Depth=3
 	add	x10, x10, #8
 	add	x11, x11, #1
 	cmp	x10, #1, lsl #12                // =4096
-	b.ne	.LBB1_31
-	b	.LBB1_28
-.LBB1_33:                               //   in Loop: Header=BB1_30 Depth=2
+	b.ne	.LBB1_34
+	b	.LBB1_31
+.LBB1_36:                               //   in Loop: Header=BB1_33 Depth=2
 	cmp	x10, #1, lsl #12                // =4096
-	b.eq	.LBB1_28
-// %bb.34:                              //   in Loop: Header=BB1_30 Depth=2
+	b.eq	.LBB1_31
+// %bb.37:                              //   in Loop: Header=BB1_33 Depth=2
 	ldr	x14, [x1, x15, lsl #3]
 	cmp	x14, #7
-	b.hi	.LBB1_36
-// %bb.35:                              //   in Loop: Header=BB1_30 Depth=2
+	b.hi	.LBB1_39
+// %bb.38:                              //   in Loop: Header=BB1_33 Depth=2
 	add	x11, x12, x11, lsl #3
 	ldr	x10, [x12, x10]
-	str	x11, [x22]
-	str	x13, [x22, #8]
-	str	x10, [x22, #16]
+	str	x11, [x23]
+	str	x13, [x23, #8]
+	str	x10, [x23, #16]
 	mov	w10, #1                         // =0x1
-	stur	x2, [x22, #-8]
-	b	.LBB1_29
-.LBB1_36:                               //   in Loop: Header=BB1_30 Depth=2
+	stur	x18, [x23, #-8]
+	b	.LBB1_32
+.LBB1_39:                               //   in Loop: Header=BB1_33 Depth=2
 	mov	w10, #1                         // =0x1
-	b	.LBB1_29
-.LBB1_37:                               //   in Loop: Header=BB1_13 Depth=1
+	b	.LBB1_32
+.LBB1_40:                               //   in Loop: Header=BB1_16 Depth=1
 	mov	x20, xzr
-	mov	x30, xzr
-	mov	x23, x18
-	b	.LBB1_41
-.LBB1_38:                               //   in Loop: Header=BB1_41 Depth=2
+	mov	x18, xzr
+	mov	x24, x25
+	b	.LBB1_44
+.LBB1_41:                               //   in Loop: Header=BB1_44 Depth=2
 	mov	w0, #4                          // =0x4
 	mov	x1, x19
 	mov	x2, xzr
@@ -1316,73 +1341,71 @@ stress_vcpu:                            // @stress_vcpu
 	//APP
 	hvc	#0
 	//NO_APP
-	cbz	x0, .LBB1_43
-.LBB1_39:                               //   in Loop: Header=BB1_41 Depth=2
+	cbz	x0, .LBB1_46
+.LBB1_42:                               //   in Loop: Header=BB1_44 Depth=2
 	cmn	x0, #1
 	csinv	x20, x0, xzr, lt
-.LBB1_40:                               //   in Loop: Header=BB1_41 Depth=2
-	subs	x23, x23, #1
-	add	x30, x30, #1
-	b.eq	.LBB1_44
-.LBB1_41:                               //   Parent Loop BB1_13 Depth=1
+.LBB1_43:                               //   in Loop: Header=BB1_44 Depth=2
+	subs	x24, x24, #1
+	add	x18, x18, #1
+	b.eq	.LBB1_47
+.LBB1_44:                               //   Parent Loop BB1_16 Depth=1
                                         // =>  This Inner Loop Header: Depth=2
-	ldr	w8, [x22, #24]
-	add	x9, x30, x25
-	add	x19, x28, x9, lsl #12
+	ldr	w8, [x23, #24]
+	add	x9, x18, x21
+	add	x19, x22, x9, lsl #12
 	cmp	w8, #1
-	b.ne	.LBB1_38
-// %bb.42:                              //   in Loop: Header=BB1_41 Depth=2
+	b.ne	.LBB1_41
+// %bb.45:                              //   in Loop: Header=BB1_44 Depth=2
 	mov	w8, #4                          // =0x4
-	str	x19, [x22]
+	str	x19, [x23]
 	movk	w8, #50688, lsl #16
-	str	xzr, [x22, #8]
-	str	xzr, [x22, #16]
-	str	x8, [x22, #32]
-	ldr	x0, [x22, #32]
-	cbnz	x0, .LBB1_39
-.LBB1_43:                               //   in Loop: Header=BB1_41 Depth=2
+	str	xzr, [x23, #8]
+	str	xzr, [x23, #16]
+	str	x8, [x23, #32]
+	ldr	x0, [x23, #32]
+	cbnz	x0, .LBB1_42
+.LBB1_46:                               //   in Loop: Header=BB1_44 Depth=2
 	mov	w8, #5                          // =0x5
-	str	x19, [x22]
-	str	xzr, [x22, #8]
-	str	xzr, [x22, #16]
-	stur	x8, [x22, #-8]
-	b	.LBB1_40
-.LBB1_44:                               //   in Loop: Header=BB1_13 Depth=1
-	tbnz	x20, #63, .LBB1_79
-// %bb.45:                              //   in Loop: Header=BB1_13 Depth=1
+	str	x19, [x23]
+	str	xzr, [x23, #8]
+	str	xzr, [x23, #16]
+	stur	x8, [x23, #-8]
+	b	.LBB1_43
+.LBB1_47:                               //   in Loop: Header=BB1_16 Depth=1
+	tbnz	x20, #63, .LBB1_89
+// %bb.48:                              //   in Loop: Header=BB1_16 Depth=1
 	mov	x2, #58809                      // =0xe5b9
 	mov	x3, #31765                      // =0x7c15
 	mov	x4, #4587                       // =0x11eb
 	mov	x17, #63530                     // =0xf82a
-	ldp	x15, x23, [sp, #56]             // 16-byte Folded Reload
 	movk	x2, #7396, lsl #16
 	movk	x3, #32586, lsl #16
 	movk	x4, #4913, lsl #16
-	ldp	x14, x13, [sp, #8]              // 16-byte Folded Reload
+	ldp	x14, x13, [sp]                  // 16-byte Folded Reload
 	movk	x17, #65172, lsl #16
-	ldr	x16, [sp, #72]                  // 8-byte Folded Reload
-	ldr	x19, [sp, #48]                  // 8-byte Folded Reload
+	ldr	x24, [sp, #40]                  // 8-byte Folded Reload
+	ldr	x15, [sp, #72]                  // 8-byte Folded Reload
 	movk	x2, #18285, lsl #32
 	movk	x3, #31161, lsl #32
 	movk	x4, #18875, lsl #32
 	ldr	x5, [sp, #88]                   // 8-byte Folded Reload
 	movk	x17, #62322, lsl #32
-	ldr	x0, [sp, #40]                   // 8-byte Folded Reload
+	ldr	x0, [sp, #48]                   // 8-byte Folded Reload
 	mov	x8, xzr
+	mov	x18, x30
 	movk	x2, #48984, lsl #48
 	movk	x3, #40503, lsl #48
 	movk	x4, #38096, lsl #48
-	adrp	x6, vcpu_rounds
-	add	x6, x6, :lo12:vcpu_rounds
 	adrp	x7, vcpu_failures
 	add	x7, x7, :lo12:vcpu_failures
 	movk	x17, #15470, lsl #48
-.LBB1_46:                               //   Parent Loop BB1_13 Depth=1
+.LBB1_49:                               //   Parent Loop BB1_16 Depth=1
                                         // =>  This Loop Header: Depth=2
-                                        //       Child Loop BB1_47 Depth 3
-	add	x9, x8, x25
+                                        //       Child Loop BB1_50 Depth 3
+	add	x9, x8, x21
 	mov	w11, #256                       // =0x100
-	add	x10, x28, x9, lsl #12
+	add	x10, x22, x9, lsl #12
 	lsr	x9, x10, #12
 	add	x10, x10, #16
 	mul	x9, x9, x3
@@ -1393,52 +1416,32 @@ stress_vcpu:                            // @stress_vcpu
 	mul	x9, x9, x4
 	eor	x9, x9, x9, lsr #31
 	orr	x9, x9, #0x1
-.LBB1_47:                               //   Parent Loop BB1_13 Depth=1
-                                        //     Parent Loop BB1_46 Depth=2
+.LBB1_50:                               //   Parent Loop BB1_16 Depth=1
+                                        //     Parent Loop BB1_49 Depth=2
                                         // =>    This Inner Loop Header: Depth=3
 	subs	x11, x11, #2
 	stp	x9, x9, [x10, #-16]
 	stp	x9, x9, [x10], #32
-	b.ne	.LBB1_47
-// %bb.48:                              //   in Loop: Header=BB1_46 Depth=2
+	b.ne	.LBB1_50
+// %bb.51:                              //   in Loop: Header=BB1_49 Depth=2
 	//APP
 	//NO_APP
 	add	x8, x8, #1
-	cmp	x8, x18
-	b.ne	.LBB1_46
-	b	.LBB1_12
-.LBB1_49:
-	cbz	x30, .LBB1_56
-// %bb.50:
-	mov	x23, xzr
-	b	.LBB1_53
-.LBB1_51:                               //   in Loop: Header=BB1_53 Depth=1
-	mov	w8, #5                          // =0x5
-	str	x20, [x22]
-	str	xzr, [x22, #8]
-	str	xzr, [x22, #16]
-	stur	x8, [x22, #-8]
-.LBB1_52:                               //   in Loop: Header=BB1_53 Depth=1
-	subs	x30, x30, #1
-	add	x23, x23, #1
-	b.eq	.LBB1_56
-.LBB1_53:                               // =>This Inner Loop Header: Depth=1
-	ldr	w8, [x22, #24]
-	add	x9, x23, x25
-	add	x20, x28, x9, lsl #12
-	cmp	w8, #1
-	b.ne	.LBB1_55
-// %bb.54:                              //   in Loop: Header=BB1_53 Depth=1
-	mov	w8, #4                          // =0x4
-	str	x20, [x22]
-	movk	w8, #50688, lsl #16
-	str	xzr, [x22, #8]
-	str	xzr, [x22, #16]
-	str	x8, [x22, #32]
-	ldr	x0, [x22, #32]
-	cbnz	x0, .LBB1_52
-	b	.LBB1_51
-.LBB1_55:                               //   in Loop: Header=BB1_53 Depth=1
+	cmp	x8, x25
+	b.ne	.LBB1_49
+// %bb.52:                              //   in Loop: Header=BB1_16 Depth=1
+	ldp	x19, x16, [sp, #56]             // 16-byte Folded Reload
+	adrp	x6, vcpu_rounds
+	add	x6, x6, :lo12:vcpu_rounds
+	b	.LBB1_15
+.LBB1_53:
+	cbz	x30, .LBB1_63
+// %bb.54:
+	str	x18, [sp, #48]                  // 8-byte Folded Spill
+	mov	x18, xzr
+	mov	x24, xzr
+	b	.LBB1_58
+.LBB1_55:                               //   in Loop: Header=BB1_58 Depth=1
 	mov	w0, #4                          // =0x4
 	mov	x1, x20
 	mov	x2, xzr
@@ -1447,48 +1450,92 @@ stress_vcpu:                            // @stress_vcpu
 	//APP
 	hvc	#0
 	//NO_APP
-	cbnz	x0, .LBB1_52
-	b	.LBB1_51
-.LBB1_56:
-	ldr	w9, [sp, #28]                   // 4-byte Folded Reload
-	cmn	x19, #1
-	mov	w11, #2                         // =0x2
-	mov	x2, #58809                      // =0xe5b9
+	cbz	x0, .LBB1_60
+.LBB1_56:                               //   in Loop: Header=BB1_58 Depth=1
+	mov	w18, #1                         // =0x1
+.LBB1_57:                               //   in Loop: Header=BB1_58 Depth=1
 	mov	x3, #31765                      // =0x7c15
-	mov	x4, #4587                       // =0x11eb
-	add	w9, w9, #100
-	add	x10, x25, x28, lsr #12
-	movk	x2, #7396, lsl #16
-	str	x9, [x22]
-	csinv	x9, x19, xzr, lt
+	subs	x30, x30, #1
+	add	x24, x24, #1
 	movk	x3, #32586, lsl #16
-	str	xzr, [x22, #8]
-	movk	x4, #4913, lsl #16
-	movk	x2, #18285, lsl #32
-	str	x9, [x22, #16]
 	movk	x3, #31161, lsl #32
-	movk	x4, #18875, lsl #32
-	stur	x11, [x22, #-8]
-	mov	x8, xzr
-	and	x9, x10, #0xfffffffffffff
-	ldp	x15, x23, [sp, #56]             // 16-byte Folded Reload
-	ldr	x16, [sp, #72]                  // 8-byte Folded Reload
-	ldr	x19, [sp, #48]                  // 8-byte Folded Reload
-	ldr	x5, [sp, #88]                   // 8-byte Folded Reload
-	movk	x2, #48984, lsl #48
 	movk	x3, #40503, lsl #48
+	b.eq	.LBB1_61
+.LBB1_58:                               // =>This Inner Loop Header: Depth=1
+	ldr	w8, [x23, #24]
+	add	x9, x24, x21
+	add	x20, x22, x9, lsl #12
+	cmp	w8, #1
+	b.ne	.LBB1_55
+// %bb.59:                              //   in Loop: Header=BB1_58 Depth=1
+	mov	w8, #4                          // =0x4
+	str	x20, [x23]
+	movk	w8, #50688, lsl #16
+	str	xzr, [x23, #8]
+	str	xzr, [x23, #16]
+	str	x8, [x23, #32]
+	ldr	x0, [x23, #32]
+	cbnz	x0, .LBB1_56
+.LBB1_60:                               //   in Loop: Header=BB1_58 Depth=1
+	mov	w8, #5                          // =0x5
+	str	x20, [x23]
+	str	xzr, [x23, #8]
+	str	xzr, [x23, #16]
+	stur	x8, [x23, #-8]
+	b	.LBB1_57
+.LBB1_61:
+	cmp	x18, #0
+	ldp	x24, x18, [sp, #40]             // 16-byte Folded Reload
+	cset	w8, eq
+	b	.LBB1_64
+.LBB1_62:
+	mov	x25, x5
+	mov	x1, x5
+	mov	x28, x5
+	cmp	x19, x27
+	b.hi	.LBB1_73
+	b	.LBB1_87
+.LBB1_63:
+	mov	x3, #31765                      // =0x7c15
+	mov	w8, #1                          // =0x1
+	movk	x3, #32586, lsl #16
+	movk	x3, #31161, lsl #32
+	movk	x3, #40503, lsl #48
+.LBB1_64:
+	ldr	w9, [sp, #20]                   // 4-byte Folded Reload
+	cmn	x19, #1
+	mov	w10, #2                         // =0x2
+	add	x28, x28, #1
+	add	w9, w9, #100
+	str	x9, [x23]
+	csinv	x9, x19, xzr, lt
+	str	xzr, [x23, #8]
+	str	x9, [x23, #16]
+	stur	x10, [x23, #-8]
+	cbz	w8, .LBB1_70
+// %bb.65:
+	mov	x2, #58809                      // =0xe5b9
+	mov	x4, #4587                       // =0x11eb
+	add	x9, x21, x22, lsr #12
+	movk	x2, #7396, lsl #16
+	movk	x4, #4913, lsl #16
+	ldr	x15, [sp, #72]                  // 8-byte Folded Reload
+	movk	x2, #18285, lsl #32
+	movk	x4, #18875, lsl #32
+	ldr	x5, [sp, #88]                   // 8-byte Folded Reload
+	mov	x8, xzr
+	and	x9, x9, #0xfffffffffffff
+	movk	x2, #48984, lsl #48
 	movk	x4, #38096, lsl #48
-	adrp	x6, vcpu_rounds
-	add	x6, x6, :lo12:vcpu_rounds
 	adrp	x7, vcpu_failures
 	add	x7, x7, :lo12:vcpu_failures
-.LBB1_57:                               // =>This Loop Header: Depth=1
-                                        //     Child Loop BB1_58 Depth 2
+.LBB1_66:                               // =>This Loop Header: Depth=1
+                                        //     Child Loop BB1_67 Depth 2
 	add	x10, x8, x9
-	add	x11, x8, x25
+	add	x11, x8, x21
 	mov	w12, #256                       // =0x100
 	mul	x10, x10, x3
-	add	x11, x28, x11, lsl #12
+	add	x11, x22, x11, lsl #12
 	add	x11, x11, #16
 	eor	x10, x10, x26
 	eor	x10, x10, x10, lsr #30
@@ -1497,58 +1544,77 @@ stress_vcpu:                            // @stress_vcpu
 	mul	x10, x10, x4
 	eor	x10, x10, x10, lsr #31
 	orr	x10, x10, #0x1
-.LBB1_58:                               //   Parent Loop BB1_57 Depth=1
+.LBB1_67:                               //   Parent Loop BB1_66 Depth=1
                                         // =>  This Inner Loop Header: Depth=2
 	subs	x12, x12, #2
 	stp	x10, x10, [x11, #-16]
 	stp	x10, x10, [x11], #32
-	b.ne	.LBB1_58
-// %bb.59:                              //   in Loop: Header=BB1_57 Depth=1
+	b.ne	.LBB1_67
+// %bb.68:                              //   in Loop: Header=BB1_66 Depth=1
 	//APP
 	//NO_APP
 	add	x8, x8, #1
-	cmp	x8, x18
-	b.ne	.LBB1_57
-// %bb.60:
-	ldr	x17, [sp, #32]                  // 8-byte Folded Reload
-	mov	x18, xzr
+	cmp	x8, x25
+	b.ne	.LBB1_66
+// %bb.69:
+	ldp	x19, x16, [sp, #56]             // 16-byte Folded Reload
+	mov	x25, xzr
+	ldr	x17, [sp, #24]                  // 8-byte Folded Reload
 	mov	x1, xzr
-	add	x21, x21, #1
-	b	.LBB1_62
-.LBB1_61:
-	mov	x18, x5
-	mov	x1, x5
-	mov	x21, x5
-.LBB1_62:
+	adrp	x6, vcpu_rounds
+	add	x6, x6, :lo12:vcpu_rounds
 	cmp	x19, x27
-	b.ls	.LBB1_76
-// %bb.63:
-	add	x8, x1, x18
+	b.hi	.LBB1_73
+	b	.LBB1_87
+.LBB1_70:
+	mov	x2, #58809                      // =0xe5b9
+	ldp	x16, x15, [sp, #64]             // 16-byte Folded Reload
+	movk	x2, #7396, lsl #16
+	ldr	x17, [sp, #24]                  // 8-byte Folded Reload
+	ldr	x19, [sp, #56]                  // 8-byte Folded Reload
+	movk	x2, #18285, lsl #32
+	movk	x2, #48984, lsl #48
+.LBB1_71:
+	mov	x4, #4587                       // =0x11eb
+	ldr	x5, [sp, #88]                   // 8-byte Folded Reload
+	ldr	x1, [sp, #32]                   // 8-byte Folded Reload
+	movk	x4, #4913, lsl #16
+	adrp	x6, vcpu_rounds
+	add	x6, x6, :lo12:vcpu_rounds
+	movk	x4, #18875, lsl #32
+	adrp	x7, vcpu_failures
+	add	x7, x7, :lo12:vcpu_failures
+	movk	x4, #38096, lsl #48
+.LBB1_72:
+	cmp	x19, x27
+	b.ls	.LBB1_87
+.LBB1_73:
+	add	x8, x1, x25
 	mov	w9, #6                          // =0x6
-	b	.LBB1_67
-.LBB1_64:                               //   in Loop: Header=BB1_67 Depth=1
+	b	.LBB1_77
+.LBB1_74:                               //   in Loop: Header=BB1_77 Depth=1
 	mov	x10, xzr
-.LBB1_65:                               //   in Loop: Header=BB1_67 Depth=1
-	add	x21, x10, x21
-	str	x21, [x7, x16, lsl #3]
-.LBB1_66:                               //   in Loop: Header=BB1_67 Depth=1
+.LBB1_75:                               //   in Loop: Header=BB1_77 Depth=1
+	add	x28, x10, x28
+	str	x28, [x7, x15, lsl #3]
+.LBB1_76:                               //   in Loop: Header=BB1_77 Depth=1
 	add	x27, x27, #1
 	cmp	x27, x19
-	b.hs	.LBB1_76
-.LBB1_67:                               // =>This Loop Header: Depth=1
-                                        //     Child Loop BB1_70 Depth 2
+	b.hs	.LBB1_87
+.LBB1_77:                               // =>This Loop Header: Depth=1
+                                        //     Child Loop BB1_80 Depth 2
 	cmp	x27, x1
-	b.lo	.LBB1_69
-// %bb.68:                              //   in Loop: Header=BB1_67 Depth=1
+	b.lo	.LBB1_79
+// %bb.78:                              //   in Loop: Header=BB1_77 Depth=1
 	cmp	x27, x8
-	b.lo	.LBB1_66
-.LBB1_69:                               //   in Loop: Header=BB1_67 Depth=1
-	cmp	x27, x24
+	b.lo	.LBB1_76
+.LBB1_79:                               //   in Loop: Header=BB1_77 Depth=1
+	cmp	x27, x16
 	//APP
 	//NO_APP
 	mov	x10, xzr
-	csel	x12, xzr, x24, lo
-	csel	x13, x23, x15, lo
+	csel	x12, xzr, x16, lo
+	csel	x13, x18, x24, lo
 	mov	x11, xzr
 	sub	x12, x27, x12
 	add	x12, x13, x12, lsl #12
@@ -1561,54 +1627,60 @@ stress_vcpu:                            // @stress_vcpu
 	mul	x13, x13, x4
 	eor	x13, x13, x13, lsr #31
 	orr	x13, x13, #0x1
-.LBB1_70:                               //   Parent Loop BB1_67 Depth=1
+.LBB1_80:                               //   Parent Loop BB1_77 Depth=1
                                         // =>  This Inner Loop Header: Depth=2
 	ldr	x14, [x12, x10]
 	cmp	x14, x13
-	b.ne	.LBB1_72
-// %bb.71:                              //   in Loop: Header=BB1_70 Depth=2
+	b.ne	.LBB1_82
+// %bb.81:                              //   in Loop: Header=BB1_80 Depth=2
 	add	x10, x10, #8
 	add	x11, x11, #1
 	cmp	x10, #1, lsl #12                // =4096
-	b.ne	.LBB1_70
-	b	.LBB1_64
-.LBB1_72:                               //   in Loop: Header=BB1_67 Depth=1
+	b.ne	.LBB1_80
+	b	.LBB1_74
+.LBB1_82:                               //   in Loop: Header=BB1_77 Depth=1
 	cmp	x10, #1, lsl #12                // =4096
-	b.eq	.LBB1_64
-// %bb.73:                              //   in Loop: Header=BB1_67 Depth=1
-	ldr	x14, [x7, x16, lsl #3]
+	b.eq	.LBB1_74
+// %bb.83:                              //   in Loop: Header=BB1_77 Depth=1
+	ldr	x14, [x7, x15, lsl #3]
 	cmp	x14, #7
-	b.hi	.LBB1_75
-// %bb.74:                              //   in Loop: Header=BB1_67 Depth=1
+	b.hi	.LBB1_85
+// %bb.84:                              //   in Loop: Header=BB1_77 Depth=1
 	add	x11, x12, x11, lsl #3
 	ldr	x10, [x12, x10]
-	str	x11, [x22]
-	str	x13, [x22, #8]
-	str	x10, [x22, #16]
+	str	x11, [x23]
+	str	x13, [x23, #8]
+	str	x10, [x23, #16]
 	mov	w10, #1                         // =0x1
-	stur	x9, [x22, #-8]
-	b	.LBB1_65
-.LBB1_75:                               //   in Loop: Header=BB1_67 Depth=1
+	stur	x9, [x23, #-8]
+	b	.LBB1_75
+.LBB1_85:                               //   in Loop: Header=BB1_77 Depth=1
 	mov	w10, #1                         // =0x1
-	b	.LBB1_65
-.LBB1_76:
-	cmp	x21, #0
-	str	x5, [x6, x16, lsl #3]
+	b	.LBB1_75
+.LBB1_86:
+	ldr	x17, [sp, #24]                  // 8-byte Folded Reload
+	mov	x25, xzr
+	mov	x1, xzr
+	cmp	x19, x27
+	b.hi	.LBB1_73
+.LBB1_87:
+	cmp	x28, #0
+	str	x5, [x6, x15, lsl #3]
 	mov	w9, #1                          // =0x1
 	cset	w8, eq
-	str	x21, [x7, x16, lsl #3]
-	str	x17, [x22]
-	str	x8, [x22, #8]
+	str	x28, [x7, x15, lsl #3]
+	str	x17, [x23]
+	str	x8, [x23, #8]
 	mov	w8, #2                          // =0x2
-	str	x5, [x22, #16]
-	stur	x8, [x22, #-8]
+	str	x5, [x23, #16]
+	stur	x8, [x23, #-8]
 	adrp	x8, vcpu_done
 	add	x8, x8, :lo12:vcpu_done
 	//APP
 	dmb	sy
 	//NO_APP
-	str	x9, [x8, x16, lsl #3]
-.LBB1_77:
+	str	x9, [x8, x15, lsl #3]
+.LBB1_88:
 	ldp	x20, x19, [sp, #160]            // 16-byte Folded Reload
 	ldr	x30, [sp, #80]                  // 8-byte Folded Reload
 	ldp	x22, x21, [sp, #144]            // 16-byte Folded Reload
@@ -1617,43 +1689,29 @@ stress_vcpu:                            // @stress_vcpu
 	ldp	x28, x27, [sp, #96]             // 16-byte Folded Reload
 	add	sp, sp, #176
 	ret
-.LBB1_78:
-	ldr	x17, [sp, #32]                  // 8-byte Folded Reload
-	mov	x18, xzr
-	mov	x1, xzr
-	b	.LBB1_62
-.LBB1_79:
-	ldr	w8, [sp, #28]                   // 4-byte Folded Reload
+.LBB1_89:
+	ldr	w8, [sp, #20]                   // 4-byte Folded Reload
 	mov	x2, #58809                      // =0xe5b9
 	mov	x3, #31765                      // =0x7c15
-	mov	x4, #4587                       // =0x11eb
 	movk	x2, #7396, lsl #16
 	movk	x3, #32586, lsl #16
+	add	x28, x28, #1
 	add	w8, w8, #200
-	movk	x4, #4913, lsl #16
 	movk	x2, #18285, lsl #32
-	str	x8, [x22]
-	mov	w8, #2                          // =0x2
 	movk	x3, #31161, lsl #32
-	str	xzr, [x22, #8]
-	movk	x4, #18875, lsl #32
-	add	x21, x21, #1
-	str	x20, [x22, #16]
+	str	x8, [x23]
+	mov	w8, #2                          // =0x2
+	mov	x18, x30
+	str	xzr, [x23, #8]
 	movk	x2, #48984, lsl #48
 	movk	x3, #40503, lsl #48
-	stur	x8, [x22, #-8]
-	movk	x4, #38096, lsl #48
-	adrp	x6, vcpu_rounds
-	add	x6, x6, :lo12:vcpu_rounds
-	ldp	x15, x23, [sp, #56]             // 16-byte Folded Reload
-	ldr	x16, [sp, #72]                  // 8-byte Folded Reload
-	ldr	x17, [sp, #32]                  // 8-byte Folded Reload
-	ldr	x19, [sp, #48]                  // 8-byte Folded Reload
-	ldr	x5, [sp, #88]                   // 8-byte Folded Reload
-	ldr	x1, [sp]                        // 8-byte Folded Reload
-	adrp	x7, vcpu_failures
-	add	x7, x7, :lo12:vcpu_failures
-	b	.LBB1_62
+	str	x20, [x23, #16]
+	stur	x8, [x23, #-8]
+	ldp	x16, x15, [sp, #64]             // 16-byte Folded Reload
+	ldr	x24, [sp, #40]                  // 8-byte Folded Reload
+	ldr	x17, [sp, #24]                  // 8-byte Folded Reload
+	ldr	x19, [sp, #56]                  // 8-byte Folded Reload
+	b	.LBB1_71
 .Lfunc_end1:
 	.size	stress_vcpu, .Lfunc_end1-stress_vcpu
                                         // -- End function

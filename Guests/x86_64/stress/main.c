@@ -38,8 +38,9 @@ static long map_gpa_range(u64_ gpa, u64_ pages, u64_ attributes)
     return result;
 }
 
-static long arch_share_range(u64_ gpa, u64_ pages)
+static long arch_share_range(u64_ gpa, u64_ pages, u64_ *still_shared)
 {
+    *still_shared = 0;      /* one call: it shares the whole run or nothing */
     return map_gpa_range(gpa, pages, MAP_GPA_SHARED);
 }
 

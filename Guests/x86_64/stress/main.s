@@ -18,7 +18,7 @@ stress_main:                            # @stress_main
 	movq	stress_parameters+48(%rip), %r15
 	testl	%edi, %edi
 	je	.LBB0_1
-# %bb.58:
+# %bb.60:
 	addq	$24, %rsp
 	popq	%rbx
 	popq	%r14
@@ -384,22 +384,36 @@ stress_main:                            # @stress_main
 	cmovaq	%rsi, %rbx
 	movb	$115, %al
 	movq	stress_parameters+48(%rip), %rdx
-	movq	stress_parameters+8(%rip), %rsi
-	cmpq	$1, %rsi
-	jne	.LBB0_20
+	movq	stress_parameters+32(%rip), %rsi
+	movq	stress_parameters+40(%rip), %rdi
+	movq	stress_parameters+8(%rip), %r8
+	cmpq	$1, %r8
+	sete	%r8b
+	leaq	-1(%rdx), %r9
+	cmpq	$8, %r9
+	setb	%r9b
+	andb	%r8b, %r9b
+	cmpb	$1, %r9b
+	jne	.LBB0_22
 # %bb.18:
-	leaq	-9(%rdx), %rsi
-	cmpq	$-8, %rsi
-	jb	.LBB0_20
+	addq	%rsi, %rdi
+	cmpq	$__image_end, %rdi
+	jb	.LBB0_22
 # %bb.19:
+	cmpq	$__image_start, %rsi
+	ja	.LBB0_22
+# %bb.20:
+	cmpq	%rsi, %rdi
+	jbe	.LBB0_22
+# %bb.21:
 	movl	$__image_start, %esi
 	andq	$-4096, %rsi                    # imm = 0xF000
 	subq	%rcx, %rsi
 	shrq	$12, %rsi
 	addq	%rsi, %rbx
 	cmpq	%rdx, %rbx
-	jb	.LBB0_20
-# %bb.24:
+	jb	.LBB0_22
+# %bb.26:
 	movw	$1016, %dx                      # imm = 0x3F8
 	#APP
 	outb	%al, %dx
@@ -458,7 +472,7 @@ stress_main:                            # @stress_main
 	xorl	%esi, %esi
 	movq	%rbx, %rcx
 	.p2align	4
-.LBB0_25:                               # =>This Inner Loop Header: Depth=1
+.LBB0_27:                               # =>This Inner Loop Header: Depth=1
 	movq	%rcx, %rax
 	mulq	%r14
 	shrq	$3, %rdx
@@ -471,19 +485,19 @@ stress_main:                            # @stress_main
 	incq	%rsi
 	cmpq	$9, %rcx
 	movq	%rdx, %rcx
-	ja	.LBB0_25
-# %bb.26:
+	ja	.LBB0_27
+# %bb.28:
 	movslq	%esi, %rcx
 	movw	$1016, %dx                      # imm = 0x3F8
 	.p2align	4
-.LBB0_27:                               # =>This Inner Loop Header: Depth=1
+.LBB0_29:                               # =>This Inner Loop Header: Depth=1
 	movzbl	-49(%rbp,%rcx), %eax
 	#APP
 	outb	%al, %dx
 	#NO_APP
 	decq	%rcx
-	jne	.LBB0_27
-# %bb.28:
+	jne	.LBB0_29
+# %bb.30:
 	movb	$32, %al
 	movw	$1016, %dx                      # imm = 0x3F8
 	#APP
@@ -547,35 +561,35 @@ stress_main:                            # @stress_main
 	xorl	%edi, %edi
 	callq	stress_vcpu
 	cmpq	$2, %r15
-	jb	.LBB0_30
-# %bb.29:
+	jb	.LBB0_32
+# %bb.31:
 	movl	$1, %eax
-	jmp	.LBB0_48
+	jmp	.LBB0_50
 	.p2align	4
-.LBB0_47:                               #   in Loop: Header=BB0_48 Depth=1
+.LBB0_49:                               #   in Loop: Header=BB0_50 Depth=1
 	#APP
 	pause
 	#NO_APP
-.LBB0_48:                               # =>This Inner Loop Header: Depth=1
+.LBB0_50:                               # =>This Inner Loop Header: Depth=1
 	cmpq	$0, vcpu_done(,%rax,8)
-	je	.LBB0_47
-# %bb.49:                               #   in Loop: Header=BB0_48 Depth=1
+	je	.LBB0_49
+# %bb.51:                               #   in Loop: Header=BB0_50 Depth=1
 	incq	%rax
 	cmpq	%r15, %rax
-	jne	.LBB0_48
-	jmp	.LBB0_32
-.LBB0_20:
+	jne	.LBB0_50
+	jmp	.LBB0_34
+.LBB0_22:
 	movq	$-68, %rcx
 	movw	$1016, %dx                      # imm = 0x3F8
 	.p2align	4
-.LBB0_21:                               # =>This Inner Loop Header: Depth=1
+.LBB0_23:                               # =>This Inner Loop Header: Depth=1
 	#APP
 	outb	%al, %dx
 	#NO_APP
 	movzbl	.L.str.5+69(%rcx), %eax
 	incq	%rcx
-	jne	.LBB0_21
-# %bb.22:
+	jne	.LBB0_23
+# %bb.24:
 	movl	$3, %eax
 	movl	$1, %ebx
 	xorl	%ecx, %ecx
@@ -583,28 +597,28 @@ stress_main:                            # @stress_main
 	#APP
 	outl	%eax, $232
 	#NO_APP
-	jmp	.LBB0_23
-.LBB0_30:
-	testq	%r15, %r15
-	je	.LBB0_31
+	jmp	.LBB0_25
 .LBB0_32:
+	testq	%r15, %r15
+	je	.LBB0_33
+.LBB0_34:
 	leaq	-1(%r15), %rcx
 	movl	%r15d, %eax
 	andl	$3, %eax
 	cmpq	$3, %rcx
-	jae	.LBB0_50
-# %bb.33:
+	jae	.LBB0_52
+# %bb.35:
 	xorl	%edx, %edx
 	xorl	%ecx, %ecx
 	xorl	%esi, %esi
-	jmp	.LBB0_34
-.LBB0_50:
+	jmp	.LBB0_36
+.LBB0_52:
 	andq	$-4, %r15
 	xorl	%edx, %edx
 	xorl	%ecx, %ecx
 	xorl	%esi, %esi
 	.p2align	4
-.LBB0_51:                               # =>This Inner Loop Header: Depth=1
+.LBB0_53:                               # =>This Inner Loop Header: Depth=1
 	addq	vcpu_failures(,%rdx,8), %rsi
 	addq	vcpu_rounds(,%rdx,8), %rcx
 	addq	vcpu_failures+8(,%rdx,8), %rsi
@@ -615,25 +629,25 @@ stress_main:                            # @stress_main
 	addq	vcpu_rounds+24(,%rdx,8), %rcx
 	addq	$4, %rdx
 	cmpq	%rdx, %r15
-	jne	.LBB0_51
-.LBB0_34:
+	jne	.LBB0_53
+.LBB0_36:
 	testq	%rax, %rax
-	je	.LBB0_37
-# %bb.35:
+	je	.LBB0_39
+# %bb.37:
 	xorl	%edi, %edi
 	shlq	$3, %rdx
 	.p2align	4
-.LBB0_36:                               # =>This Inner Loop Header: Depth=1
+.LBB0_38:                               # =>This Inner Loop Header: Depth=1
 	addq	vcpu_failures(%rdx,%rdi,8), %rsi
 	addq	vcpu_rounds(%rdx,%rdi,8), %rcx
 	incq	%rdi
 	cmpq	%rdi, %rax
-	jne	.LBB0_36
-	jmp	.LBB0_37
-.LBB0_31:
+	jne	.LBB0_38
+	jmp	.LBB0_39
+.LBB0_33:
 	xorl	%esi, %esi
 	xorl	%ecx, %ecx
-.LBB0_37:
+.LBB0_39:
 	movb	$115, %al
 	movw	$1016, %dx                      # imm = 0x3F8
 	#APP
@@ -692,7 +706,7 @@ stress_main:                            # @stress_main
 	#NO_APP
 	xorl	%edi, %edi
 	.p2align	4
-.LBB0_38:                               # =>This Inner Loop Header: Depth=1
+.LBB0_40:                               # =>This Inner Loop Header: Depth=1
 	movq	%rcx, %rax
 	mulq	%r14
 	shrq	$3, %rdx
@@ -705,19 +719,19 @@ stress_main:                            # @stress_main
 	incq	%rdi
 	cmpq	$9, %rcx
 	movq	%rdx, %rcx
-	ja	.LBB0_38
-# %bb.39:
+	ja	.LBB0_40
+# %bb.41:
 	movslq	%edi, %rcx
 	movw	$1016, %dx                      # imm = 0x3F8
 	.p2align	4
-.LBB0_40:                               # =>This Inner Loop Header: Depth=1
+.LBB0_42:                               # =>This Inner Loop Header: Depth=1
 	movzbl	-49(%rbp,%rcx), %eax
 	#APP
 	outb	%al, %dx
 	#NO_APP
 	decq	%rcx
-	jne	.LBB0_40
-# %bb.41:
+	jne	.LBB0_42
+# %bb.43:
 	movb	$32, %al
 	movw	$1016, %dx                      # imm = 0x3F8
 	#APP
@@ -757,7 +771,7 @@ stress_main:                            # @stress_main
 	#NO_APP
 	xorl	%ecx, %ecx
 	.p2align	4
-.LBB0_42:                               # =>This Inner Loop Header: Depth=1
+.LBB0_44:                               # =>This Inner Loop Header: Depth=1
 	movq	%rbx, %rax
 	mulq	%r14
 	shrq	$3, %rdx
@@ -770,19 +784,19 @@ stress_main:                            # @stress_main
 	incq	%rcx
 	cmpq	$9, %rbx
 	movq	%rdx, %rbx
-	ja	.LBB0_42
-# %bb.43:
+	ja	.LBB0_44
+# %bb.45:
 	movslq	%ecx, %rcx
 	movw	$1016, %dx                      # imm = 0x3F8
 	.p2align	4
-.LBB0_44:                               # =>This Inner Loop Header: Depth=1
+.LBB0_46:                               # =>This Inner Loop Header: Depth=1
 	movzbl	-49(%rbp,%rcx), %eax
 	#APP
 	outb	%al, %dx
 	#NO_APP
 	decq	%rcx
-	jne	.LBB0_44
-# %bb.45:
+	jne	.LBB0_46
+# %bb.47:
 	movb	$32, %al
 	movw	$1016, %dx                      # imm = 0x3F8
 	#APP
@@ -853,12 +867,12 @@ stress_main:                            # @stress_main
 	outb	%al, %dx
 	#NO_APP
 	testq	%rsi, %rsi
-	je	.LBB0_46
-# %bb.52:
+	je	.LBB0_48
+# %bb.54:
 	xorl	%edi, %edi
 	movq	%rsi, %rcx
 	.p2align	4
-.LBB0_53:                               # =>This Inner Loop Header: Depth=1
+.LBB0_55:                               # =>This Inner Loop Header: Depth=1
 	movq	%rcx, %rax
 	mulq	%r14
 	shrq	$3, %rdx
@@ -871,19 +885,19 @@ stress_main:                            # @stress_main
 	incq	%rdi
 	cmpq	$9, %rcx
 	movq	%rdx, %rcx
-	ja	.LBB0_53
-# %bb.54:
+	ja	.LBB0_55
+# %bb.56:
 	movslq	%edi, %rcx
 	movw	$1016, %dx                      # imm = 0x3F8
 	.p2align	4
-.LBB0_55:                               # =>This Inner Loop Header: Depth=1
+.LBB0_57:                               # =>This Inner Loop Header: Depth=1
 	movzbl	-49(%rbp,%rcx), %eax
 	#APP
 	outb	%al, %dx
 	#NO_APP
 	decq	%rcx
-	jne	.LBB0_55
-# %bb.56:
+	jne	.LBB0_57
+# %bb.58:
 	movb	$32, %al
 	movw	$1016, %dx                      # imm = 0x3F8
 	#APP
@@ -925,8 +939,8 @@ stress_main:                            # @stress_main
 	#APP
 	outb	%al, %dx
 	#NO_APP
-	jmp	.LBB0_57
-.LBB0_46:
+	jmp	.LBB0_59
+.LBB0_48:
 	movb	$97, %al
 	#APP
 	outb	%al, %dx
@@ -997,7 +1011,7 @@ stress_main:                            # @stress_main
 	#APP
 	outb	%al, %dx
 	#NO_APP
-.LBB0_57:
+.LBB0_59:
 	xorl	%ebx, %ebx
 	testq	%rsi, %rsi
 	setne	%bl
@@ -1007,7 +1021,7 @@ stress_main:                            # @stress_main
 	#APP
 	outl	%eax, $232
 	#NO_APP
-.LBB0_23:
+.LBB0_25:
 	addq	$24, %rsp
 	popq	%rbx
 	popq	%r14
@@ -1029,106 +1043,118 @@ stress_vcpu:                            # @stress_vcpu
 	pushq	%r12
 	pushq	%rbx
 	subq	$128, %rsp
-	movq	stress_parameters+32(%rip), %r11
+	movq	stress_parameters+32(%rip), %r14
 	movq	stress_parameters+40(%rip), %rax
-	addq	%r11, %rax
-	movl	$__image_end+4095, %r15d
-	andq	$-4096, %r15                    # imm = 0xF000
+	addq	%r14, %rax
+	movl	$__image_end+4095, %r10d
+	andq	$-4096, %r10                    # imm = 0xF000
 	movq	%rax, %rdx
-	subq	%r15, %rdx
+	subq	%r10, %rdx
 	shrq	$12, %rdx
 	xorl	%ecx, %ecx
-	cmpq	%r15, %rax
+	cmpq	%r10, %rax
 	cmovaq	%rdx, %rcx
                                         # kill: def $edi killed $edi def $rdi
 	movq	stress_parameters+48(%rip), %rax
-	movq	stress_parameters+8(%rip), %rdx
-	cmpq	$1, %rdx
-	jne	.LBB1_13
+	movq	stress_parameters+32(%rip), %rdx
+	movq	stress_parameters+40(%rip), %rsi
+	movq	stress_parameters+8(%rip), %r8
+	cmpq	$1, %r8
+	sete	%r9b
+	leaq	-1(%rax), %r8
+	cmpq	$8, %r8
+	setb	%r8b
+	andb	%r9b, %r8b
+	cmpb	$1, %r8b
+	jne	.LBB1_15
 # %bb.1:
-	leaq	-9(%rax), %rdx
-	cmpq	$-8, %rdx
-	jb	.LBB1_13
+	addq	%rdx, %rsi
+	cmpq	$__image_end, %rsi
+	jb	.LBB1_15
 # %bb.2:
+	cmpq	$__image_start, %rdx
+	ja	.LBB1_15
+# %bb.3:
+	cmpq	%rdx, %rsi
+	jbe	.LBB1_15
+# %bb.4:
 	movl	$__image_start, %r12d
 	andq	$-4096, %r12                    # imm = 0xF000
-	subq	%r11, %r12
+	subq	%r14, %r12
 	shrq	$12, %r12
 	addq	%r12, %rcx
 	cmpq	%rax, %rcx
-	jb	.LBB1_13
-# %bb.3:
-	movl	%edi, %r9d
+	jb	.LBB1_15
+# %bb.5:
+	movl	%edi, %r11d
 	movq	stress_parameters+48(%rip), %rax
-	cmpq	%r9, %rax
-	jbe	.LBB1_13
-# %bb.4:
+	cmpq	%r11, %rax
+	jbe	.LBB1_15
+# %bb.6:
 	movq	stress_parameters+16(%rip), %r13
 	movq	stress_parameters+24(%rip), %rax
 	movq	%rax, -128(%rbp)                # 8-byte Spill
 	movq	stress_parameters+48(%rip), %rsi
 	movq	%rcx, %rax
-	imulq	%r9, %rax
+	imulq	%r11, %rax
 	movq	%rax, %rdx
 	orq	%rsi, %rdx
 	shrq	$32, %rdx
-	je	.LBB1_5
-# %bb.6:
+	je	.LBB1_7
+# %bb.8:
 	xorl	%edx, %edx
 	divq	%rsi
-	jmp	.LBB1_7
-.LBB1_5:
+	jmp	.LBB1_9
+.LBB1_7:
                                         # kill: def $eax killed $eax killed $rax
 	xorl	%edx, %edx
 	divl	%esi
                                         # kill: def $eax killed $eax def $rax
-.LBB1_7:
+.LBB1_9:
 	movq	%rax, -64(%rbp)                 # 8-byte Spill
 	leal	1(%rdi), %ebx
 	imulq	%rbx, %rcx
 	movq	%rcx, %rax
 	orq	%rsi, %rax
 	shrq	$32, %rax
-	je	.LBB1_8
-# %bb.9:
+	je	.LBB1_10
+# %bb.11:
 	movq	%rcx, %rax
 	xorl	%edx, %edx
 	divq	%rsi
-	jmp	.LBB1_10
-.LBB1_8:
+	jmp	.LBB1_12
+.LBB1_10:
 	movl	%ecx, %eax
 	xorl	%edx, %edx
 	divl	%esi
                                         # kill: def $eax killed $eax def $rax
-.LBB1_10:
-	movq	%rax, %rcx
+.LBB1_12:
+	movq	%rax, -72(%rbp)                 # 8-byte Spill
 	movq	-64(%rbp), %rsi                 # 8-byte Reload
-	subq	%rsi, %rcx
-	movq	%rcx, -160(%rbp)                # 8-byte Spill
-	jbe	.LBB1_11
-# %bb.14:
+	subq	%rsi, %rax
+	movq	%rax, -160(%rbp)                # 8-byte Spill
+	jbe	.LBB1_13
+# %bb.16:
 	movq	%rbx, -152(%rbp)                # 8-byte Spill
-	movq	%r9, -56(%rbp)                  # 8-byte Spill
 	movq	%rdi, -120(%rbp)                # 8-byte Spill
 	movabsq	$-4658895280553007687, %r9      # imm = 0xBF58476D1CE4E5B9
-	movabsq	$-7046029254386353131, %r14     # imm = 0x9E3779B97F4A7C15
-	movabsq	$-7723592293110705685, %rbx     # imm = 0x94D049BB133111EB
-	movq	%rax, %r10
+	movabsq	$-7046029254386353131, %r15     # imm = 0x9E3779B97F4A7C15
 	xorl	%edx, %edx
+	movq	-72(%rbp), %rbx                 # 8-byte Reload
 	.p2align	4
-.LBB1_15:                               # =>This Inner Loop Header: Depth=1
+.LBB1_17:                               # =>This Inner Loop Header: Depth=1
 	cmpq	%r12, %rsi
 	movq	%r12, %rax
 	cmovbq	%rdx, %rax
-	movq	%r15, %rcx
-	cmovbq	%r11, %rcx
+	movq	%r10, %rcx
+	cmovbq	%r14, %rcx
 	movq	%rsi, %rdi
 	subq	%rax, %rdi
 	shlq	$12, %rdi
 	addq	%rcx, %rdi
 	movq	%rdi, %rax
 	shrq	$12, %rax
-	imulq	%r14, %rax
+	imulq	%r15, %rax
 	xorq	%r13, %rax
 	movq	%rax, %rcx
 	shrq	$30, %rcx
@@ -1137,7 +1163,8 @@ stress_vcpu:                            # @stress_vcpu
 	movq	%rcx, %r8
 	shrq	$27, %r8
 	xorq	%rcx, %r8
-	imulq	%rbx, %r8
+	movabsq	$-7723592293110705685, %rax     # imm = 0x94D049BB133111EB
+	imulq	%rax, %r8
 	movq	%r8, %rax
 	shrq	$31, %rax
 	xorq	%r8, %rax
@@ -1148,112 +1175,111 @@ stress_vcpu:                            # @stress_vcpu
 	rep		stosq	%rax, %es:(%rdi)
 	#NO_APP
 	incq	%rsi
-	cmpq	%r10, %rsi
-	jb	.LBB1_15
-# %bb.16:
+	cmpq	%rbx, %rsi
+	jb	.LBB1_17
+# %bb.18:
+	movq	%r14, -144(%rbp)                # 8-byte Spill
 	decq	-128(%rbp)                      # 8-byte Folded Spill
 	movabsq	$6004514660895883264, %rax      # imm = 0x5354524553530000
-	addq	-56(%rbp), %rax                 # 8-byte Folded Reload
+	movq	%r11, -56(%rbp)                 # 8-byte Spill
+	addq	%r11, %rax
 	movq	%rax, %rcx
 	shrq	$30, %rcx
 	xorq	%rax, %rcx
 	imulq	%r9, %rcx
-	movq	%rcx, %r9
-	shrq	$27, %r9
-	xorq	%rcx, %r9
-	imulq	%rbx, %r9
-	movq	%r9, %rax
+	movq	%rcx, %r11
+	shrq	$27, %r11
+	xorq	%rcx, %r11
+	movabsq	$-7723592293110705685, %rax     # imm = 0x94D049BB133111EB
+	imulq	%rax, %r11
+	movq	%r11, %rax
 	shrq	$31, %rax
-	xorq	%r13, %r9
-	xorq	%rax, %r9
+	xorq	%r13, %r11
+	xorq	%rax, %r11
 	xorl	%r8d, %r8d
-	movq	$0, -96(%rbp)                   # 8-byte Folded Spill
-	movq	%r11, -72(%rbp)                 # 8-byte Spill
-	movq	%r15, -144(%rbp)                # 8-byte Spill
-	movq	%r12, -80(%rbp)                 # 8-byte Spill
+	xorl	%r14d, %r14d
+	movq	%r10, -80(%rbp)                 # 8-byte Spill
+	movq	%r12, -112(%rbp)                # 8-byte Spill
 	movq	-64(%rbp), %rbx                 # 8-byte Reload
-	movq	%r10, -112(%rbp)                # 8-byte Spill
-	jmp	.LBB1_17
+	movq	%r10, %rdi
+	jmp	.LBB1_19
 	.p2align	4
-.LBB1_42:                               #   in Loop: Header=BB1_17 Depth=1
-	movq	-96(%rbp), %rcx                 # 8-byte Reload
-	incq	%rcx
+.LBB1_44:                               #   in Loop: Header=BB1_19 Depth=1
+	movq	-104(%rbp), %r14                # 8-byte Reload
+	incq	%r14
 	movq	-56(%rbp), %rax                 # 8-byte Reload
-	movq	%rcx, vcpu_rounds(,%rax,8)
+	movq	%r14, vcpu_rounds(,%rax,8)
 	movq	%r8, vcpu_failures(,%rax,8)
-	movq	%rcx, -96(%rbp)                 # 8-byte Spill
-	cmpq	%rcx, -128(%rbp)                # 8-byte Folded Reload
-	movq	%r10, %r14
-	movq	-72(%rbp), %r11                 # 8-byte Reload
-	movq	-168(%rbp), %r9                 # 8-byte Reload
-	movq	-80(%rbp), %r12                 # 8-byte Reload
-	jb	.LBB1_43
-.LBB1_17:                               # =>This Loop Header: Depth=1
-                                        #     Child Loop BB1_19 Depth 2
-                                        #     Child Loop BB1_26 Depth 2
+	cmpq	%r14, -128(%rbp)                # 8-byte Folded Reload
+	movq	-80(%rbp), %rdi                 # 8-byte Reload
+	movq	-168(%rbp), %r11                # 8-byte Reload
+	jb	.LBB1_45
+.LBB1_19:                               # =>This Loop Header: Depth=1
+                                        #     Child Loop BB1_21 Depth 2
                                         #     Child Loop BB1_28 Depth 2
-                                        #     Child Loop BB1_41 Depth 2
-	leaq	(%r9,%r14), %rax
+                                        #     Child Loop BB1_30 Depth 2
+                                        #     Child Loop BB1_43 Depth 2
+	movabsq	$-7046029254386353131, %rax     # imm = 0x9E3779B97F4A7C15
+	addq	%r11, %rax
 	movq	%rax, %rcx
 	shrq	$30, %rcx
 	xorq	%rax, %rcx
-	movabsq	$-4658895280553007687, %rsi     # imm = 0xBF58476D1CE4E5B9
-	imulq	%rsi, %rcx
+	imulq	%r9, %rcx
 	movq	%rcx, %rdx
 	shrq	$27, %rdx
 	xorq	%rcx, %rdx
-	movabsq	$-7723592293110705685, %rdi     # imm = 0x94D049BB133111EB
-	imulq	%rdi, %rdx
+	movabsq	$-7723592293110705685, %rsi     # imm = 0x94D049BB133111EB
+	imulq	%rsi, %rdx
 	movq	%rdx, %rax
 	shrq	$31, %rax
 	xorq	%rdx, %rax
 	xorl	%edx, %edx
 	divq	-160(%rbp)                      # 8-byte Folded Reload
-	movq	%rdx, %r10
-	addq	%rbx, %r10
+	addq	%rbx, %rdx
 	movabsq	$4354685564936845354, %rax      # imm = 0x3C6EF372FE94F82A
-	addq	%rax, %r9
-	movq	%r9, %rax
+	addq	%rax, %r11
+	movq	%r11, %rax
 	shrq	$30, %rax
-	movq	%r9, -168(%rbp)                 # 8-byte Spill
-	xorq	%r9, %rax
-	imulq	%rsi, %rax
+	xorq	%r11, %rax
+	imulq	%r9, %rax
 	movq	%rax, %rcx
 	shrq	$27, %rcx
 	xorq	%rax, %rcx
-	imulq	%rdi, %rcx
+	imulq	%rsi, %rcx
 	movq	%rcx, %rax
 	shrq	$31, %rax
 	xorl	%ecx, %eax
 	andl	$15, %eax
 	leaq	1(%rax), %rcx
-	movq	-112(%rbp), %rdx                # 8-byte Reload
-	subq	%r10, %rdx
-	cmpq	%rdx, %rax
-	cmovbq	%rcx, %rdx
-	leaq	(%rdx,%r10), %rax
+	movq	-72(%rbp), %r10                 # 8-byte Reload
+	movq	%r10, %rsi
+	subq	%rdx, %rsi
+	cmpq	%rsi, %rax
+	cmovbq	%rcx, %rsi
+	leaq	(%rsi,%rdx), %rax
 	movq	%r12, %r15
-	subq	%r10, %r15
+	subq	%rdx, %r15
 	movq	%r12, %rcx
-	movl	$0, %esi
-	cmovaq	%rsi, %rcx
-	movq	-144(%rbp), %rbx                # 8-byte Reload
-	cmovaq	%r11, %rbx
+	movq	%rdi, %rbx
+	movl	$0, %edi
+	cmovaq	%rdi, %rcx
+	cmovaq	-144(%rbp), %rbx                # 8-byte Folded Reload
 	cmpq	%r12, %rax
-	cmovbeq	%rdx, %r15
-	cmpq	%r10, %r12
-	cmovbeq	%rdx, %r15
-	movq	%r10, %r9
-	subq	%rcx, %r9
+	cmovbeq	%rsi, %r15
+	cmpq	%rdx, %r12
+	cmovbeq	%rsi, %r15
+	movq	%rdx, -96(%rbp)                 # 8-byte Spill
+	movq	%rdx, %rsi
+	subq	%rcx, %rsi
 	testq	%r15, %r15
-	je	.LBB1_20
-# %bb.18:                               #   in Loop: Header=BB1_17 Depth=1
+	je	.LBB1_22
+# %bb.20:                               #   in Loop: Header=BB1_19 Depth=1
 	movq	%r15, %rdx
-	xorl	%esi, %esi
+	xorl	%r9d, %r9d
 	.p2align	4
-.LBB1_19:                               #   Parent Loop BB1_17 Depth=1
+.LBB1_21:                               #   Parent Loop BB1_19 Depth=1
                                         # =>  This Inner Loop Header: Depth=2
-	leaq	(%rsi,%r9), %rdi
+	leaq	(%r9,%rsi), %rdi
 	shlq	$12, %rdi
 	addq	%rbx, %rdi
 	movl	$512, %ecx                      # imm = 0x200
@@ -1262,84 +1288,86 @@ stress_vcpu:                            # @stress_vcpu
 	cld
 	rep		stosq	%rax, %es:(%rdi)
 	#NO_APP
-	incq	%rsi
+	incq	%r9
 	decq	%rdx
-	jne	.LBB1_19
-.LBB1_20:                               #   in Loop: Header=BB1_17 Depth=1
-	movq	%r9, %rsi
-	shlq	$12, %rsi
-	movq	%rbx, -104(%rbp)                # 8-byte Spill
-	addq	%rbx, %rsi
+	jne	.LBB1_21
+.LBB1_22:                               #   in Loop: Header=BB1_19 Depth=1
+	movq	%rsi, %rdi
+	shlq	$12, %rdi
+	movq	%rbx, -88(%rbp)                 # 8-byte Spill
+	addq	%rbx, %rdi
 	movl	transport(%rip), %eax
 	cmpl	$2, %eax
-	jne	.LBB1_22
-# %bb.21:                               #   in Loop: Header=BB1_17 Depth=1
+	jne	.LBB1_24
+# %bb.23:                               #   in Loop: Header=BB1_19 Depth=1
 	movl	$12, %eax
-	movq	%rsi, %rbx
+	movq	%rdi, %rbx
 	movq	%r15, %rcx
 	xorl	%edx, %edx
 	#APP
 	outl	%eax, $228
 	#NO_APP
-	jmp	.LBB1_23
+	jmp	.LBB1_25
 	.p2align	4
-.LBB1_22:                               #   in Loop: Header=BB1_17 Depth=1
+.LBB1_24:                               #   in Loop: Header=BB1_19 Depth=1
 	movl	$12, %eax
-	movq	%rsi, %rbx
+	movq	%rdi, %rbx
 	movq	%r15, %rcx
 	xorl	%edx, %edx
 	#APP
 	vmcall
 	#NO_APP
-.LBB1_23:                               #   in Loop: Header=BB1_17 Depth=1
+.LBB1_25:                               #   in Loop: Header=BB1_19 Depth=1
 	movq	%rax, %rdx
 	testq	%rax, %rax
-	js	.LBB1_30
-# %bb.24:                               #   in Loop: Header=BB1_17 Depth=1
-	movq	%rsi, -136(%rbp)                # 8-byte Spill
-	movq	%r10, -88(%rbp)                 # 8-byte Spill
+	movabsq	$-4658895280553007687, %r9      # imm = 0xBF58476D1CE4E5B9
+	movq	%r14, -104(%rbp)                # 8-byte Spill
+	js	.LBB1_32
+# %bb.26:                               #   in Loop: Header=BB1_19 Depth=1
+	movq	%rdi, -136(%rbp)                # 8-byte Spill
+	movq	%r11, -168(%rbp)                # 8-byte Spill
 	testq	%r15, %r15
-	je	.LBB1_35
-# %bb.25:                               #   in Loop: Header=BB1_17 Depth=1
-	movq	-96(%rbp), %rsi                 # 8-byte Reload
+	je	.LBB1_37
+# %bb.27:                               #   in Loop: Header=BB1_19 Depth=1
+	movq	%r14, %r10
 	movabsq	$-3335678366873096957, %rax     # imm = 0xD1B54A32D192ED03
-	imulq	%rax, %rsi
+	imulq	%rax, %r10
 	movq	%r15, %rdx
 	xorl	%ebx, %ebx
-	movabsq	$-4658895280553007687, %r10     # imm = 0xBF58476D1CE4E5B9
-	movabsq	$-7723592293110705685, %r11     # imm = 0x94D049BB133111EB
-	movq	-104(%rbp), %r12                # 8-byte Reload
+	movabsq	$-7046029254386353131, %r11     # imm = 0x9E3779B97F4A7C15
+	movabsq	$-7723592293110705685, %r14     # imm = 0x94D049BB133111EB
+	movq	-88(%rbp), %r12                 # 8-byte Reload
 	.p2align	4
-.LBB1_26:                               #   Parent Loop BB1_17 Depth=1
+.LBB1_28:                               #   Parent Loop BB1_19 Depth=1
                                         # =>  This Inner Loop Header: Depth=2
-	leaq	(%rbx,%r9), %rdi
+	leaq	(%rbx,%rsi), %rdi
 	shlq	$12, %rdi
 	addq	%r12, %rdi
 	movq	%rdi, %rax
 	shrq	$12, %rax
-	imulq	%r14, %rax
+	imulq	%r11, %rax
 	xorq	%r13, %rax
 	movq	%rax, %rcx
 	shrq	$30, %rcx
 	xorq	%rax, %rcx
-	imulq	%r10, %rcx
+	imulq	%r9, %rcx
 	movq	%rcx, %rax
 	shrq	$27, %rax
 	xorq	%rcx, %rax
-	imulq	%r11, %rax
+	imulq	%r14, %rax
 	movq	%rax, %rcx
 	shrq	$31, %rcx
 	xorq	%rax, %rcx
 	orq	$1, %rcx
-	xorq	%rsi, %rcx
+	xorq	%r10, %rcx
 	movq	%rcx, %rax
 	shrq	$30, %rax
 	xorq	%rcx, %rax
-	imulq	%r10, %rax
+	imulq	%r9, %rax
 	movq	%rax, %rcx
 	shrq	$27, %rcx
 	xorq	%rax, %rcx
-	imulq	%r11, %rcx
+	imulq	%r14, %rcx
 	movq	%rcx, %rax
 	shrq	$31, %rax
 	xorq	%rcx, %rax
@@ -1351,27 +1379,28 @@ stress_vcpu:                            # @stress_vcpu
 	#NO_APP
 	incq	%rbx
 	decq	%rdx
-	jne	.LBB1_26
-# %bb.27:                               #   in Loop: Header=BB1_17 Depth=1
+	jne	.LBB1_28
+# %bb.29:                               #   in Loop: Header=BB1_19 Depth=1
 	movq	%r15, %r14
 	xorl	%r12d, %r12d
 	movq	-56(%rbp), %rbx                 # 8-byte Reload
-	jmp	.LBB1_28
+	jmp	.LBB1_30
 	.p2align	4
-.LBB1_29:                               #   in Loop: Header=BB1_28 Depth=2
-	xorl	%r10d, %r10d
-.LBB1_47:                               #   in Loop: Header=BB1_28 Depth=2
-	addq	%r10, %r8
+.LBB1_31:                               #   in Loop: Header=BB1_30 Depth=2
+	xorl	%r9d, %r9d
+.LBB1_50:                               #   in Loop: Header=BB1_30 Depth=2
+	addq	%r9, %r8
 	movq	%r8, vcpu_failures(,%rbx,8)
 	incq	%r12
 	decq	%r14
 	movq	%r11, %r13
-	je	.LBB1_35
-.LBB1_28:                               #   Parent Loop BB1_17 Depth=1
+	movabsq	$-4658895280553007687, %r9      # imm = 0xBF58476D1CE4E5B9
+	je	.LBB1_37
+.LBB1_30:                               #   Parent Loop BB1_19 Depth=1
                                         # =>  This Inner Loop Header: Depth=2
-	leaq	(%r12,%r9), %rdx
+	leaq	(%r12,%rsi), %rdx
 	shlq	$12, %rdx
-	addq	-104(%rbp), %rdx                # 8-byte Folded Reload
+	addq	-88(%rbp), %rdx                 # 8-byte Folded Reload
 	movq	%rdx, %rax
 	shrq	$12, %rax
 	movabsq	$-7046029254386353131, %rcx     # imm = 0x9E3779B97F4A7C15
@@ -1381,26 +1410,25 @@ stress_vcpu:                            # @stress_vcpu
 	movq	%rax, %rcx
 	shrq	$30, %rcx
 	xorq	%rax, %rcx
-	movabsq	$-4658895280553007687, %rdi     # imm = 0xBF58476D1CE4E5B9
-	imulq	%rdi, %rcx
+	imulq	%r9, %rcx
 	movq	%rcx, %rax
 	shrq	$27, %rax
 	xorq	%rcx, %rax
-	movabsq	$-7723592293110705685, %r10     # imm = 0x94D049BB133111EB
-	imulq	%r10, %rax
+	movabsq	$-7723592293110705685, %rdi     # imm = 0x94D049BB133111EB
+	imulq	%rdi, %rax
 	movq	%rax, %rcx
 	shrq	$31, %rcx
 	xorq	%rax, %rcx
 	orq	$1, %rcx
-	xorq	%rsi, %rcx
+	xorq	%r10, %rcx
 	movq	%rcx, %rax
 	shrq	$30, %rax
 	xorq	%rcx, %rax
-	imulq	%rdi, %rax
+	imulq	%r9, %rax
 	movq	%rax, %rcx
 	shrq	$27, %rcx
 	xorq	%rax, %rcx
-	imulq	%r10, %rcx
+	imulq	%rdi, %rcx
 	movq	%rcx, %r13
 	shrq	$31, %r13
 	xorq	%rcx, %r13
@@ -1414,20 +1442,20 @@ stress_vcpu:                            # @stress_vcpu
 	setne	-41(%rbp)
 	#NO_APP
 	cmpb	$0, -41(%rbp)
-	je	.LBB1_29
-# %bb.44:                               #   in Loop: Header=BB1_28 Depth=2
+	je	.LBB1_31
+# %bb.47:                               #   in Loop: Header=BB1_30 Depth=2
 	subq	%rdx, %rdi
 	shrq	$3, %rdi
 	leaq	-1(%rdi), %rax
-	movl	$0, %r10d
+	movl	$0, %r9d
 	cmpq	$512, %rax                      # imm = 0x200
-	je	.LBB1_47
-# %bb.45:                               #   in Loop: Header=BB1_28 Depth=2
+	je	.LBB1_50
+# %bb.48:                               #   in Loop: Header=BB1_30 Depth=2
 	movq	vcpu_failures(,%rbx,8), %rcx
-	movl	$1, %r10d
+	movl	$1, %r9d
 	cmpq	$7, %rcx
-	ja	.LBB1_47
-# %bb.46:                               #   in Loop: Header=BB1_28 Depth=2
+	ja	.LBB1_50
+# %bb.49:                               #   in Loop: Header=BB1_30 Depth=2
 	leaq	(%rdx,%rax,8), %rbx
 	movq	-8(%rdx,%rdi,8), %rdx
 	movl	$6, %eax
@@ -1436,13 +1464,13 @@ stress_vcpu:                            # @stress_vcpu
 	outl	%eax, $232
 	#NO_APP
 	movq	-56(%rbp), %rbx                 # 8-byte Reload
-	jmp	.LBB1_47
+	jmp	.LBB1_50
 	.p2align	4
-.LBB1_35:                               #   in Loop: Header=BB1_17 Depth=1
+.LBB1_37:                               #   in Loop: Header=BB1_19 Depth=1
 	movl	transport(%rip), %eax
 	cmpl	$2, %eax
-	jne	.LBB1_37
-# %bb.36:                               #   in Loop: Header=BB1_17 Depth=1
+	jne	.LBB1_39
+# %bb.38:                               #   in Loop: Header=BB1_19 Depth=1
 	movl	$12, %eax
 	movl	$16, %edx
 	movq	-136(%rbp), %rbx                # 8-byte Reload
@@ -1450,9 +1478,9 @@ stress_vcpu:                            # @stress_vcpu
 	#APP
 	outl	%eax, $228
 	#NO_APP
-	jmp	.LBB1_38
+	jmp	.LBB1_40
 	.p2align	4
-.LBB1_37:                               #   in Loop: Header=BB1_17 Depth=1
+.LBB1_39:                               #   in Loop: Header=BB1_19 Depth=1
 	movl	$12, %eax
 	movl	$16, %edx
 	movq	-136(%rbp), %rbx                # 8-byte Reload
@@ -1460,30 +1488,28 @@ stress_vcpu:                            # @stress_vcpu
 	#APP
 	vmcall
 	#NO_APP
-.LBB1_38:                               #   in Loop: Header=BB1_17 Depth=1
+.LBB1_40:                               #   in Loop: Header=BB1_19 Depth=1
 	movq	%rax, %rdx
-	movq	-72(%rbp), %r11                 # 8-byte Reload
-	movq	-80(%rbp), %r12                 # 8-byte Reload
-	movabsq	$-7046029254386353131, %r14     # imm = 0x9E3779B97F4A7C15
-	movq	-88(%rbp), %r10                 # 8-byte Reload
+	movq	-80(%rbp), %rdi                 # 8-byte Reload
+	movq	-112(%rbp), %r12                # 8-byte Reload
+	movq	-72(%rbp), %r10                 # 8-byte Reload
 	testq	%rax, %rax
 	movq	-64(%rbp), %rbx                 # 8-byte Reload
-	js	.LBB1_48
-# %bb.39:                               #   in Loop: Header=BB1_17 Depth=1
+	js	.LBB1_51
+# %bb.41:                               #   in Loop: Header=BB1_19 Depth=1
 	testq	%r15, %r15
-	movq	%r14, %r10
-	movabsq	$-4658895280553007687, %r14     # imm = 0xBF58476D1CE4E5B9
-	movabsq	$-7723592293110705685, %r11     # imm = 0x94D049BB133111EB
-	movq	-104(%rbp), %r12                # 8-byte Reload
-	je	.LBB1_42
-# %bb.40:                               #   in Loop: Header=BB1_17 Depth=1
+	movabsq	$-7046029254386353131, %r10     # imm = 0x9E3779B97F4A7C15
+	movabsq	$-7723592293110705685, %r14     # imm = 0x94D049BB133111EB
+	movq	-88(%rbp), %r11                 # 8-byte Reload
+	je	.LBB1_44
+# %bb.42:                               #   in Loop: Header=BB1_19 Depth=1
 	xorl	%edx, %edx
 	.p2align	4
-.LBB1_41:                               #   Parent Loop BB1_17 Depth=1
+.LBB1_43:                               #   Parent Loop BB1_19 Depth=1
                                         # =>  This Inner Loop Header: Depth=2
-	leaq	(%rdx,%r9), %rdi
+	leaq	(%rdx,%rsi), %rdi
 	shlq	$12, %rdi
-	addq	%r12, %rdi
+	addq	%r11, %rdi
 	movq	%rdi, %rax
 	shrq	$12, %rax
 	imulq	%r10, %rax
@@ -1491,14 +1517,15 @@ stress_vcpu:                            # @stress_vcpu
 	movq	%rax, %rcx
 	shrq	$30, %rcx
 	xorq	%rax, %rcx
-	imulq	%r14, %rcx
-	movq	%rcx, %rsi
-	shrq	$27, %rsi
-	xorq	%rcx, %rsi
-	imulq	%r11, %rsi
-	movq	%rsi, %rax
+	imulq	%r9, %rcx
+	movq	%rcx, %r9
+	shrq	$27, %r9
+	xorq	%rcx, %r9
+	imulq	%r14, %r9
+	movq	%r9, %rax
 	shrq	$31, %rax
-	xorq	%rsi, %rax
+	xorq	%r9, %rax
+	movabsq	$-4658895280553007687, %r9      # imm = 0xBF58476D1CE4E5B9
 	orq	$1, %rax
 	movl	$512, %ecx                      # imm = 0x200
 	#APP
@@ -1507,13 +1534,13 @@ stress_vcpu:                            # @stress_vcpu
 	#NO_APP
 	incq	%rdx
 	decq	%r15
-	jne	.LBB1_41
-	jmp	.LBB1_42
-.LBB1_11:
-	xorl	%edx, %edx
+	jne	.LBB1_43
+	jmp	.LBB1_44
+.LBB1_13:
+	xorl	%r14d, %r14d
 	xorl	%r8d, %r8d
-	jmp	.LBB1_12
-.LBB1_30:
+	jmp	.LBB1_14
+.LBB1_32:
 	movq	-120(%rbp), %rbx                # 8-byte Reload
 	addl	$100, %ebx
 	movl	$2, %eax
@@ -1522,38 +1549,36 @@ stress_vcpu:                            # @stress_vcpu
 	outl	%eax, $232
 	#NO_APP
 	incq	%r8
-	xorl	%r10d, %r10d
 	testq	%r15, %r15
-	je	.LBB1_31
-# %bb.32:
-	shrq	$12, %rsi
+	je	.LBB1_33
+# %bb.34:
+	shrq	$12, %rdi
 	xorl	%edx, %edx
 	movq	-64(%rbp), %rbx                 # 8-byte Reload
-	movq	%r14, %r10
-	movabsq	$-7723592293110705685, %r11     # imm = 0x94D049BB133111EB
-	movq	-104(%rbp), %r12                # 8-byte Reload
+	movabsq	$-7046029254386353131, %r12     # imm = 0x9E3779B97F4A7C15
+	movabsq	$-7723592293110705685, %r14     # imm = 0x94D049BB133111EB
+	movq	-88(%rbp), %r10                 # 8-byte Reload
+	movq	%rdi, %r11
 	.p2align	4
-.LBB1_33:                               # =>This Inner Loop Header: Depth=1
-	leaq	(%rdx,%r9), %rdi
+.LBB1_35:                               # =>This Inner Loop Header: Depth=1
+	leaq	(%rdx,%rsi), %rdi
 	shlq	$12, %rdi
-	addq	%r12, %rdi
-	leaq	(%rdx,%rsi), %rax
-	imulq	%r10, %rax
+	addq	%r10, %rdi
+	leaq	(%rdx,%r11), %rax
+	imulq	%r12, %rax
 	xorq	%r13, %rax
 	movq	%rax, %rcx
 	shrq	$30, %rcx
 	xorq	%rax, %rcx
-	movabsq	$-4658895280553007687, %rax     # imm = 0xBF58476D1CE4E5B9
-	imulq	%rax, %rcx
-	movq	%rsi, %r14
-	movq	%rcx, %rsi
-	shrq	$27, %rsi
-	xorq	%rcx, %rsi
-	imulq	%r11, %rsi
-	movq	%rsi, %rax
+	imulq	%r9, %rcx
+	movq	%rcx, %r9
+	shrq	$27, %r9
+	xorq	%rcx, %r9
+	imulq	%r14, %r9
+	movq	%r9, %rax
 	shrq	$31, %rax
-	xorq	%rsi, %rax
-	movq	%r14, %rsi
+	xorq	%r9, %rax
+	movabsq	$-4658895280553007687, %r9      # imm = 0xBF58476D1CE4E5B9
 	orq	$1, %rax
 	movl	$512, %ecx                      # imm = 0x200
 	#APP
@@ -1562,16 +1587,13 @@ stress_vcpu:                            # @stress_vcpu
 	#NO_APP
 	incq	%rdx
 	decq	%r15
-	jne	.LBB1_33
-# %bb.34:
+	jne	.LBB1_35
+# %bb.36:
 	xorl	%r15d, %r15d
-	movq	%r10, %r14
-	movq	-72(%rbp), %r11                 # 8-byte Reload
-	xorl	%r10d, %r10d
-	movq	-56(%rbp), %r9                  # 8-byte Reload
-	movq	-80(%rbp), %r12                 # 8-byte Reload
-	jmp	.LBB1_50
-.LBB1_48:
+	movq	-104(%rbp), %r14                # 8-byte Reload
+	movq	-80(%rbp), %rdi                 # 8-byte Reload
+	jmp	.LBB1_46
+.LBB1_51:
 	incq	%r8
 	movq	-120(%rbp), %rbx                # 8-byte Reload
 	addl	$200, %ebx
@@ -1581,56 +1603,61 @@ stress_vcpu:                            # @stress_vcpu
 	outl	%eax, $232
 	#NO_APP
 	movq	-64(%rbp), %rbx                 # 8-byte Reload
-	jmp	.LBB1_49
-.LBB1_43:
+	movq	-56(%rbp), %r11                 # 8-byte Reload
+	movq	-104(%rbp), %r14                # 8-byte Reload
+	movq	-96(%rbp), %r12                 # 8-byte Reload
+	jmp	.LBB1_52
+.LBB1_45:
 	xorl	%r15d, %r15d
-	xorl	%r10d, %r10d
-.LBB1_49:
-	movq	-56(%rbp), %r9                  # 8-byte Reload
-.LBB1_50:
-	addq	%r10, %r15
-	movq	-112(%rbp), %rax                # 8-byte Reload
-	movq	%r10, -88(%rbp)                 # 8-byte Spill
-	jmp	.LBB1_51
-.LBB1_54:                               #   in Loop: Header=BB1_51 Depth=1
+.LBB1_46:
+	xorl	%r12d, %r12d
+	movq	-56(%rbp), %r11                 # 8-byte Reload
+	movq	-72(%rbp), %r10                 # 8-byte Reload
+.LBB1_52:
+	addq	%r12, %r15
+	movq	%r12, -96(%rbp)                 # 8-byte Spill
+	jmp	.LBB1_53
+.LBB1_56:                               #   in Loop: Header=BB1_53 Depth=1
 	xorl	%r9d, %r9d
-.LBB1_58:                               #   in Loop: Header=BB1_51 Depth=1
+.LBB1_60:                               #   in Loop: Header=BB1_53 Depth=1
 	addq	%r9, %r8
-	movq	%rsi, %r9
-	movq	%r8, vcpu_failures(,%rsi,8)
-	movq	-112(%rbp), %rax                # 8-byte Reload
-	movq	-72(%rbp), %r11                 # 8-byte Reload
-.LBB1_59:                               #   in Loop: Header=BB1_51 Depth=1
+	movq	%r10, %r11
+	movq	%r8, vcpu_failures(,%r10,8)
+	movq	-72(%rbp), %r10                 # 8-byte Reload
+	movabsq	$-4658895280553007687, %r9      # imm = 0xBF58476D1CE4E5B9
+	movq	%rsi, %rdi
+.LBB1_61:                               #   in Loop: Header=BB1_53 Depth=1
 	incq	%rbx
-	cmpq	%rax, %rbx
-	jae	.LBB1_60
-.LBB1_51:                               # =>This Inner Loop Header: Depth=1
 	cmpq	%r10, %rbx
-	jb	.LBB1_53
-# %bb.52:                               #   in Loop: Header=BB1_51 Depth=1
-	cmpq	%r15, %rbx
-	jb	.LBB1_59
-.LBB1_53:                               #   in Loop: Header=BB1_51 Depth=1
-	movq	%r9, %rsi
+	jae	.LBB1_62
+.LBB1_53:                               # =>This Inner Loop Header: Depth=1
 	cmpq	%r12, %rbx
-	movq	%r12, %rax
+	jb	.LBB1_55
+# %bb.54:                               #   in Loop: Header=BB1_53 Depth=1
+	cmpq	%r15, %rbx
+	jb	.LBB1_61
+.LBB1_55:                               #   in Loop: Header=BB1_53 Depth=1
+	movq	%r11, %r10
+	movq	-112(%rbp), %rax                # 8-byte Reload
+	cmpq	%rax, %rbx
 	movl	$0, %ecx
 	cmovbq	%rcx, %rax
-	movq	-144(%rbp), %rcx                # 8-byte Reload
-	cmovbq	%r11, %rcx
+	movq	%rdi, %rsi
+	movq	%rdi, %rcx
+	cmovbq	-144(%rbp), %rcx                # 8-byte Folded Reload
 	movq	%rbx, %rdx
 	subq	%rax, %rdx
 	shlq	$12, %rdx
 	addq	%rcx, %rdx
 	movq	%rdx, %rax
 	shrq	$12, %rax
-	imulq	%r14, %rax
+	movabsq	$-7046029254386353131, %rcx     # imm = 0x9E3779B97F4A7C15
+	imulq	%rcx, %rax
 	xorq	%r13, %rax
 	movq	%rax, %rcx
 	shrq	$30, %rcx
 	xorq	%rax, %rcx
-	movabsq	$-4658895280553007687, %rax     # imm = 0xBF58476D1CE4E5B9
-	imulq	%rax, %rcx
+	imulq	%r9, %rcx
 	movq	%rcx, %rax
 	shrq	$27, %rax
 	xorq	%rcx, %rax
@@ -1649,20 +1676,20 @@ stress_vcpu:                            # @stress_vcpu
 	setne	-42(%rbp)
 	#NO_APP
 	cmpb	$0, -42(%rbp)
-	je	.LBB1_54
-# %bb.55:                               #   in Loop: Header=BB1_51 Depth=1
+	je	.LBB1_56
+# %bb.57:                               #   in Loop: Header=BB1_53 Depth=1
 	subq	%rdx, %rdi
 	shrq	$3, %rdi
 	leaq	-1(%rdi), %rax
 	movl	$0, %r9d
 	cmpq	$512, %rax                      # imm = 0x200
-	je	.LBB1_58
-# %bb.56:                               #   in Loop: Header=BB1_51 Depth=1
-	movq	vcpu_failures(,%rsi,8), %rcx
+	je	.LBB1_60
+# %bb.58:                               #   in Loop: Header=BB1_53 Depth=1
+	movq	vcpu_failures(,%r10,8), %rcx
 	movl	$1, %r9d
 	cmpq	$7, %rcx
-	ja	.LBB1_58
-# %bb.57:                               #   in Loop: Header=BB1_51 Depth=1
+	ja	.LBB1_60
+# %bb.59:                               #   in Loop: Header=BB1_53 Depth=1
 	movq	%rbx, %r10
 	leaq	(%rdx,%rax,8), %rbx
 	movq	-8(%rdx,%rdi,8), %rdx
@@ -1672,26 +1699,26 @@ stress_vcpu:                            # @stress_vcpu
 	outl	%eax, $232
 	#NO_APP
 	movq	%r10, %rbx
-	movq	-88(%rbp), %r10                 # 8-byte Reload
-	movq	-56(%rbp), %rsi                 # 8-byte Reload
-	jmp	.LBB1_58
-.LBB1_60:
+	movq	-96(%rbp), %r12                 # 8-byte Reload
+	movq	-56(%rbp), %r10                 # 8-byte Reload
+	jmp	.LBB1_60
+.LBB1_62:
 	movq	-152(%rbp), %rbx                # 8-byte Reload
-	movq	-96(%rbp), %rdx                 # 8-byte Reload
-.LBB1_12:
-	movq	%rdx, vcpu_rounds(,%r9,8)
-	movq	%r8, vcpu_failures(,%r9,8)
+.LBB1_14:
+	movq	%r14, vcpu_rounds(,%r11,8)
+	movq	%r8, vcpu_failures(,%r11,8)
 	xorl	%ecx, %ecx
 	testq	%r8, %r8
 	sete	%cl
 	movl	$2, %eax
+	movq	%r14, %rdx
 	#APP
 	outl	%eax, $232
 	#NO_APP
 	#APP
 	#NO_APP
-	movq	$1, vcpu_done(,%r9,8)
-.LBB1_13:
+	movq	$1, vcpu_done(,%r11,8)
+.LBB1_15:
 	addq	$128, %rsp
 	popq	%rbx
 	popq	%r12
@@ -1700,11 +1727,13 @@ stress_vcpu:                            # @stress_vcpu
 	popq	%r15
 	popq	%rbp
 	retq
-.LBB1_31:
+.LBB1_33:
 	xorl	%r15d, %r15d
-	movq	-56(%rbp), %r9                  # 8-byte Reload
+	movq	-56(%rbp), %r11                 # 8-byte Reload
 	movq	-64(%rbp), %rbx                 # 8-byte Reload
-	jmp	.LBB1_50
+	xorl	%r12d, %r12d
+	movq	-80(%rbp), %rdi                 # 8-byte Reload
+	jmp	.LBB1_52
 .Lfunc_end1:
 	.size	stress_vcpu, .Lfunc_end1-stress_vcpu
                                         # -- End function

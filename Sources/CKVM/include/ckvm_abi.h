@@ -95,6 +95,8 @@ extern const unsigned long CKVM_SET_MEMORY_ATTRIBUTES;
 extern const unsigned long CKVM_SET_DEVICE_ATTR;
 extern const unsigned long CKVM_ARM_PREFERRED_TARGET;
 extern const unsigned long CKVM_ARM_VCPU_INIT;
+/// KVM_GET_MP_STATE: `struct kvm_mp_state { __u32 mp_state; }` (every architecture).
+extern const unsigned long CKVM_GET_MP_STATE;
 extern const unsigned long CKVM_GET_ONE_REG;
 extern const unsigned long CKVM_SET_ONE_REG;
 #if defined(__x86_64__)
