@@ -122,3 +122,35 @@ int ckvm_probe_read_guarded(const volatile void *address, uint8_t *value, int *c
     pthread_mutex_unlock(&ckvm_guard_lock);
     return result;
 }
+
+int ckvm_probe_read_guarded_batch(const void *const *addresses, size_t count, uint8_t *values, int *signals, int *codes) {
+    pthread_mutex_lock(&ckvm_guard_lock);
+    struct sigaction sa, old_segv, old_bus;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = ckvm_guard_handler;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &old_segv);
+    sigaction(SIGBUS, &sa, &old_bus);
+    for (size_t i = 0; i < count; i++) {
+        // SA_NODEFER leaves the signal mask alone in the handler, so the jump
+        // back needs no mask restore (no syscall per probe).
+        int signo = sigsetjmp(ckvm_guard_jmp, 0);
+        if (signo == 0) {
+            ckvm_guard_armed = 1;
+            uint8_t byte = *(const volatile uint8_t *)addresses[i];
+            ckvm_guard_armed = 0;
+            values[i] = byte;
+            signals[i] = 0;
+            codes[i] = 0;
+        } else {
+            values[i] = 0;
+            signals[i] = signo;
+            codes[i] = ckvm_guard_code;
+        }
+    }
+    sigaction(SIGSEGV, &old_segv, NULL);
+    sigaction(SIGBUS, &old_bus, NULL);
+    pthread_mutex_unlock(&ckvm_guard_lock);
+    return 0;
+}

@@ -116,6 +116,9 @@ public protocol Platform: AnyObject, Sendable {
     func readHostMemory(gpa: UInt64, length: Int) throws(LifecycleError) -> [UInt8]
     /// Probes what a host read of one byte does, without crashing the VMM.
     func probeHostRead(gpa: UInt64) -> HostAccess
+    /// The same for many pages at once (a platform may probe them under one
+    /// signal-handler install). Default: one `probeHostRead` each.
+    func probeHostReads(gpas: [UInt64]) -> [HostAccess]
     /// What the platform itself records about host access to every page of
     /// guest RAM, without touching guest memory (the kernel's mappings of
     /// the host view, the model's owner table); nil where only probes can
@@ -171,6 +174,7 @@ extension Platform {
 
     public var findings: [Finding] { [] }
     public func observeHostAccess() -> HostAccessObservation? { nil }
+    public func probeHostReads(gpas: [UInt64]) -> [HostAccess] { gpas.map { probeHostRead(gpa: $0) } }
     public var architecture: GuestArchitecture { guestABI.architecture }
     public var preallocate: Bool {
         get { false }

@@ -74,8 +74,9 @@ struct TeardownExecution {
                                                     sampleOthers: run.platform.description.traits.privateFromCreation, seed: seed)
         }
         var check = IsolationCheck(used: used.count, sampled: sampled.count, seed: seed)
-        for gfn in used + sampled {
-            let access = run.platform.probeHostRead(gpa: gfn * run.options.ram.pageSize)
+        let gfns = used + sampled
+        let accesses = run.platform.probeHostReads(gpas: gfns.map { $0 * run.options.ram.pageSize })
+        for (gfn, access) in zip(gfns, accesses) {
             check.probes.append((gfn, access))
             if let violation = ReclaimVerification.violation(gfn: gfn, access) { run.emit(.violation(violation)) } else { check.unreadable += 1 }
             run.emit(.isolationProbe(gfn: gfn, access))

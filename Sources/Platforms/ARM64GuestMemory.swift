@@ -58,6 +58,12 @@ public final class ARM64GuestMemory: @unchecked Sendable {
         return GuardedHostRead.probe(mapping.address(at: Int(offset)))
     }
 
+    public func probe(offsets: [UInt64]) -> [HostAccess] {
+        GuardedHostRead.probe(offsets.map { offset in
+            mapping.isMapped && offset < size ? UnsafeRawPointer(mapping.address(at: Int(offset))) : nil
+        })
+    }
+
     /// Unmaps and closes, reporting every failure.
     public func release() throws(KVMError) {
         var first: KVMError?
@@ -84,6 +90,13 @@ public enum GuardedHostRead {
     /// Reads the byte at `address` under a guarded SIGSEGV/SIGBUS handler.
     public static func probe(_ address: UnsafeRawPointer) -> HostAccess {
         HostAccess(GuardedRead.inProcess(address))
+    }
+
+    /// Many reads under one handler install; nil addresses are `.unmapped`.
+    public static func probe(_ addresses: [UnsafeRawPointer?]) -> [HostAccess] {
+        let mapped = addresses.compactMap { $0 }
+        var outcomes = GuardedRead.inProcess(mapped).makeIterator()
+        return addresses.map { $0 == nil ? .unmapped : HostAccess(outcomes.next()!) }
     }
 }
 

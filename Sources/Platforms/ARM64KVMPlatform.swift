@@ -286,6 +286,10 @@ public final class ARM64KVMPlatform: Platform, @unchecked Sendable {
         return GuardedHostRead.probe(address)
     }
 
+    public func probeHostReads(gpas: [UInt64]) -> [HostAccess] {
+        GuardedHostRead.probe(gpas.map { gpa in memory?.hostAddress(of: gpa).map { UnsafeRawPointer($0) } })
+    }
+
     // MARK: Teardown
 
     public func reclaim(_ reclaim: Reclaim) throws(LifecycleError) {

@@ -225,6 +225,11 @@ public final class ARM64ProtectedPlatform: Platform, @unchecked Sendable {
         return memory.probe(offset: gpa - ram.base)
     }
 
+    public func probeHostReads(gpas: [UInt64]) -> [HostAccess] {
+        guard let memory else { return gpas.map { _ in .unmapped } }
+        return memory.probe(offsets: gpas.map { ram.contains(gpa: $0) ? $0 - ram.base : UInt64.max })
+    }
+
     // MARK: Teardown
 
     public func reclaim(_ reclaim: Reclaim) throws(LifecycleError) {
@@ -232,12 +237,10 @@ public final class ARM64ProtectedPlatform: Platform, @unchecked Sendable {
         // each says (a donated page faults). The zero check after reclaim
         // holds the donated ones to "zeroed"; the rest hold only host writes.
         neverDonated = []
-        var pages: UInt64 = 0
-        for range in reclaim.formerlyPrivate {
-            for gfn in range.start..<range.end {
-                pages += 1
-                if case .readable = probeHostRead(gpa: gfn * ram.pageSize) { neverDonated.insert(gfn) }
-            }
+        let gfns = reclaim.formerlyPrivate.flatMap { $0.start..<$0.end }
+        let pages = UInt64(gfns.count)
+        for (gfn, access) in zip(gfns, probeHostReads(gpas: gfns.map { $0 * ram.pageSize })) {
+            if case .readable = access { neverDonated.insert(gfn) }
         }
         journal?.record("pkvm.donated", [("pages", .uint(pages - UInt64(neverDonated.count))), ("of", .uint(pages)),
                                          ("never_donated", .uint(UInt64(neverDonated.count)))])

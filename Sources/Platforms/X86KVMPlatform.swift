@@ -380,6 +380,11 @@ public final class X86KVMPlatform: Platform, @unchecked Sendable {
         }
     }
 
+    public func probeHostReads(gpas: [UInt64]) -> [HostAccess] {
+        guard hostReadProbe == .guarded else { return gpas.map { probeHostRead(gpa: $0) } }
+        return GuardedHostRead.probe(gpas.map { gpa in memory?.hostAddress(of: gpa).map { UnsafeRawPointer($0) } })
+    }
+
     // MARK: Teardown
 
     public func reclaim(_ reclaim: Reclaim) throws(LifecycleError) {

@@ -18,6 +18,21 @@ public enum GuardedRead {
         return outcome(result, value, code)
     }
 
+    /// Many addresses under one guarded handler install (about a third of
+    /// the cost of probing them one at a time: no sigaction or mask syscall
+    /// per probe).
+    public static func inProcess(_ addresses: [UnsafeRawPointer]) -> [Outcome] {
+        guard !addresses.isEmpty else { return [] }
+        var values = [UInt8](repeating: 0, count: addresses.count)
+        var signals = [Int32](repeating: 0, count: addresses.count)
+        var codes = [Int32](repeating: 0, count: addresses.count)
+        let raw: [UnsafeRawPointer?] = addresses
+        _ = raw.withUnsafeBufferPointer { pointers in
+            ckvm_probe_read_guarded_batch(pointers.baseAddress, addresses.count, &values, &signals, &codes)
+        }
+        return (0..<addresses.count).map { signals[$0] == 0 ? .readable(values[$0]) : .faulted(signal: signals[$0], code: codes[$0]) }
+    }
+
     /// In a forked child, which shares MAP_SHARED mappings but cannot crash the
     /// parent (about 0.4 ms a read).
     public static func inChild(_ address: UnsafeRawPointer) -> Outcome {

@@ -19,6 +19,10 @@ int ckvm_probe_read_in_child(const volatile void *address, uint8_t *value, int *
 /// handler (sigsetjmp). Same results as ckvm_probe_read_in_child. Only one
 /// guarded read runs at a time (serialised by a mutex).
 int ckvm_probe_read_guarded(const volatile void *address, uint8_t *value, int *code);
+/// The same for `count` addresses with one handler install: signals[i] is 0
+/// when addresses[i] was readable (its byte in values[i]), else the signal
+/// (codes[i] its si_code). Returns 0.
+int ckvm_probe_read_guarded_batch(const void *const *addresses, size_t count, uint8_t *values, int *signals, int *codes);
 
 #ifdef __cplusplus
 }
