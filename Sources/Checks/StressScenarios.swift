@@ -187,8 +187,8 @@ enum StressScenarios {
 
     // MARK: Helpers
 
-    /// As `pvmh run`'s default for a stress guest: 30 s and 1 s per 8 MiB.
-    static func timeout(_ memory: UInt64) -> Double { 30 + Double(memory >> 23) }
+    /// As `pvmh run`'s default for a stress guest.
+    static func timeout(_ memory: UInt64) -> Double { StressParameters.timeoutSeconds(memory: memory) }
 
     static func summary(_ run: MeasuredRun) -> String {
         let zeroed = run.journal.events(named: "verify.zeroed").first

@@ -40,7 +40,7 @@ enum RunCommand {
       --map FILE.svg   draw guest RAM ownership over the run as SVG: private, shared,
                        reclaimed and host ranges at each change and teardown step
       --timeout S      stop a guest that runs longer than S seconds (default 30; for a
-                       stress guest, which writes every page twice, 30 plus 1 per 8 MiB)
+                       stress guest, which writes every page twice, 30 plus 1 per 4 MiB)
       --transport T    x86 share/unshare transport: auto (probe, default), vmcall, doorbell
       --kvm PATH       the KVM device (default /dev/kvm)
       --kernel-order O the model's host-kernel teardown order: correct (default) or
@@ -249,7 +249,7 @@ enum RunCommand {
         }
         let (stressed, stress) = try stressImage(image, name: name, seed: seed, rounds: rounds, ramBase: abi.ramBase, memory: memory,
                                                  vcpus: vcpus, builtin: BuiltinGuest.named(name) != nil || explicitGuest == nil && flatAddress == nil)
-        let defaultTimeout = stress == nil ? 30 : 30 + Double(memory >> 23)
+        let defaultTimeout = stress == nil ? 30 : StressParameters.timeoutSeconds(memory: memory)
         return Options(guestName: name, image: stressed, platform: resolved, autoNote: autoNote, memory: memory, vcpus: vcpus,
                        journalPath: journal, tracePath: trace, mapPath: map, timeout: timeout ?? defaultTimeout, transport: transport, backend: backend, kvmPath: kvmPath, kernelOrder: kernelOrder,
                        architecture: architecture, flatAddress: flatAddress, seed: seed, stress: stress, probe: gathered)

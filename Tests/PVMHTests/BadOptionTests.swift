@@ -98,7 +98,7 @@ struct BadOptionTests {
         let options = try RunCommand.parse(["arm64-stress", "--platform", "model", "--vcpus", "3", "--memory", "16M",
                                             "--rounds", "0", "--seed", "42"])
         #expect(options.stress == StressParameters(seed: 42, rounds: 0, ramBase: 0x4000_0000, ramSize: 16 << 20, vcpus: 3))
-        #expect(options.timeout == 32, "a stress guest's default timeout grows by 1 s per 8 MiB")
+        #expect(options.timeout == 34, "a stress guest's default timeout grows by 1 s per 4 MiB")
         #expect(options.image != (try BuiltinGuest.named("arm64-stress")!.image()))
         #expect(try RunCommand.parse(["arm64-demo", "--platform", "model"]).stress == nil)
     }
