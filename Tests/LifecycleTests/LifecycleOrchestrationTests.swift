@@ -162,6 +162,18 @@ struct LifecycleOrchestrationTests {
         #expect(report.failures.contains("the guest reported status 1"))
     }
 
+    @Test("a CORRUPT report fails the run (exit 1) with a sentence naming the gfn, journaled as guest.corrupt")
+    func corruptedPageIsAGuestFailure() throws {
+        let platform = FakePlatform(script: [.report(.corrupted(gpa: 0x123_010, expected: 0xAB, found: 0xCD)),
+                                             .report(.done(status: 1)), .stopped(.halted)])
+        let (report, journal) = try run(platform)
+        #expect(!report.passed)
+        #expect(report.exitCode == 1)
+        #expect(report.failures.contains("the guest found gfn 0x123 corrupted: the word at gpa 0x123010 reads 0xcd, not the 0xab it wrote"))
+        let corrupt = try #require(journal.events(named: "guest.corrupt").first)
+        #expect(corrupt["gfn"] == .uint(0x123) && corrupt["expected"] == .uint(0xAB) && corrupt["found"] == .uint(0xCD))
+    }
+
     @Test func vCPUFailureEndsTheRunWithItsReason() throws {
         let platform = FakePlatform(script: [.stopped(.failed(VCPUFailure(.internalError, "KVM_EXIT_INTERNAL_ERROR suberror 1")))])
         let (report, _) = try run(platform)
