@@ -114,6 +114,13 @@ public struct PlatformTraits: Equatable, Sendable {
     /// donates a page at the guest's first touch, and the model follows it.
     public var privateFromCreation: Bool { flavour == .plainVM }
 
+    /// Whether the VMM hears of a share/unshare only after the hypervisor
+    /// made it, from the guest's claim (pKVM: EL2 answers the HVC itself).
+    /// A vCPU stopped between its call and its claim leaves the ledger one
+    /// page behind the hypervisor: at most one page per vCPU stopped mid-run
+    /// (the guests claim after every call, Docs/guests.md).
+    public var learnsAfterTheFact: Bool { flavour == .protectedVM }
+
     public init(flavour: Flavour, memory: Memory, transport: Transport) {
         self.flavour = flavour
         self.memory = memory

@@ -69,6 +69,9 @@ extension LifecycleEvent {
             return [("error", [("message", .string(error.description))])]
         case .isolationProbe(let gfn, let access):
             return [("verify.private", [("gfn", .uint(gfn)), ("host_access", .string(access.description))])]
+        case .ledgerLag(let gfns, let bound):
+            return [("verify.in-flight", [("pages", .int(Int64(gfns.count))), ("gfns", .string(gfns.map { hex($0) }.joined(separator: ","))),
+                                          ("bound", .int(Int64(bound)))])]
         case .agreement(let check):
             return [("verify.agreement", [("pages", .uint(check.pages)), ("disagreeing", .uint(check.disagreeing)),
                                           ("source", .string(check.source))])]

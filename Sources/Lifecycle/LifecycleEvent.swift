@@ -49,6 +49,10 @@ public enum LifecycleEvent: Sendable {
     /// Before reclaim, the ledger against the platform's own record of host
     /// access, over every page the platform can observe.
     case agreement(HostAccessAgreement)
+    /// Pages whose host access contradicted a ledger that hears of changes
+    /// after the fact (pKVM), one per vCPU stopped between its call and its
+    /// claim at most (`bound`): named, not judged.
+    case ledgerLag(gfns: [UInt64], bound: Int)
     /// What reclaim did with guest memory: pages discarded (private when
     /// the guest stopped) and pages kept for the host (shared then).
     case reclaimed(discardedPrivate: UInt64, keptShared: UInt64)

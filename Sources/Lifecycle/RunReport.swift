@@ -73,6 +73,8 @@ public struct RunReport: Sendable {
     public var verifiedZeroPages = 0
     /// The ledger against the platform's view of host access, before reclaim.
     public var agreement: HostAccessAgreement?
+    /// Pages excused as calls in flight when their vCPU was stopped (pKVM).
+    public var ledgerLagPages: [UInt64] = []
     /// The zero check after reclaim, whole (nil until it ran).
     public var zeroCheck: ZeroCheck?
     /// Pages reclaim discarded (private when the guest stopped) and kept for
@@ -133,6 +135,7 @@ public struct RunReport: Sendable {
             zeroCheck = check
         case .reclaimed(let discarded, let kept): reclaimed = (discarded, kept)
         case .agreement(let check): agreement = check
+        case .ledgerLag(let gfns, _): ledgerLagPages = gfns
         case .teardownStep(let record): teardown.append(record)
         case .ledgerPhase(let name, let counts): phases.append((name, counts))
         case .started, .phase, .madePrivate, .loaded, .vcpuStarted, .vcpuExit, .requestStorm, .signalsDuringTeardown,

@@ -141,6 +141,10 @@ public final class TraceRecorder: Sendable {
             state.memory.append(TraceEvent("host read probe", .instant, tid: memory, time: now, args: [
                 ("gfn", .uint(gfn)), ("host_access", .string(access.description)),
             ]))
+        case .ledgerLag(let gfns, let bound):
+            state.memory.append(TraceEvent("ledger lag", .instant, tid: memory, time: now, args: [
+                ("pages", .int(Int64(gfns.count))), ("bound", .int(Int64(bound))),
+            ]))
         case .agreement(let check):
             state.memory.append(TraceEvent("ledger agreement", .instant, tid: memory, time: now, args: [
                 ("pages", .uint(check.pages)), ("disagreeing", .uint(check.disagreeing)), ("source", .string(check.source)),

@@ -13,7 +13,8 @@ final class FakePlatform: Platform, @unchecked Sendable {
 
     var description: PlatformDescription {
         PlatformDescription(id: "fake", name: "fake", privateMemory: "none", transport: "script", enforcement: "none",
-                            traits: PlatformTraits(flavour: .plainVM, memory: .memfd, transport: .portDoorbell))
+                            traits: PlatformTraits(flavour: flavour, memory: .memfd,
+                                                   transport: flavour == .protectedVM ? .hypervisorHandled : .portDoorbell))
     }
     var guestABI: GuestABI { .x86_64KVM }
 
@@ -25,6 +26,11 @@ final class FakePlatform: Platform, @unchecked Sendable {
     private(set) var calls: [String] = []
     private(set) var replies: [GuestReply] = []
     private var shared = Set<UInt64>()
+    /// `.protectedVM` plays pKVM: the VMM hears of changes after the fact.
+    var flavour: PlatformTraits.Flavour = .plainVM
+    /// Pages "EL2" made private again without the guest's claim reaching
+    /// the ledger (a vCPU stopped mid-call): host reads fault.
+    var takenBackByHypervisor = Set<UInt64>()
 
     init(script: [GuestEvent], failure: Failure = .none) {
         self.script = script
@@ -92,7 +98,7 @@ final class FakePlatform: Platform, @unchecked Sendable {
     }
 
     func probeHostRead(gpa: UInt64) -> HostAccess {
-        shared.contains(gpa / 4096) ? .readable(0x66) : .faulted(signal: SIGSEGV, code: 2)
+        shared.contains(gpa / 4096) && !takenBackByHypervisor.contains(gpa / 4096) ? .readable(0x66) : .faulted(signal: SIGSEGV, code: 2)
     }
 
     func reclaim(_ reclaim: Reclaim) throws(LifecycleError) {

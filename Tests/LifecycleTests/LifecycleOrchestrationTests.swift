@@ -174,6 +174,34 @@ struct LifecycleOrchestrationTests {
         #expect(corrupt["gfn"] == .uint(0x123) && corrupt["expected"] == .uint(0xAB) && corrupt["found"] == .uint(0xCD))
     }
 
+    @Test("pKVM: a page EL2 took back after its vCPU's last claim is named as in flight, at most one per vCPU stopped mid-run")
+    func ledgerLagIsBoundedByTheVCPUsStoppedMidRun() throws {
+        func notice(_ gfn: UInt64) -> GuestEvent {
+            .memoryNotice(MemoryRequest(operation: .share, gpa: gfn * 4096, pages: 1, transport: "claim"), hypervisor: .accepted)
+        }
+        // One vCPU, stopped mid-run (the run times out), one page taken back: named, not judged.
+        let one = FakePlatform(script: [notice(0x200), notice(0x201)])
+        one.flavour = .protectedVM
+        one.takenBackByHypervisor = [0x200]
+        let (report, journal) = try run(one, timeout: 0.3)
+        #expect(report.ledgerLagPages == [0x200])
+        #expect(!report.violations.contains { if case .platformDisagrees = $0 { true } else { false } }, "\(report.violations)")
+        #expect(journal.events(named: "verify.in-flight").first?["pages"] == .int(1))
+        #expect(report.agreement?.pages == 2 && report.agreement?.disagreeing == 0, "0x201 (shared, readable) and the entry page (private, faults) agree: \(String(describing: report.agreement))")
+        // Two pages taken back by one vCPU's calls: one more than the bound, so one is a violation.
+        let two = FakePlatform(script: [notice(0x200), notice(0x201)])
+        two.flavour = .protectedVM
+        two.takenBackByHypervisor = [0x200, 0x201]
+        let (over, _) = try run(two, timeout: 0.3)
+        #expect(over.ledgerLagPages.count == 1)
+        #expect(over.violations.contains { if case .platformDisagrees = $0 { true } else { false } })
+        // A plain VM hears of nothing after the fact: no allowance at all.
+        let plain = FakePlatform(script: [.memoryRequest(MemoryRequest(operation: .share, gpa: 0x200 * 4096, pages: 1, transport: "script"))])
+        plain.takenBackByHypervisor = [0x200]
+        let (strict, _) = try run(plain, timeout: 0.3)
+        #expect(strict.ledgerLagPages.isEmpty)
+    }
+
     @Test func vCPUFailureEndsTheRunWithItsReason() throws {
         let platform = FakePlatform(script: [.stopped(.failed(VCPUFailure(.internalError, "KVM_EXIT_INTERNAL_ERROR suberror 1")))])
         let (report, _) = try run(platform)
