@@ -29,14 +29,11 @@ public enum ARM64CallTransport: String, Sendable, CaseIterable {
 // @unchecked: VM, memory and vCPUs are set up and torn down on the lifecycle thread
 // while no vCPU runs (Platform's threading rule); vCPU threads share only
 // `pending` and `detected`, which lock themselves.
-public final class ARM64KVMPlatform: Platform, @unchecked Sendable {
+public final class ARM64KVMPlatform: TwoViewKVMPlatform, Platform, @unchecked Sendable {
     public var guestABI: GuestABI { .arm64KVM }
     public let backend: RAMBackend
     public let transport: ARM64CallTransport
 
-    private let system: KVMSystem
-    private var vm: VirtualMachine?
-    private var memory: TwoViewGuestRAM?
     private let cpus = ARM64VCPUs()
     private var ram = GuestRAM(size: 0)
     private var journal: Journal?
@@ -60,9 +57,9 @@ public final class ARM64KVMPlatform: Platform, @unchecked Sendable {
     /// `backend` nil: guest_memfd where offered, else a memfd; `transport`
     /// nil: the SMCCC filter where the kernel accepts it, else the doorbell.
     public init(system: KVMSystem, backend: RAMBackend? = nil, transport: ARM64CallTransport? = nil) {
-        self.system = system
         self.backend = backend ?? (((try? system.check(.guestMemfd)) ?? 0) > 0 ? .guestMemfd : .memfd)
         self.transport = transport ?? (ARM64HostFacts.smcccFilterAccepted(system) ? .smcccFilter : .mmioDoorbell)
+        super.init(system: system)
     }
 
     public var description: PlatformDescription {
@@ -268,27 +265,7 @@ public final class ARM64KVMPlatform: Platform, @unchecked Sendable {
         try memory.reflect(operation, range)
     }
 
-    public func readHostMemory(gpa: UInt64, length: Int) throws(LifecycleError) -> [UInt8] {
-        guard let memory else { throw .invalidState("the host view of guest memory is not mapped") }
-        return try memory.readHost(gpa: gpa, length: length)
-    }
-
-    public func observeHostAccess() -> HostAccessObservation? { memory?.observeHostAccess() }
-
-    public func checkZero(_ ranges: [GFNRange], pageSize: UInt64) -> ZeroCheck {
-        // Without memory, every page fails with readHostMemory's own error.
-        memory?.checkZero(ranges)
-            ?? ZeroCheck(reading: ranges, pageSize: pageSize) { (gpa, length) throws(LifecycleError) in try readHostMemory(gpa: gpa, length: length) }
-    }
-
-    public func probeHostRead(gpa: UInt64) -> HostAccess {
-        guard let address = memory?.hostAddress(of: gpa) else { return .unmapped }
-        return GuardedHostRead.probe(address)
-    }
-
-    public func probeHostReads(gpas: [UInt64]) -> [HostAccess] {
-        GuardedHostRead.probe(gpas.map { gpa in memory?.hostAddress(of: gpa).map { UnsafeRawPointer($0) } })
-    }
+    // Host reads, probes, the zero check and the observation: TwoViewKVMPlatform.
 
     // MARK: Teardown
 
@@ -296,13 +273,7 @@ public final class ARM64KVMPlatform: Platform, @unchecked Sendable {
         try memory?.reclaim(formerlyPrivate: reclaim.formerlyPrivate)
     }
 
-    public func unbind() throws(LifecycleError) {
-        try memory?.unbind(from: vm)
-    }
-
-    public func release() throws(LifecycleError) {
-        try memory?.release()
-    }
+    // unbind and release: TwoViewKVMPlatform.
 
     public func destroy() throws(LifecycleError) {
         defer { vm = nil }

@@ -17,7 +17,7 @@ import Ownership
 // @unchecked: VM, memory and vCPUs are set up and torn down on the lifecycle thread
 // while no vCPU runs (Platform's threading rule); vCPU threads share only
 // `pending`, which locks itself, and stop flags read as C volatile bytes.
-public final class X86KVMPlatform: Platform, @unchecked Sendable {
+public final class X86KVMPlatform: TwoViewKVMPlatform, Platform, @unchecked Sendable {
     public let transport: HypercallTransport
     public let backend: RAMBackend
     public let transportReason: String
@@ -31,9 +31,6 @@ public final class X86KVMPlatform: Platform, @unchecked Sendable {
     private let syncRegsRefusal: String?
     public var guestABI: GuestABI { .x86_64KVM }
 
-    private let system: KVMSystem
-    private var vm: VirtualMachine?
-    private var memory: TwoViewGuestRAM?
     private var vcpus: [VCPU] = []
     /// Per vCPU: the exit waiting for the ledger's answer.
     private let pending = PerVCPU<PendingExit>(empty: .none)
@@ -73,13 +70,13 @@ public final class X86KVMPlatform: Platform, @unchecked Sendable {
     /// kernel lacks them makes `create` fail with the reason.
     public init(system: KVMSystem, backend: RAMBackend? = nil, transport: HypercallTransport, transportReason: String,
                 registerAccess: X86RegisterAccess? = nil) {
-        self.system = system
         self.backend = backend ?? (X86KVMPlatform.guestMemfdRefusal(system) == nil ? .guestMemfd : .memfd)
         self.transport = transport
         self.transportReason = transportReason
         let refusal = registerAccess == .ioctls ? nil : X86KVMPlatform.syncRegsRefusal(system)
         self.syncRegsRefusal = refusal
         self.registerAccess = registerAccess ?? (refusal == nil ? .syncRegs : .ioctls)
+        super.init(system: system)
     }
 
     /// The register sets the exit paths need synced: the general registers
@@ -346,22 +343,9 @@ public final class X86KVMPlatform: Platform, @unchecked Sendable {
         try memory.reflect(operation, range)
     }
 
-    public func readHostMemory(gpa: UInt64, length: Int) throws(LifecycleError) -> [UInt8] {
-        guard let memory else { throw .invalidState("the host view of guest memory is not mapped") }
-        return try memory.readHost(gpa: gpa, length: length)
-    }
-
-    public func observeHostAccess() -> HostAccessObservation? { memory?.observeHostAccess() }
-
     /// Every page of guest memory made a data page of its file, as a guest
     /// that wrote all of it leaves it (`pvmh bench`'s stressed VM).
     public func touchEveryPage() { memory?.touchEveryPage() }
-
-    public func checkZero(_ ranges: [GFNRange], pageSize: UInt64) -> ZeroCheck {
-        // Without memory, every page fails with readHostMemory's own error.
-        memory?.checkZero(ranges)
-            ?? ZeroCheck(reading: ranges, pageSize: pageSize) { (gpa, length) throws(LifecycleError) in try readHostMemory(gpa: gpa, length: length) }
-    }
 
     /// How host reads are probed: in this process under a guarded
     /// SIGSEGV/SIGBUS handler (default; the vCPUs are stopped by then), or in
@@ -370,19 +354,15 @@ public final class X86KVMPlatform: Platform, @unchecked Sendable {
     public enum HostReadProbe: Sendable { case guarded, child }
     public var hostReadProbe: HostReadProbe = .guarded
 
-    public func probeHostRead(gpa: UInt64) -> HostAccess {
+    public override func probeHostRead(gpa: UInt64) -> HostAccess {
+        guard hostReadProbe == .child else { return super.probeHostRead(gpa: gpa) }
         guard let address = memory?.hostAddress(of: gpa) else { return .unmapped }
-        switch hostReadProbe {
-        case .guarded:
-            return GuardedHostRead.probe(address)
-        case .child:
-            return HostAccess(GuardedRead.inChild(address))
-        }
+        return HostAccess(GuardedRead.inChild(address))
     }
 
-    public func probeHostReads(gpas: [UInt64]) -> [HostAccess] {
-        guard hostReadProbe == .guarded else { return gpas.map { probeHostRead(gpa: $0) } }
-        return GuardedHostRead.probe(gpas.map { gpa in memory?.hostAddress(of: gpa).map { UnsafeRawPointer($0) } })
+    public override func probeHostReads(gpas: [UInt64]) -> [HostAccess] {
+        guard hostReadProbe == .child else { return super.probeHostReads(gpas: gpas) }
+        return gpas.map { probeHostRead(gpa: $0) }
     }
 
     // MARK: Teardown
@@ -393,14 +373,6 @@ public final class X86KVMPlatform: Platform, @unchecked Sendable {
         if useAttributes, let vm {
             try lifecycleError { () throws(KVMError) in try vm.setMemoryAttributes(address: ram.base, size: ram.size, attributes: []) }
         }
-    }
-
-    public func unbind() throws(LifecycleError) {
-        try memory?.unbind(from: vm)
-    }
-
-    public func release() throws(LifecycleError) {
-        try memory?.release()
     }
 
     public var openResources: [String] {
