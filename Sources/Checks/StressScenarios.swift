@@ -82,6 +82,11 @@ enum StressScenarios {
         var verdict = TeardownVerdict()
         verdict.guestFinished(run)
         verdict.stressChecks(run, vcpus: load.vcpus(on: context.guestABI))
+        // Every vCPU must have ended as a finished guest ends (halted or
+        // powered off), none stopped by the VMM or failed.
+        for (vcpu, reason) in run.report.stopReasons.sorted(by: { $0.key < $1.key }) where !reason.isCleanStop {
+            verdict.failures.append("vCPU \(vcpu) \(reason)")
+        }
         verdict.teardownClean(run)
         verdict.isolation(run)
         verdict.everyPageZero(run, memory: load.memory)
