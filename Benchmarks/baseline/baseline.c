@@ -448,44 +448,58 @@ int pvmh_baseline_lifecycle(const uint8_t *elf, size_t elf_size, uint64_t ram_si
     return status;
 }
 
-int pvmh_baseline_teardown(enum pvmh_baseline_backend backend, uint64_t bytes, uint64_t *teardown_ns,
-                           char *error, size_t error_size) {
-    struct vm v;
-    *teardown_ns = 0;
+/// The untimed setup of the teardown and zero-check measurements: the size
+/// checked, a VM with `bytes` of memory allocated up front and one vCPU;
+/// with `written`, a word stored into every page through KVM's view, as a
+/// guest that wrote all of its memory leaves it (fallocate alone leaves
+/// shmem pages SEEK_DATA calls holes). On failure it tears down what it made.
+static int populated_vm(struct vm *v, enum pvmh_baseline_backend backend, uint64_t bytes, int written,
+                        char *error, size_t error_size) {
     if (bytes == 0 || bytes % PAGE != 0) {
         set_error(error, error_size, "the size must be a non-zero multiple of 4096 bytes");
         return -1;
     }
-    int status = create_vm(&v, backend, bytes, 1, error, error_size);
-    if (status == 0) status = create_vcpu(&v, 0x100000, error, error_size);
+    int status = create_vm(v, backend, bytes, 1, error, error_size);
+    if (status == 0) status = create_vcpu(v, 0x100000, error, error_size);
+    for (uint64_t page = 0; status == 0 && written && page < bytes / PAGE; page++)
+        ((volatile uint64_t *)((uint8_t *)v->kvm_view + page * PAGE))[0] = 0;
     if (status != 0) {
         char ignored[8];
-        teardown(&v, ignored, sizeof ignored);
+        teardown(v, ignored, sizeof ignored);
+        return -1;
+    }
+    return 0;
+}
+
+/// `teardown` timed; `status` says whether the setup before it worked.
+static int timed_teardown(struct vm *v, int status, uint64_t *teardown_ns, char *error, size_t error_size) {
+    if (status != 0) {
+        char ignored[8];
+        teardown(v, ignored, sizeof ignored);
         return -1;
     }
     uint64_t start = now_ns();
-    status = teardown(&v, error, error_size);
+    status = teardown(v, error, error_size);
     *teardown_ns = now_ns() - start;
     return status;
+}
+
+int pvmh_baseline_teardown(enum pvmh_baseline_backend backend, uint64_t bytes, uint64_t *teardown_ns,
+                           char *error, size_t error_size) {
+    struct vm v;
+    *teardown_ns = 0;
+    if (populated_vm(&v, backend, bytes, 0, error, error_size) < 0) return -1;
+    return timed_teardown(&v, 0, teardown_ns, error, error_size);
 }
 
 int pvmh_baseline_teardown_stressed(enum pvmh_baseline_backend backend, uint64_t bytes, const uint64_t *shared_runs,
                                     size_t run_count, uint64_t *teardown_ns, char *error, size_t error_size) {
     struct vm v;
     *teardown_ns = 0;
-    if (bytes == 0 || bytes % PAGE != 0) {
-        set_error(error, error_size, "the size must be a non-zero multiple of 4096 bytes");
-        return -1;
-    }
-    int status = create_vm(&v, backend, bytes, 1, error, error_size);
-    if (status == 0) status = create_vcpu(&v, 0x100000, error, error_size);
-    if (status == 0) {
-        v.shared = calloc((size_t)(bytes / PAGE + 7) / 8, 1);
-        if (!v.shared) { set_error(error, error_size, "out of memory for the page bitmap"); status = -1; }
-    }
-    // A guest that wrote all of its memory leaves every page a data page
-    // (fallocate alone leaves shmem pages SEEK_DATA calls holes).
-    for (uint64_t page = 0; status == 0 && page < bytes / PAGE; page++) ((volatile uint64_t *)((uint8_t *)v.kvm_view + page * PAGE))[0] = 0;
+    if (populated_vm(&v, backend, bytes, 1, error, error_size) < 0) return -1;
+    int status = 0;
+    v.shared = calloc((size_t)(bytes / PAGE + 7) / 8, 1);
+    if (!v.shared) { set_error(error, error_size, "out of memory for the page bitmap"); status = -1; }
     // The state a stress guest leaves: these runs shared (host view open), the rest private.
     for (size_t i = 0; status == 0 && i < run_count; i++) {
         uint64_t start = shared_runs[2 * i], count = shared_runs[2 * i + 1];
@@ -496,15 +510,7 @@ int pvmh_baseline_teardown_stressed(enum pvmh_baseline_backend backend, uint64_t
             status = -1;
         }
     }
-    if (status != 0) {
-        char ignored[8];
-        teardown(&v, ignored, sizeof ignored);
-        return -1;
-    }
-    uint64_t start = now_ns();
-    status = teardown(&v, error, error_size);
-    *teardown_ns = now_ns() - start;
-    return status;
+    return timed_teardown(&v, status, teardown_ns, error, error_size);
 }
 
 int pvmh_baseline_zero_check(enum pvmh_baseline_backend backend, uint64_t bytes, int punched, uint64_t *check_ns,
@@ -512,13 +518,9 @@ int pvmh_baseline_zero_check(enum pvmh_baseline_backend backend, uint64_t bytes,
     struct vm v;
     *check_ns = 0;
     *nonzero_pages = 0;
-    if (bytes == 0 || bytes % PAGE != 0) {
-        set_error(error, error_size, "the size must be a non-zero multiple of 4096 bytes");
-        return -1;
-    }
-    int status = create_vm(&v, backend, bytes, 1, error, error_size);
-    for (uint64_t page = 0; status == 0 && page < bytes / PAGE; page++) ((volatile uint64_t *)((uint8_t *)v.kvm_view + page * PAGE))[0] = 0;
-    if (status == 0 && punched && fallocate(v.memory_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)bytes) < 0) {
+    if (populated_vm(&v, backend, bytes, 1, error, error_size) < 0) return -1;
+    int status = 0;
+    if (punched && fallocate(v.memory_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)bytes) < 0) {
         set_error(error, error_size, "fallocate(PUNCH_HOLE) on %s failed: %s", memory_label(&v), strerror(errno));
         status = -1;
     }

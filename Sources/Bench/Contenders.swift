@@ -81,45 +81,63 @@ enum Contenders {
         let status = error.withUnsafeMutableBufferPointer {
             pvmh_baseline_teardown(backend.baseline, bytes, &nanoseconds, $0.baseAddress, $0.count)
         }
-        guard status == 0 else { throw BenchFailure("the C baseline teardown failed: \(String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))") }
+        guard status == 0 else { throw BenchFailure("the C baseline teardown failed: \(cText(error))") }
         return Double(nanoseconds)
     }
 
-    /// pvmh's teardown of `bytes` of populated guest memory on `backend`:
-    /// the platform set up as a run sets it up (preallocated, all private,
-    /// one vCPU), then the safe plan's platform steps timed — ledger reclaim
-    /// + platform reclaim (hole punch), unbind, release, destroy.
-    static func pvmhTeardown(bytes: UInt64, backend: RAMBackend) throws(BenchFailure) -> Double {
-        do {
-            let ram = GuestRAM(size: bytes)
-            let platform = X86KVMPlatform(system: try KVMSystem(), backend: backend, transport: .doorbell,
-                                          transportReason: "given by pvmh bench")
-            platform.preallocate = true
-            try platform.create(ram: ram, journal: try Journal())
-            var ledger = OwnershipLedger()
-            try ledger.addPrivateMemory(ram.gfns)
-            _ = try platform.makeAllPrivate(ram)
-            try platform.createVCPUs(count: 1, entry: 0x10_0000)
-            var stepError: LifecycleError?
-            let elapsed = timed {
-                do throws(LifecycleError) {
-                    let reclaimed = ledger.reclaimAll()
-                    try platform.reclaim(reclaimed)
-                    try platform.unbind()
-                    try platform.release()
-                    ledger.releaseAll()
-                    try platform.destroy()
-                } catch {
-                    stepError = error
-                }
+    /// A platform as a run sets it up (preallocated, all private, one vCPU),
+    /// with `shared` shared through the ledger and the platform.
+    static func populatedPlatform(bytes: UInt64, backend: RAMBackend, shared: [GFNRange] = []) throws -> (X86KVMPlatform, OwnershipLedger) {
+        let ram = GuestRAM(size: bytes)
+        let platform = X86KVMPlatform(system: try KVMSystem(), backend: backend, transport: .doorbell, transportReason: "given by pvmh bench")
+        platform.preallocate = true
+        try platform.create(ram: ram, journal: try Journal())
+        var ledger = OwnershipLedger()
+        try ledger.addPrivateMemory(ram.gfns)
+        _ = try platform.makeAllPrivate(ram)
+        try platform.createVCPUs(count: 1, entry: 0x10_0000)
+        for range in shared {
+            try ledger.share(range)
+            try platform.reflect(.share, range)
+        }
+        return (platform, ledger)
+    }
+
+    /// The safe plan's platform steps on `platform`, timed: ledger reclaim +
+    /// platform reclaim (hole punch), unbind, release, destroy.
+    static func timedTeardown(_ platform: X86KVMPlatform, _ ledger: inout OwnershipLedger, what: String) throws(BenchFailure) -> Double {
+        var stepError: LifecycleError?
+        let elapsed = timed {
+            do throws(LifecycleError) {
+                let reclaimed = ledger.reclaimAll()
+                try platform.reclaim(reclaimed)
+                try platform.unbind()
+                try platform.release()
+                ledger.releaseAll()
+                try platform.destroy()
+            } catch {
+                stepError = error
             }
-            if let stepError { throw BenchFailure("pvmh teardown failed: \(stepError)") }
-            return elapsed
-        } catch let failure as BenchFailure {
-            throw failure
+        }
+        if let stepError { throw BenchFailure("pvmh teardown of \(what) failed: \(stepError)") }
+        return elapsed
+    }
+
+    /// pvmh's teardown of `bytes` of populated guest memory on `backend`:
+    /// the platform set up as a run sets it up, then `timedTeardown`.
+    static func pvmhTeardown(bytes: UInt64, backend: RAMBackend) throws(BenchFailure) -> Double {
+        var (platform, ledger): (X86KVMPlatform, OwnershipLedger)
+        do {
+            (platform, ledger) = try populatedPlatform(bytes: bytes, backend: backend)
         } catch {
             throw BenchFailure("pvmh teardown setup failed: \(error)")
         }
+        return try timedTeardown(platform, &ledger, what: "populated memory")
+    }
+
+    /// What a C baseline call left in its error buffer.
+    static func cText(_ error: [CChar]) -> String {
+        String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     static func errorText<T>(_ tuple: T) -> String {

@@ -96,42 +96,10 @@ enum StressFigure {
     #if arch(x86_64)
     // MARK: Contenders
 
-    /// A platform as a run sets it up (preallocated, all private, one vCPU),
-    /// with `shared` shared through the ledger and the platform.
-    static func populatedPlatform(bytes: UInt64, backend: RAMBackend, shared: [GFNRange]) throws -> (X86KVMPlatform, OwnershipLedger) {
-        let ram = GuestRAM(size: bytes)
-        let platform = X86KVMPlatform(system: try KVMSystem(), backend: backend, transport: .doorbell, transportReason: "given by pvmh bench")
-        platform.preallocate = true
-        try platform.create(ram: ram, journal: try Journal())
-        var ledger = OwnershipLedger()
-        try ledger.addPrivateMemory(ram.gfns)
-        _ = try platform.makeAllPrivate(ram)
-        try platform.createVCPUs(count: 1, entry: 0x10_0000)
-        for range in shared {
-            try ledger.share(range)
-            try platform.reflect(.share, range)
-        }
-        return (platform, ledger)
-    }
-
     static func pvmhTeardown(bytes: UInt64, backend: RAMBackend, shared: [GFNRange]) throws -> Double {
-        var (platform, ledger) = try populatedPlatform(bytes: bytes, backend: backend, shared: shared)
+        var (platform, ledger) = try Contenders.populatedPlatform(bytes: bytes, backend: backend, shared: shared)
         platform.touchEveryPage()
-        var stepError: LifecycleError?
-        let elapsed = timed {
-            do throws(LifecycleError) {
-                let reclaimed = ledger.reclaimAll()
-                try platform.reclaim(reclaimed)
-                try platform.unbind()
-                try platform.release()
-                ledger.releaseAll()
-                try platform.destroy()
-            } catch {
-                stepError = error
-            }
-        }
-        if let stepError { throw BenchFailure("pvmh teardown of the stressed VM failed: \(stepError)") }
-        return elapsed
+        return try Contenders.timedTeardown(platform, &ledger, what: "the stressed VM")
     }
 
     static func baselineTeardown(bytes: UInt64, backend: RAMBackend, shared: [GFNRange]) throws -> Double {
@@ -143,7 +111,7 @@ enum StressFigure {
                 pvmh_baseline_teardown_stressed(backend.baseline, bytes, $0.baseAddress, shared.count, &nanoseconds, buffer.baseAddress, buffer.count)
             }
         }
-        guard status == 0 else { throw BenchFailure("the C baseline teardown of the stressed VM failed: \(text(error))") }
+        guard status == 0 else { throw BenchFailure("the C baseline teardown of the stressed VM failed: \(Contenders.cText(error))") }
         return Double(nanoseconds)
     }
 
@@ -151,7 +119,7 @@ enum StressFigure {
     /// zeros: read back (the host view opened as a share would), or, with
     /// `punched`, after reclaim punched it all out (holes, no read).
     static func pvmhZeroCheck(bytes: UInt64, backend: RAMBackend, punched: Bool) throws -> Double {
-        var (platform, ledger) = try populatedPlatform(bytes: bytes, backend: backend, shared: [])
+        var (platform, ledger) = try Contenders.populatedPlatform(bytes: bytes, backend: backend)
         platform.touchEveryPage()
         let all = GuestRAM(size: bytes).gfns
         if punched {
@@ -176,13 +144,9 @@ enum StressFigure {
         let status = error.withUnsafeMutableBufferPointer {
             pvmh_baseline_zero_check(backend.baseline, bytes, punched ? 1 : 0, &nanoseconds, &nonzero, $0.baseAddress, $0.count)
         }
-        guard status == 0 else { throw BenchFailure("the C baseline zero check failed: \(text(error))") }
+        guard status == 0 else { throw BenchFailure("the C baseline zero check failed: \(Contenders.cText(error))") }
         guard nonzero == 0 else { throw BenchFailure("the C baseline zero check found \(nonzero) non-zero pages") }
         return Double(nanoseconds)
-    }
-
-    static func text(_ error: [CChar]) -> String {
-        String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
     #endif
 }

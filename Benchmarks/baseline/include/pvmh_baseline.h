@@ -89,7 +89,7 @@ int pvmh_baseline_teardown(enum pvmh_baseline_backend backend, uint64_t bytes, u
 int pvmh_baseline_teardown_stressed(enum pvmh_baseline_backend backend, uint64_t bytes, const uint64_t *shared_runs,
                                     size_t run_count, uint64_t *teardown_ns, char *error, size_t error_size);
 /// The zero check after reclaim over `bytes` of guest memory: untimed, a
-/// populated VM (every page allocated and written; with `punched`, all of it punched
+/// populated VM with one vCPU (every page allocated and written; with `punched`, all of it punched
 /// out again, as reclaim leaves it) whose host view is readable; timed,
 /// SEEK_DATA/SEEK_HOLE over the file (where it can seek) and every page of
 /// every data extent read through the host view and scanned. Stores the
