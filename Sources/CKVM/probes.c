@@ -95,33 +95,6 @@ static void ckvm_guard_handler(int signo, siginfo_t *info, void *ctx) {
     raise(signo);
 }
 
-int ckvm_probe_read_guarded(const volatile void *address, uint8_t *value, int *code) {
-    pthread_mutex_lock(&ckvm_guard_lock);
-    struct sigaction sa, old_segv, old_bus;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = ckvm_guard_handler;
-    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGSEGV, &sa, &old_segv);
-    sigaction(SIGBUS, &sa, &old_bus);
-    int result;
-    int signo = sigsetjmp(ckvm_guard_jmp, 1);
-    if (signo == 0) {
-        ckvm_guard_armed = 1;
-        uint8_t byte = *(const volatile uint8_t *)address;
-        ckvm_guard_armed = 0;
-        *value = byte;
-        *code = 0;
-        result = 0;
-    } else {
-        *code = ckvm_guard_code;
-        result = signo;
-    }
-    sigaction(SIGSEGV, &old_segv, NULL);
-    sigaction(SIGBUS, &old_bus, NULL);
-    pthread_mutex_unlock(&ckvm_guard_lock);
-    return result;
-}
 
 int ckvm_probe_read_guarded_batch(const void *const *addresses, size_t count, uint8_t *values, int *signals, int *codes) {
     pthread_mutex_lock(&ckvm_guard_lock);
@@ -153,4 +126,11 @@ int ckvm_probe_read_guarded_batch(const void *const *addresses, size_t count, ui
     sigaction(SIGBUS, &old_bus, NULL);
     pthread_mutex_unlock(&ckvm_guard_lock);
     return 0;
+}
+
+int ckvm_probe_read_guarded(const volatile void *address, uint8_t *value, int *code) {
+    const void *addresses[1] = { (const void *)address };
+    int signo = 0;
+    ckvm_probe_read_guarded_batch(addresses, 1, value, &signo, code);
+    return signo;
 }

@@ -21,6 +21,17 @@
     movk    \reg, #(((\value) >> 16) & 0xffff), lsl #16
 .endm
 
+/* A PSCI call that does not return (SYSTEM_OFF, CPU_OFF); should it, wait for good. */
+.macro psci_final function
+    mov32   x0, \function
+    mov     x1, #0
+    mov     x2, #0
+    mov     x3, #0
+    hvc     #0
+1:  wfi
+    b       1b
+.endm
+
 /* EL1 set-up, then SP = the top of stack number x19 (x19 < MAX_VCPUS). */
 .macro el1_setup
     msr     daifset, #0xf
@@ -50,13 +61,7 @@ _start:
     bl      stress_main
 
 power_off:
-    mov32   x0, PSCI_SYSTEM_OFF
-    mov     x1, #0
-    mov     x2, #0
-    mov     x3, #0
-    hvc     #0
-1:  wfi
-    b       1b
+    psci_final PSCI_SYSTEM_OFF
 
     .globl  secondary_entry
 secondary_entry:
@@ -64,13 +69,7 @@ secondary_entry:
     el1_setup
     mov     x0, x19
     bl      stress_main
-    mov32   x0, PSCI_CPU_OFF
-    mov     x1, #0
-    mov     x2, #0
-    mov     x3, #0
-    hvc     #0
-1:  wfi
-    b       1b
+    psci_final PSCI_CPU_OFF
 
 .macro vector offset
     .balign 0x80
