@@ -209,12 +209,23 @@ final class TwoViewGuestRAM: @unchecked Sendable {
         let read = { (gpa: UInt64, length: Int) throws(LifecycleError) -> [UInt8] in try self.readHost(gpa: gpa, length: length) }
         guard let file else { return ZeroCheck(reading: ranges, pageSize: pageSize, with: read) }
         var check = ZeroCheck()
+        // The kernel's mappings of the host view: read once, and only when a
+        // range has data to read (after reclaim a memfd is usually all holes).
+        var readable: [HostAccessRun]?
+        var mappingsRead = false
+        func scan(_ range: GFNRange) {
+            if !mappingsRead {
+                readable = observeHostAccess()?.runs.filter(\.hostMayAccess)
+                mappingsRead = true
+            }
+            self.scan(range, into: &check, readable: readable, reading: read)
+        }
         for range in ranges {
             let bytes = (range.start * pageSize - ram.base)..<(range.end * pageSize - ram.base)
             let extents: [Range<UInt64>]
             // guest_memfd cannot seek (ESPIPE): read every page (Docs/kvm-abi.md, "memfd").
             do { extents = try file.dataExtents(in: bytes) } catch {
-                scan(range, into: &check, reading: read)
+                scan(range)
                 continue
             }
             var gfn = range.start
@@ -224,7 +235,7 @@ final class TwoViewGuestRAM: @unchecked Sendable {
                 let end = (extent.upperBound + ram.base + pageSize - 1) / pageSize
                 if first > gfn { check.countHoles(first - gfn) }
                 let start = max(first, gfn)
-                if end > start { scan(GFNRange(start: start, count: end - start), into: &check, reading: read) }
+                if end > start { scan(GFNRange(start: start, count: end - start)) }
                 gfn = max(gfn, end)
             }
             if range.end > gfn { check.countHoles(range.end - gfn) }
@@ -233,19 +244,21 @@ final class TwoViewGuestRAM: @unchecked Sendable {
     }
 
     /// Scans `range` in place through the host view when the kernel's
-    /// mappings say all of it is readable (no copy), else through `read`,
+    /// mappings (`readable`: the host view's readable runs, from
+    /// `observeHostAccess`) cover all of it (no copy), else through `read`,
     /// which probes first (a page that stayed private must not crash the VMM).
-    private func scan(_ range: GFNRange, into check: inout ZeroCheck,
+    private func scan(_ range: GFNRange, into check: inout ZeroCheck, readable: [HostAccessRun]?,
                       reading read: (UInt64, Int) throws(LifecycleError) -> [UInt8]) {
         let pageSize = ram.pageSize
-        guard let hostView, hostView.isMapped else { return check.read(range, pageSize: pageSize, with: read) }
-        let offset = Int(range.start * pageSize - ram.base), length = Int(range.count * pageSize)
-        let start = UInt(bitPattern: hostView.address(at: offset))
-        guard let regions = ProcessMappings.regions(overlapping: start..<start + UInt(length)),
-              regions.allSatisfy(\.readable), regions.reduce(0, { $0 + $1.range.count }) == length else {
-            return check.read(range, pageSize: pageSize, with: read)
+        let covered = readable?.reduce(UInt64(0)) { sum, run in
+            let overlap = min(run.range.end, range.end) > max(run.range.start, range.start)
+                ? min(run.range.end, range.end) - max(run.range.start, range.start) : 0
+            return sum + overlap
         }
-        check.scan(UnsafeRawBufferPointer(start: hostView.address(at: offset), count: length), from: range.start, pageSize: pageSize)
+        guard let hostView, hostView.isMapped, covered == range.count else { return check.read(range, pageSize: pageSize, with: read) }
+        let offset = Int(range.start * pageSize - ram.base)
+        check.scan(UnsafeRawBufferPointer(start: hostView.address(at: offset), count: Int(range.count * pageSize)),
+                   from: range.start, pageSize: pageSize)
     }
 
     /// Every page back to the host: private contents discarded by punching
