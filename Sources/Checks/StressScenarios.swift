@@ -24,8 +24,10 @@ public struct StressLoad: Sendable, Equatable {
     /// The platform's stress guest with this load's parameters (rounds 0:
     /// until stopped) and the run's seed.
     func image(for abi: GuestABI, rounds: UInt64, seed: UInt64, memory: UInt64? = nil) throws(LifecycleError) -> (String, ELFImage) {
-        let name = abi.architecture == .aarch64 ? "arm64-stress" : "x86_64-stress"
-        guard let guest = BuiltinGuest.named(name) else { throw .badInput("\(name) is not a built-in guest; rebuild with Guests/build --generate") }
+        guard let guest = BuiltinGuest.stressGuest(for: abi.architecture) else {
+            throw .badInput("there is no built-in stress guest for \(abi.architecture); rebuild with Guests/build --generate")
+        }
+        let name = guest.name
         let parameters = StressParameters(seed: seed, rounds: rounds, ramBase: abi.ramBase, ramSize: memory ?? self.memory,
                                           vcpus: vcpus(on: abi))
         do {

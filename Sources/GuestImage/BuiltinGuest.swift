@@ -46,6 +46,14 @@ public struct BuiltinGuest: Sendable, Hashable, Identifiable {
         }
     }
 
+    /// The stress guest for `architecture` (Docs/guests.md).
+    public static func stressGuest(for architecture: GuestArchitecture) -> BuiltinGuest? {
+        switch architecture {
+        case .x86_64: named("x86_64-stress")
+        case .aarch64: named("arm64-stress")
+        }
+    }
+
     /// The parsed image, checked against the guest's own architecture.
     public func image() throws(ELFError) -> ELFImage {
         try ELFImage(bytes: elfBytes, expecting: architecture)

@@ -264,7 +264,7 @@ enum RunCommand {
                                           ramSize: memory, vcpus: vcpus)
         if let stressed = image.applying(parameters) { return (stressed, parameters) }
         if rounds != nil {
-            throw UsageError("--rounds applies to the stress guests only (\(BuiltinGuest.all.filter { $0.name.hasSuffix("-stress") }.map(\.name).joined(separator: ", "))); \(name) takes none")
+            throw UsageError("--rounds applies to the stress guests only (\(GuestArchitecture.allCases.compactMap { BuiltinGuest.stressGuest(for: $0)?.name }.joined(separator: ", "))); \(name) takes none")
         }
         if builtin, vcpus > 1, image.machine == .x86_64 {
             throw UsageError("guest \(name) is single-processor, and every x86_64 vCPU starts at its entry, so --vcpus \(vcpus) would run it \(vcpus) times over; use --vcpus 1, or x86_64-stress for several vCPUs")
