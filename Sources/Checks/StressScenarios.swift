@@ -165,21 +165,12 @@ enum StressScenarios {
     }
 
     static func kernelUnbindBeforeReclaim(_ context: CheckContext) -> CheckOutcome {
-        let platform = PKVMModelPlatform(configuration: ModelConfiguration(kernelOrder: .unbindBeforeReclaim))
-        let broken = context.derived { platform }
-        broken.stress = context.stress
         let load = context.stress
-        do {
+        return TeardownScenarios.kernelUnbindBeforeReclaim(context, situation: " under load") { broken throws(LifecycleError) in
             let (name, image) = try load.image(for: GuestABI.arm64Model, rounds: load.rounds, seed: context.seed)
             _ = try LifecycleProbe.run(broken, plan: .safe, image: image, guestName: name, memory: load.memory,
                                        vcpus: load.vcpus(on: GuestABI.arm64Model), timeout: timeout(load.memory))
-        } catch { return .skip("\(error)") }
-        let faults = platform.findings.filter(\.isHostFault)
-        guard let first = faults.first else {
-            return .fail("the broken kernel order (unbind before reclaim) went undetected under load: no host fault was reported")
         }
-        context.note("caught as expected (\(faults.count) host fault\(faults.count == 1 ? "" : "s")): \(first)")
-        return .pass
     }
 
     static func soak(_ context: CheckContext) -> CheckOutcome {

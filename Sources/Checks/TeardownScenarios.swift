@@ -68,15 +68,23 @@ public enum TeardownScenarios {
     }
 
     public static func kernelUnbindBeforeReclaim(_ context: CheckContext) -> CheckOutcome {
+        kernelUnbindBeforeReclaim(context, situation: "") { broken throws(LifecycleError) in _ = try LifecycleProbe.run(broken, plan: .safe) }
+    }
+
+    /// The model's kernel unbinds before the hypervisor reclaims; `lifecycle`
+    /// runs a guest on the broken model (`situation` says what else, e.g.
+    /// " under load"). The verdict is the model's finding.
+    static func kernelUnbindBeforeReclaim(_ context: CheckContext, situation: String,
+                                          lifecycle: (CheckContext) throws(LifecycleError) -> Void) -> CheckOutcome {
         let platform = PKVMModelPlatform(configuration: ModelConfiguration(kernelOrder: .unbindBeforeReclaim))
         let broken = context.derived { platform }
         // The verdict is the model's finding, not the run's health.
-        do { _ = try LifecycleProbe.run(broken, plan: .safe) } catch { return .skip("\(error)") }
+        do { try lifecycle(broken) } catch { return .skip("\(error)") }
         let faults = platform.findings.filter(\.isHostFault)
         guard let first = faults.first else {
-            return .fail("the broken kernel order (unbind before reclaim) went undetected: no host fault was reported")
+            return .fail("the broken kernel order (unbind before reclaim) went undetected\(situation): no host fault was reported")
         }
-        context.note("caught as expected: \(first)")
+        context.note("caught as expected: \(first)\(faults.count > 1 ? " (and \(faults.count - 1) more host faults)" : "")")
         return .pass
     }
 }
