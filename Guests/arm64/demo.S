@@ -6,7 +6,9 @@
  * hypervisor whether pKVM memory sharing is available and, if it is, exercises
  * the guest side of it: it reads the protection granule, shares one page,
  * passes a message to the host through it, unshares it, and makes four calls
- * the hypervisor must reject. Each result is reported as a numbered CHECK on
+ * the hypervisor must reject. Where the hypervisor is Android's pKVM (its
+ * features bitmap says so) it also gives a page back with MEM_RELINQUISH and
+ * enrolls in the MMIO guard. Each result is reported as a numbered CHECK on
  * the harness window, and the run ends with DONE and PSCI SYSTEM_OFF. The host
  * asserts the exact sequence, so keep the order below.
  *
@@ -34,12 +36,13 @@
  *               ARG0 +0x08, ARG1 +0x10, ARG2 +0x18, then REPORT +0x00 = event:
  *                 1 MESSAGE   ARG0 = IPA of an ASCII message in a shared
  *                             page, ARG1 = its length in bytes
- *                 2 CHECK     ARG0 = check id (1..9), ARG1 = 1 pass / 0 fail,
+ *                 2 CHECK     ARG0 = check id (1..22), ARG1 = 1 pass / 0 fail,
  *                             ARG2 = the value the guest got
  *                 3 DONE      ARG0 = status (0 every check passed, else 1)
  *                 4 SHARED    ARG0 = IPA the guest has just shared
  *                 5 UNSHARED  ARG0 = IPA the guest has just unshared
- *               SHARED/UNSHARED are the guest's claims, made only for a call
+ *                 7 RELINQUISHED ARG0 = IPA the guest has just given back
+ *               SHARED/UNSHARED/RELINQUISHED are the guest's claims, made only for a call
  *               the sequence expects to succeed and only when it did; a VMM
  *               that cannot see EL2 (real pKVM) verifies them by probing.
  *               Two more registers choose how vendor hypercalls travel:
@@ -61,6 +64,12 @@
  *   0xC6000002  HYP_MEMINFO         X1..X3 = 0 -> granule (4096), else -3
  *   0xC6000003  MEM_SHARE           X1 = IPA (granule aligned) -> 0 or -3
  *   0xC6000004  MEM_UNSHARE         X1 = IPA -> 0 or -3
+ *   Android's pKVM only (bits 5..9 of the features bitmap):
+ *   0xC6000005  MMIO_GUARD_INFO     X1..X3 = 0 -> granule, else -3
+ *   0xC6000006  MMIO_GUARD_ENROLL   -> 0
+ *   0xC6000007  MMIO_GUARD_MAP      X1 = IPA of an MMIO granule -> 0 or -3
+ *   0xC6000008  MMIO_GUARD_UNMAP    X1 = IPA -> 0 (once enrolled)
+ *   0xC6000009  MEM_RELINQUISH      X1 = IPA of a private page -> 0 or -3
  *   0x84000008  PSCI SYSTEM_OFF     does not return
  *
  * The sequence (the host's boot test asserts it):
@@ -81,6 +90,21 @@
  *   share    shared_page again                 -> CHECK 7, expects -3
  *   unshare  shared_page                       -> CHECK 8, expects 0; UNSHARED
  *   MEMINFO  with X1 = 1                       -> CHECK 9, expects -3
+ *   Only if feature bit 9 (MEM_RELINQUISH) is set:
+ *   relinquish relinquish_page (written first) -> CHECK 10, expects 0; RELINQUISHED
+ *   relinquish it again (nothing mapped)       -> CHECK 11, expects 0
+ *   share shared_page (SHARED), relinquish it, unshare it (UNSHARED)
+ *                                              -> CHECK 12, expects -3
+ *   Only if bits 5..8 (the MMIO guard) are all set and calls go over `hvc`:
+ *   MMIO_GUARD_INFO                            -> CHECK 13, expects 4096
+ *   MAP the UART page before enrolling         -> CHECK 14, expects -3
+ *   ENROLL, MAP the harness page, MAP the UART page (no MMIO in between)
+ *                                              -> CHECKs 15, 16, 17, expect 0
+ *   MAP shared_page (RAM)                      -> CHECK 18, expects -3
+ *   MAP the UART's IPA + 8 (unaligned)         -> CHECK 19, expects -3
+ *   load from 0x0A000000 (never guarded)       -> CHECK 20, expects the
+ *            external abort, seen as MMIO_ABORTED (0xab0)
+ *   MAP 0x0A001000, then UNMAP it              -> CHECKs 21, 22, expect 0
  *   UART     "demo guest: all checks passed\n" | "demo guest: N checks failed\n"
  *   DONE     status, then SYSTEM_OFF (and `wfi` forever should it return)
  *
@@ -98,7 +122,9 @@
  *
  * Register use: X19 = number of failed checks, X20 = IPA of shared_page,
  * X21 = result of the last share/unshare that a claim depends on, X22 = the
- * hypercall transport read from TRANSPORT at boot. The
+ * hypercall transport read from TRANSPORT at boot, X23 = the features
+ * bitmap, X24 = IPA of relinquish_page, X25..X27 = results held across
+ * calls until they are checked. The
  * routines at the end clobber only X0..X3 and X9..X11.
  */
 
@@ -118,19 +144,32 @@
 #define EVENT_DONE              3
 #define EVENT_SHARED            4
 #define EVENT_UNSHARED          5
+#define EVENT_RELINQUISHED      7
 
 #define KVM_FUNC_FEATURES       0x86000000
 #define KVM_FUNC_HYP_MEMINFO    0xc6000002
 #define KVM_FUNC_MEM_SHARE      0xc6000003
 #define KVM_FUNC_MEM_UNSHARE    0xc6000004
+#define KVM_FUNC_MMIO_GUARD_INFO    0xc6000005
+#define KVM_FUNC_MMIO_GUARD_ENROLL  0xc6000006
+#define KVM_FUNC_MMIO_GUARD_MAP     0xc6000007
+#define KVM_FUNC_MMIO_GUARD_UNMAP   0xc6000008
+#define KVM_FUNC_MEM_RELINQUISH     0xc6000009
 #define PSCI_SYSTEM_OFF         0x84000008
 #define FEATURE_MEM_SHARE_BIT   3
+#define FEATURES_MMIO_GUARD     0x1e0           /* bits 5..8: INFO, ENROLL, MAP, UNMAP */
+#define FEATURE_MEM_RELINQUISH_BIT  9
 
 #define SMCCC_NOT_SUPPORTED     -1
 #define SMCCC_INVALID_PARAMETER -3
 
 #define GRANULE                 4096
 #define OUTSIDE_RAM_IPA         0x1000000000    /* 64 GiB: far past any RAM we get */
+#define HARNESS_PAGE            0x0a003000      /* the granule holding the harness window */
+#define UNGUARDED_MMIO          0x0a000000      /* QEMU virt's first virtio-mmio slot: never guarded */
+#define SPARE_MMIO_PAGE         0x0a001000      /* guarded, then unguarded, never touched */
+#define RELINQUISH_SECRET       0x5ec2e75e      /* written to relinquish_page before it goes */
+#define MMIO_ABORTED            0xab0           /* X0 after the unguarded load took its abort */
 
 /* HVC #imm16 is 0xD4000002 | imm16 << 5. */
 #define HVC_MASK                0xffe0001f
@@ -186,6 +225,7 @@ _start:
     bl      smccc_call
     tbnz    x0, #63, not_available  /* NOT_SUPPORTED or any other error */
     tbz     x0, #FEATURE_MEM_SHARE_BIT, not_available
+    mov     x23, x0                 /* x23 = the features bitmap */
     mov     x21, x0
     adr     x0, msg_features
     bl      uart_puts
@@ -299,6 +339,153 @@ _start:
     mov     x2, #SMCCC_INVALID_PARAMETER
     bl      check
 
+    /*
+     * Android's pKVM offers MEM_RELINQUISH (feature bit 9) and the MMIO
+     * guard (bits 5..8); upstream pKVM, KVM and QEMU do not, and there the
+     * guest goes straight to its verdict.
+     */
+    tbz     x23, #FEATURE_MEM_RELINQUISH_BIT, 5f
+
+    /* Check 10: give back a private page the guest has written to. */
+    adr     x24, relinquish_page    /* x24 = its IPA */
+    mov32   x0, RELINQUISH_SECRET
+    str     x0, [x24]
+    mov     x1, x24
+    bl      mem_relinquish
+    mov     x21, x0
+    mov     x1, #10
+    mov     x2, #0
+    bl      check
+    mov     x0, #EVENT_RELINQUISHED
+    mov     x1, x24
+    bl      claim
+
+    /* Check 11: again. Nothing is mapped there any more: SUCCESS, no change. */
+    mov     x1, x24
+    bl      mem_relinquish
+    mov     x1, #11
+    mov     x2, #0
+    bl      check
+
+    /*
+     * Check 12: a shared page cannot be given back. Only meaningful between
+     * a share and an unshare that both worked, so those are folded in.
+     */
+    mov     x1, x20
+    bl      mem_share
+    mov     x21, x0
+    mov     x0, #EVENT_SHARED
+    mov     x1, x20
+    bl      claim
+    mov     x26, x21                /* x26 = the share's result */
+    mov     x1, x20
+    bl      mem_relinquish
+    mov     x25, x0                 /* x25 = the relinquish's */
+    mov     x1, x20
+    bl      mem_unshare
+    mov     x21, x0
+    mov     x0, #EVENT_UNSHARED
+    mov     x1, x20
+    bl      claim
+    orr     x26, x26, x21
+    mov     x0, x25
+    mov     x1, #12
+    mov     x2, #SMCCC_INVALID_PARAMETER
+    cmp     x26, #0
+    csinv   x2, x2, x0, eq          /* share or unshare failed: expect ~x0, never met */
+    bl      check
+
+5:  /* The MMIO guard travels over `hvc` only: its doorbell is MMIO itself. */
+    cmp     x22, #TRANSPORT_DOORBELL
+    b.eq    6f
+    and     x0, x23, #FEATURES_MMIO_GUARD
+    cmp     x0, #FEATURES_MMIO_GUARD
+    b.ne    6f
+
+    /* Check 13: MMIO_GUARD_INFO is the granule, as HYP_MEMINFO is. */
+    mov32   x0, KVM_FUNC_MMIO_GUARD_INFO
+    mov     x1, #0
+    bl      smccc_call
+    mov     x1, #13
+    mov     x2, #GRANULE
+    bl      check
+
+    /* Check 14: MAP before ENROLL is refused. */
+    mov32   x1, UART_DATA
+    bl      mmio_guard_map
+    mov     x1, #14
+    mov     x2, #SMCCC_INVALID_PARAMETER
+    bl      check
+
+    /*
+     * Checks 15-17: ENROLL, then guard the harness window's page and the
+     * UART's before touching either: from ENROLL on, an access to an MMIO
+     * page the guest has not mapped never reaches the host.
+     */
+    mov32   x0, KVM_FUNC_MMIO_GUARD_ENROLL
+    mov     x1, #0
+    bl      smccc_call
+    mov     x25, x0
+    mov32   x1, HARNESS_PAGE
+    bl      mmio_guard_map
+    mov     x26, x0
+    mov32   x1, UART_DATA
+    bl      mmio_guard_map
+    mov     x27, x0
+    mov     x0, x25
+    mov     x1, #15
+    mov     x2, #0
+    bl      check
+    mov     x0, x26
+    mov     x1, #16
+    mov     x2, #0
+    bl      check
+    mov     x0, x27
+    mov     x1, #17
+    mov     x2, #0
+    bl      check
+
+    /* Check 18: guest RAM is not MMIO. */
+    mov     x1, x20
+    bl      mmio_guard_map
+    mov     x1, #18
+    mov     x2, #SMCCC_INVALID_PARAMETER
+    bl      check
+
+    /* Check 19: an IPA that is not granule aligned. */
+    mov32   x1, (UART_DATA + 8)
+    bl      mmio_guard_map
+    mov     x1, #19
+    mov     x2, #SMCCC_INVALID_PARAMETER
+    bl      check
+
+    /*
+     * Check 20: a load from an MMIO page that is not guarded comes back as
+     * a synchronous external abort, which current_el_sync turns into
+     * X0 = MMIO_ABORTED here.
+     */
+    mov     x0, #0
+    mov32   x9, UNGUARDED_MMIO
+unguarded_load:
+    ldr     w0, [x9]
+    mov     x1, #20
+    mov     x2, #MMIO_ABORTED
+    bl      check
+
+    /* Checks 21-22: guard a page, then unguard it (never touched). */
+    mov32   x1, SPARE_MMIO_PAGE
+    bl      mmio_guard_map
+    mov     x1, #21
+    mov     x2, #0
+    bl      check
+    mov32   x0, KVM_FUNC_MMIO_GUARD_UNMAP
+    mov32   x1, SPARE_MMIO_PAGE
+    bl      smccc_call
+    mov     x1, #22
+    mov     x2, #0
+    bl      check
+6:
+
     /* Verdict. */
     cbnz    x19, 3f
     adr     x0, msg_all_passed
@@ -378,6 +565,19 @@ mem_share:
 
 mem_unshare:
     mov32   x0, KVM_FUNC_MEM_UNSHARE
+    b       smccc_call
+
+/*
+ * mem_relinquish: MEM_RELINQUISH of the page at IPA X1; mmio_guard_map:
+ * MMIO_GUARD_MAP of the granule at IPA X1 (Android's pKVM only).
+ * Out: X0 = result. Clobbers X1..X3.
+ */
+mem_relinquish:
+    mov32   x0, KVM_FUNC_MEM_RELINQUISH
+    b       smccc_call
+
+mmio_guard_map:
+    mov32   x0, KVM_FUNC_MMIO_GUARD_MAP
     b       smccc_call
 
 /*
@@ -542,6 +742,9 @@ vectors:
  *   external abort (measured on Linux 7.3 in the QEMU pKVM lane). X0 =
  *   INVALID_PARAMETER (-3), the answer the pKVM model and the SMCCC-filter
  *   platform give.
+ * And one synchronous external abort at a load is expected: the load from
+ * an MMIO page the guest did not guard after enrolling in Android's MMIO
+ * guard (check 20, at unguarded_load). X0 = MMIO_ABORTED, resume after it.
  * Anything else is unexpected.
  */
 current_el_sync:
@@ -558,13 +761,19 @@ current_el_sync:
     cmp     x10, #ESR_DFSC_SEA
     b.ne    1f
     mov     x11, #SMCCC_INVALID_PARAMETER
+    mrs     x9, elr_el1             /* the unguarded load of check 20? */
+    adr     x10, unguarded_load
+    cmp     x9, x10
+    b.ne    2f
+    mov     x11, #MMIO_ABORTED
+    b       3f
 2:  mrs     x9, elr_el1
     ldr     w10, [x9]
     and     w10, w10, #HVC_MASK
     mov32   w0, HVC_BITS
     cmp     w10, w0
     b.ne    1f                      /* not at an hvc: unexpected */
-    mov     x0, x11
+3:  mov     x0, x11
     add     x9, x9, #4
     msr     elr_el1, x9
     ldr     x11, [sp, #16]
@@ -663,4 +872,11 @@ stack_top:
     .balign 4096
     .globl  shared_page
 shared_page:
+    .skip   4096
+
+/* The page the guest gives back with MEM_RELINQUISH (Android's pKVM only). */
+    .section .bss.relinquish_page, "aw", @nobits
+    .balign 4096
+    .globl  relinquish_page
+relinquish_page:
     .skip   4096

@@ -43,6 +43,7 @@ public enum ARM64GuestProtocol {
         case shared = 4     // ARG0 = IPA
         case unshared = 5   // ARG0 = IPA
         case corrupted = 6  // ARG0 = IPA of the word, ARG1 = written, ARG2 = read back
+        case relinquished = 7  // ARG0 = IPA the guest has just given back (MEM_RELINQUISH)
     }
 }
 
@@ -52,7 +53,12 @@ public enum SMCCCFunction {
     public static let hypMeminfo: UInt64 = 0xC600_0002
     public static let memShare: UInt64 = 0xC600_0003
     public static let memUnshare: UInt64 = 0xC600_0004
-    public static let mmioGuard: UInt64 = 0xC600_0007
+    /// Android's pKVM only (Docs/kvm-abi.md, "Android's protected-VM ABI").
+    public static let mmioGuardInfo: UInt64 = 0xC600_0005
+    public static let mmioGuardEnroll: UInt64 = 0xC600_0006
+    public static let mmioGuardMap: UInt64 = 0xC600_0007
+    public static let mmioGuardUnmap: UInt64 = 0xC600_0008
+    public static let memRelinquish: UInt64 = 0xC600_0009
     public static let psciVersion: UInt64 = 0x8400_0000
     public static let psciCPUOff: UInt64 = 0x8400_0002
     public static let psciCPUOn: UInt64 = 0xC400_0003
@@ -60,9 +66,49 @@ public enum SMCCCFunction {
     public static let psciSystemReset: UInt64 = 0x8400_0009
     public static let psciFeatures: UInt64 = 0x8400_000A
 
-    /// `KVM_FUNC_FEATURES` bits a protected VM sees: FEATURES, HYP_MEMINFO,
-    /// MEM_SHARE, MEM_UNSHARE.
-    public static let protectedVMFeatures: UInt64 = 1 << 0 | 1 << 2 | 1 << 3 | 1 << 4
+    /// `KVM_FUNC_FEATURES` bits a protected VM sees on upstream pKVM:
+    /// FEATURES, HYP_MEMINFO, MEM_SHARE, MEM_UNSHARE (0x1d).
+    public static let protectedVMFeatures: UInt64 = PKVMFlavour.upstream.features
+
+    /// The vendor-hypervisor function number (bits 15:0) of `function`: its
+    /// bit in the `KVM_FUNC_FEATURES` bitmap.
+    public static func featureBit(_ function: UInt64) -> UInt64 { function & 0xFFFF }
+}
+
+/// Which pKVM a protected VM runs on, as its `KVM_FUNC_FEATURES` bitmap
+/// tells it (Docs/kvm-abi.md, "Android's protected-VM ABI").
+public enum PKVMFlavour: String, Sendable, CaseIterable, CustomStringConvertible {
+    /// Upstream Linux (7.1+): MEMINFO, MEM_SHARE, MEM_UNSHARE.
+    case upstream
+    /// Android common kernels (android14-6.1 as modelled): upstream's calls
+    /// plus the MMIO guard (INFO, ENROLL, MAP, UNMAP) and MEM_RELINQUISH.
+    case android
+
+    /// The functions EL2 answers for a protected VM.
+    public var functions: [UInt64] {
+        let upstream = [SMCCCFunction.kvmFeatures, SMCCCFunction.hypMeminfo, SMCCCFunction.memShare, SMCCCFunction.memUnshare]
+        switch self {
+        case .upstream: return upstream
+        case .android:
+            return upstream + [SMCCCFunction.mmioGuardInfo, SMCCCFunction.mmioGuardEnroll, SMCCCFunction.mmioGuardMap,
+                               SMCCCFunction.mmioGuardUnmap, SMCCCFunction.memRelinquish]
+        }
+    }
+
+    /// The `KVM_FUNC_FEATURES` bitmap (X0): upstream 0x1d, Android 0x3fd.
+    public var features: UInt64 {
+        functions.reduce(0) { $0 | 1 << SMCCCFunction.featureBit($1) }
+    }
+
+    /// Whether `function` is one of this flavour's vendor calls.
+    public func offers(_ function: UInt64) -> Bool { functions.contains(function & 0xFFFF_FFFF) }
+
+    public var description: String {
+        switch self {
+        case .upstream: "upstream pKVM"
+        case .android: "Android pKVM"
+        }
+    }
 }
 
 /// SMCCC / PSCI return values.

@@ -98,6 +98,7 @@ public struct ARM64GuestDevices: Equatable, Sendable {
         case .corrupted: .event(.report(.corrupted(gpa: a[0], expected: a[1], found: a[2])))
         case .shared: .claim(ARM64OwnershipClaim(kind: .shared, ipa: a[0]))
         case .unshared: .claim(ARM64OwnershipClaim(kind: .unshared, ipa: a[0]))
+        case .relinquished: .claim(ARM64OwnershipClaim(kind: .relinquished, ipa: a[0]))
         case nil: .event(.report(.unknown(code: code, arguments: a)))
         }
     }
@@ -108,14 +109,15 @@ public struct ARM64GuestDevices: Equatable, Sendable {
     }
 }
 
-/// The guest's report that MEM_SHARE or MEM_UNSHARE of one granule
-/// succeeded (harness codes SHARED = 4 and UNSHARED = 5). Under real pKVM
+/// The guest's report that MEM_SHARE, MEM_UNSHARE or MEM_RELINQUISH of one
+/// granule succeeded (harness codes SHARED = 4, UNSHARED = 5, RELINQUISHED = 7). Under real pKVM
 /// EL2 handles those calls without telling the VMM, so this claim is how the
 /// ledger learns of them, and the platform verifies it by probing host access.
 public struct ARM64OwnershipClaim: Equatable, Sendable, CustomStringConvertible {
     public enum Kind: String, Sendable {
         case shared
         case unshared
+        case relinquished
     }
 
     public var kind: Kind
@@ -127,7 +129,13 @@ public struct ARM64OwnershipClaim: Equatable, Sendable, CustomStringConvertible 
     }
 
     /// The ledger transition the claim reports.
-    public var operation: MemoryRequest.Operation { kind == .shared ? .share : .unshare }
+    public var operation: MemoryRequest.Operation {
+        switch kind {
+        case .shared: .share
+        case .unshared: .unshare
+        case .relinquished: .relinquish
+        }
+    }
 
     /// The claim as a one-page memory request for the lifecycle's ledger.
     public func memoryRequest(transport: String) -> MemoryRequest {
@@ -135,11 +143,12 @@ public struct ARM64OwnershipClaim: Equatable, Sendable, CustomStringConvertible 
     }
 
     /// What a host read of the page must do if the claim is true: a shared
-    /// page is readable; an unshared one is the guest's again, so the read
-    /// faults with SIGSEGV/SEGV_ACCERR (Docs/kvm-abi.md, "pKVM page ownership").
+    /// or relinquished page is readable; an unshared one is the guest's
+    /// again, so the read faults with SIGSEGV/SEGV_ACCERR (Docs/kvm-abi.md,
+    /// "pKVM page ownership").
     public func expects(_ access: HostAccess) -> Bool {
         switch (kind, access) {
-        case (.shared, .readable): true
+        case (.shared, .readable), (.relinquished, .readable): true
         case (.unshared, .faulted(let signal, let code)): signal == SIGSEGV && code == SEGV_ACCERR
         default: false
         }

@@ -3,13 +3,16 @@ import Ownership
 
 /// A guest's request to change who owns its memory, as decoded by a platform
 /// from its transport (x86 `KVM_HC_MAP_GPA_RANGE` or doorbell, arm64 pKVM
-/// `MEM_SHARE`/`MEM_UNSHARE`).
+/// `MEM_SHARE`/`MEM_UNSHARE`, Android pKVM `MEM_RELINQUISH`).
 public struct MemoryRequest: Equatable, Sendable {
     public enum Operation: String, Sendable {
         /// private → shared (the host may now read and write the pages).
         case share
         /// shared → private.
         case unshare
+        /// private → host: the guest gives the page back for good (Android
+        /// pKVM's MEM_RELINQUISH; EL2 zeroes it first).
+        case relinquish
     }
     public var operation: Operation
     public var gpa: UInt64

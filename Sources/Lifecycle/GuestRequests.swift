@@ -36,7 +36,30 @@ struct GuestRequests {
         if count == limit + 1 { run.emit(.requestStorm(after: limit)) }
         run.emit(.memory(request, result, pageSize: pageSize, listed: count <= limit, vcpu: vcpu, decidedBy: decidedBy))
         if let snapshot { run.emit(.ownership(snapshot)) }
+        if request.operation == .relinquish, case .success = result {
+            checkRelinquished(GFNRange(start: request.gpa / pageSize, count: request.pages))
+        }
         return result
+    }
+
+    /// A relinquished page is the host's now, and pKVM zeroed it first: the
+    /// host reads every byte back, page by page, to back that claim.
+    func checkRelinquished(_ range: GFNRange) {
+        let pageSize = run.options.ram.pageSize
+        var zero: UInt64 = 0
+        for gfn in range.start..<range.end {
+            do {
+                let bytes = try run.platform.readHostMemory(gpa: gfn * pageSize, length: Int(pageSize))
+                if let offset = bytes.firstIndex(where: { $0 != 0 }) {
+                    run.emit(.violation(.notZeroAfterRelinquish(gfn: gfn, offset: offset, byte: bytes[offset])))
+                } else {
+                    zero += 1
+                }
+            } catch {
+                run.emit(.violation(.relinquishedPageUnreadable(gfn: gfn, error: error.description)))
+            }
+        }
+        run.emit(.relinquishChecked(range, zeroPages: zero))
     }
 
     func report(_ harnessReport: HarnessReport) {

@@ -55,10 +55,10 @@ public struct HostAccessAgreement: Equatable, Sendable {
     }
 
     private mutating func compare(_ range: GFNRange, ledger state: PageState, hostMayAccess: Bool, listing: Bool = true) {
-        // Host pages are not in a state the VMM decides; they are not compared.
-        guard state != .host else { return }
+        // Shared pages, and pages the guest relinquished (the host's again),
+        // are the host's to read; private ones are not.
         pages += range.count
-        guard (state == .shared) != hostMayAccess else { return }
+        guard (state == .shared || state == .host) != hostMayAccess else { return }
         disagreeing += range.count
         if listing, violations.count < Self.listed {
             violations.append(.platformDisagrees(range, ledger: state, hostMayAccess: hostMayAccess, source: source))

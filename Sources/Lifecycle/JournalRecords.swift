@@ -75,6 +75,8 @@ extension LifecycleEvent {
         case .agreement(let check):
             return [("verify.agreement", [("pages", .uint(check.pages)), ("disagreeing", .uint(check.disagreeing)),
                                           ("source", .string(check.source))])]
+        case .relinquishChecked(let range, let zero):
+            return [("verify.relinquished", [("gfn", .uint(range.start)), ("pages", .uint(range.count)), ("zero", .uint(zero))])]
         case .reclaimed(let discarded, let kept):
             return [("memory.reclaimed", [("private", .uint(discarded)), ("shared", .uint(kept))])]
         case .zeroCheck(let check):
@@ -90,8 +92,7 @@ extension LifecycleEvent {
         case .requestTally(let tally):
             return [("memory.aggregate", [
                 ("after", .int(Int64(ProtectedVMLifecycle.individuallyJournaledRequests))), ("requests", .int(Int64(tally.total))),
-                ("share_ok", .int(Int64(tally.shareOK))), ("share_rejected", .int(Int64(tally.shareRejected))),
-                ("unshare_ok", .int(Int64(tally.unshareOK))), ("unshare_rejected", .int(Int64(tally.unshareRejected))),
+            ] + tally.fields.map { ($0.0, JSONValue.int(Int64($0.1))) } + [
                 ("first_rejection", tally.firstRejection.map { JSONValue.string($0) } ?? .null),
             ])]
         case .finished(let report, let audited):

@@ -29,6 +29,9 @@ public enum LifecycleEvent: Sendable {
     /// `vcpu` asked; `decidedBy` says whether the VMM's ledger decided or the
     /// hypervisor did and the ledger followed.
     case memory(MemoryRequest, Result<Void, MemoryRequestRejection>, pageSize: UInt64, listed: Bool, vcpu: Int, decidedBy: MemoryDecider)
+    /// The host read back pages the guest relinquished, just after the
+    /// ledger gave them to the host: `zeroPages` of `range` were all zero.
+    case relinquishChecked(GFNRange, zeroPages: UInt64)
     /// The ledger's runs at a point of the run (`OwnershipSnapshot` says which).
     case ownership(OwnershipSnapshot)
     /// The guest passed the number of requests that are listed one by one.
@@ -90,22 +93,31 @@ public enum LifecycleEvent: Sendable {
     }
 }
 
-/// Share/unshare requests past the listed ones, counted by operation and answer.
+/// Memory requests past the listed ones, counted by operation and answer.
 public struct RequestTally: Equatable, Sendable {
     public var shareOK = 0, shareRejected = 0, unshareOK = 0, unshareRejected = 0
+    public var relinquishOK = 0, relinquishRejected = 0
     public var firstRejection: String?
 
     public init() {}
 
-    public var total: Int { shareOK + shareRejected + unshareOK + unshareRejected }
+    public var total: Int { shareOK + shareRejected + unshareOK + unshareRejected + relinquishOK + relinquishRejected }
 
     mutating func count(_ request: MemoryRequest, _ outcome: Result<Void, MemoryRequestRejection>) {
-        switch (request.operation, outcome) {
-        case (.share, .success): shareOK += 1
-        case (.unshare, .success): unshareOK += 1
-        case (.share, .failure(let why)), (.unshare, .failure(let why)):
-            if request.operation == .share { shareRejected += 1 } else { unshareRejected += 1 }
-            if firstRejection == nil { firstRejection = "\(request.operation.rawValue) gpa 0x\(String(request.gpa, radix: 16)): \(why)" }
+        let accepted = (try? outcome.get()) != nil
+        switch request.operation {
+        case .share: if accepted { shareOK += 1 } else { shareRejected += 1 }
+        case .unshare: if accepted { unshareOK += 1 } else { unshareRejected += 1 }
+        case .relinquish: if accepted { relinquishOK += 1 } else { relinquishRejected += 1 }
         }
+        if case .failure(let why) = outcome, firstRejection == nil {
+            firstRejection = "\(request.operation.rawValue) gpa 0x\(String(request.gpa, radix: 16)): \(why)"
+        }
+    }
+
+    /// The counts as journal and trace fields.
+    public var fields: [(String, Int)] {
+        [("share_ok", shareOK), ("share_rejected", shareRejected), ("unshare_ok", unshareOK), ("unshare_rejected", unshareRejected),
+         ("relinquish_ok", relinquishOK), ("relinquish_rejected", relinquishRejected)]
     }
 }

@@ -12,6 +12,7 @@ public enum MemoryRequestPolicy {
             switch request.operation {
             case .share: try ledger.share(range)
             case .unshare: try ledger.unshare(range)
+            case .relinquish: try ledger.relinquish(range)
             }
             return .success(())
         } catch {

@@ -71,6 +71,9 @@ public struct RunReport: Sendable {
     public var error: LifecycleError?
     /// Pages verified to read zero after reclaim.
     public var verifiedZeroPages = 0
+    /// Pages the guest relinquished, and how many of them the host read back as zero.
+    public var relinquishedPages: UInt64 = 0
+    public var relinquishedZeroPages: UInt64 = 0
     /// The ledger against the platform's view of host access, before reclaim.
     public var agreement: HostAccessAgreement?
     /// Pages excused as calls in flight when their vCPU was stopped (pKVM).
@@ -134,6 +137,9 @@ public struct RunReport: Sendable {
             verifiedZeroPages = Int(check.verifiedPages)
             zeroCheck = check
         case .reclaimed(let discarded, let kept): reclaimed = (discarded, kept)
+        case .relinquishChecked(let range, let zero):
+            relinquishedPages += range.count
+            relinquishedZeroPages += zero
         case .agreement(let check): agreement = check
         case .ledgerLag(let gfns, _): ledgerLagPages = gfns
         case .teardownStep(let record): teardown.append(record)

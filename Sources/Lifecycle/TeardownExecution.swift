@@ -44,12 +44,14 @@ struct TeardownExecution {
             try run.platform.reclaim(reclaimed)
             let privatePages = reclaimed.formerlyPrivate.reduce(0) { $0 + $1.count }
             let sharedPages = reclaimed.formerlyShared.reduce(0) { $0 + $1.count }
+            let relinquishedPages = reclaimed.relinquished.reduce(0) { $0 + $1.count }
+            let relinquished = relinquishedPages > 0 ? ", \(relinquishedPages) relinquished by the guest earlier (the host's already)" : ""
             run.emit(.reclaimed(discardedPrivate: UInt64(privatePages), keptShared: UInt64(sharedPages)))
             let zero = verifyDiscarded(reclaimed)
             run.recordPhase("reclaimed")
             if !inFlight.excused.isEmpty { run.emit(.ledgerLag(gfns: inFlight.excused.sorted(), bound: inFlight.bound)) }
             let lag = inFlight.summary.map { "; \($0)" } ?? ""
-            return "\(isolated.summary); \(agreement.summary)\(lag); \(privatePages) private pages discarded, \(sharedPages) shared pages kept; \(zero.verifiedPages) of \(zero.pages) discarded pages verified zero (\(zero.holePages) as file holes, \(zero.bytesRead / 1024) KiB read back)\(zero.hostDataPages > 0 ? "; \(zero.hostDataPages) never taken by the hypervisor hold only what the host wrote" : "")"
+            return "\(isolated.summary); \(agreement.summary)\(lag); \(privatePages) private pages discarded, \(sharedPages) shared pages kept\(relinquished); \(zero.verifiedPages) of \(zero.pages) discarded pages verified zero (\(zero.holePages) as file holes, \(zero.bytesRead / 1024) KiB read back)\(zero.hostDataPages > 0 ? "; \(zero.hostDataPages) never taken by the hypervisor hold only what the host wrote" : "")"
         case .unbind:
             try run.platform.unbind()
             return step.meaning(on: run.platform.description.traits.flavour)
@@ -107,15 +109,18 @@ struct TeardownExecution {
         }) {
             agreement = observed
         } else {
-            agreement = HostAccessAgreement(source: "host reads (every shared page, and the private pages probed above)")
+            agreement = HostAccessAgreement(source: "host reads (every shared and relinquished page, and the private pages probed above)")
             for (gfn, access) in probedPrivate where !inFlight.excused.contains(gfn) {
                 agreement.count(gfn: gfn, state: .private, access, listing: false)
             }
-            let shared = run.shared.withLock { $0.ledger.ranges(in: .shared) }.flatMap { $0.start..<$0.end }
-            let accesses = run.platform.probeHostReads(gpas: shared.map { $0 * run.options.ram.pageSize })
-            for (gfn, access) in zip(shared, accesses) {
-                if case .readable = access {} else if inFlight.excuse(gfn) { continue }
-                agreement.count(gfn: gfn, state: .shared, access)
+            let (shared, relinquished) = run.shared.withLock { state in
+                (state.ledger.ranges(in: .shared).flatMap { $0.start..<$0.end }, state.ledger.ranges(in: .host).flatMap { $0.start..<$0.end })
+            }
+            let open = shared.map { ($0, PageState.shared) } + relinquished.map { ($0, PageState.host) }
+            let accesses = run.platform.probeHostReads(gpas: open.map { $0.0 * run.options.ram.pageSize })
+            for ((gfn, state), access) in zip(open, accesses) {
+                if case .readable = access {} else if state == .shared, inFlight.excuse(gfn) { continue }
+                agreement.count(gfn: gfn, state: state, access)
             }
         }
         for violation in agreement.violations { run.emit(.violation(violation)) }

@@ -27,6 +27,11 @@ public enum Violation: Equatable, Sendable, CustomStringConvertible {
     case morePagesNotZero(listed: UInt64, total: UInt64)
     /// A reclaimed page could not be read back to check it.
     case reclaimedPageUnreadable(gfn: UInt64, error: String)
+    /// A page the guest relinquished reads non-zero: EL2 must zero it
+    /// before the host owns it (Android pKVM's `hyp_poison_page`).
+    case notZeroAfterRelinquish(gfn: UInt64, offset: Int, byte: UInt8)
+    /// The host could not read a page the ledger says the guest gave back.
+    case relinquishedPageUnreadable(gfn: UInt64, error: String)
     /// After teardown the platform still held these fds or mappings.
     case resourcesHeld([String])
     /// What the platform detected (a host fault, a contradicted claim…).
@@ -35,7 +40,8 @@ public enum Violation: Equatable, Sendable, CustomStringConvertible {
     /// A leak of private contents or of isolation: what the isolation checks judge.
     public var isIsolationBreach: Bool {
         switch self {
-        case .privateReadableBeforeReclaim, .notZeroAfterReclaim, .morePagesNotZero, .platformDisagrees, .moreDisagreements: true
+        case .privateReadableBeforeReclaim, .notZeroAfterReclaim, .morePagesNotZero, .platformDisagrees, .moreDisagreements,
+             .notZeroAfterRelinquish: true
         default: false
         }
     }
@@ -67,6 +73,10 @@ public enum Violation: Equatable, Sendable, CustomStringConvertible {
             "\(total) reclaimed pages failed the zero check in all (the first \(listed) are listed): private contents leaked to the host or could not be checked"
         case .reclaimedPageUnreadable(let gfn, let error):
             "could not read reclaimed gfn \(hex(gfn)): \(error)"
+        case .notZeroAfterRelinquish(let gfn, let offset, let byte):
+            "gfn \(hex(gfn)) was relinquished by the guest but is not zero for the host (byte \(offset) is 0x\(String(byte, radix: 16))): the hypervisor gave private contents to the host"
+        case .relinquishedPageUnreadable(let gfn, let error):
+            "could not read gfn \(hex(gfn)), which the guest relinquished to the host: \(error)"
         case .resourcesHeld(let held):
             "after teardown the platform still holds \(held.joined(separator: ", "))"
         case .finding(let finding):

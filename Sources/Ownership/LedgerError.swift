@@ -13,6 +13,9 @@ public enum LedgerError: Error, Equatable, Sendable, CustomStringConvertible {
     case notPrivate(gfn: UInt64, state: PageState)
     /// An unshare asked for a page that is not shared.
     case notShared(gfn: UInt64, state: PageState)
+    /// A relinquish asked for a page that is not guest-private (a shared
+    /// page, or one the host owns already).
+    case notRelinquishable(gfn: UInt64, state: PageState)
     /// The range has no pages.
     case emptyRange
     /// Memory being added overlaps memory the ledger already covers.
@@ -43,6 +46,8 @@ public enum LedgerError: Error, Equatable, Sendable, CustomStringConvertible {
             return "gfn \(hex(gfn)) is \(state.phrase), not private, so it cannot be shared\(again)"
         case .notShared(let gfn, let state):
             return "gfn \(hex(gfn)) is \(state.phrase), not shared, so it cannot be unshared"
+        case .notRelinquishable(let gfn, let state):
+            return "gfn \(hex(gfn)) is \(state.phrase), not private, so the guest cannot give it back to the host"
         case .emptyRange:
             return "the range has no pages, so there is nothing to change; pass a count of at least 1"
         case .overlapsGuestMemory(let range):

@@ -31,8 +31,8 @@ public struct OwnershipLedger: Sendable {
     /// Adds guest memory and marks all of it private in one step.
     ///
     /// A protected VM's memory is private from birth: pKVM donates each page
-    /// to the guest on its first fault and the host never gets it back before
-    /// teardown, so the ledger has no host-owned stage to model. The cost is one
+    /// to the guest on its first fault and the host gets it back before
+    /// teardown only if the guest relinquishes it (``relinquish(_:)``). The cost is one
     /// run whatever the size (a 1 TiB guest is one entry), and memory that
     /// touches an existing private range merges with it.
     ///
@@ -84,6 +84,25 @@ public struct OwnershipLedger: Sendable {
         }
     }
 
+    /// Gives every page of `range` back to the host: private → host.
+    ///
+    /// This is Android pKVM's `MEM_RELINQUISH` (Docs/kvm-abi.md, "Android's
+    /// protected-VM ABI"): EL2 zeroes the page, takes it out of the guest's
+    /// stage-2 and makes the host its owner again while the VM runs (a
+    /// balloon). Only a page the guest owns privately can be given back: pKVM
+    /// refuses a shared one, and a page that is already the host's is not
+    /// the guest's to give, so both are errors, and nothing changes.
+    ///
+    /// Throws ``LedgerError/tornDown``, ``LedgerError/emptyRange``, or for the
+    /// first offending page in ascending order
+    /// ``LedgerError/outsideGuestMemory(gfn:)`` or
+    /// ``LedgerError/notRelinquishable(gfn:state:)``.
+    public mutating func relinquish(_ range: GFNRange) throws(LedgerError) {
+        try transition(range, from: .private, to: .host) { gfn, state in
+            .notRelinquishable(gfn: gfn, state: state)
+        }
+    }
+
     /// Shares one page; see ``share(_:)``.
     public mutating func share(gfn: UInt64) throws(LedgerError) {
         try share(GFNRange(start: gfn, count: 1))
@@ -113,7 +132,8 @@ public struct OwnershipLedger: Sendable {
     public mutating func reclaimAll() -> Reclaim {
         isTornDown = true
         let reclaim = Reclaim(formerlyPrivate: storage.ranges(in: .private),
-                              formerlyShared: storage.ranges(in: .shared))
+                              formerlyShared: storage.ranges(in: .shared),
+                              relinquished: storage.ranges(in: .host))
         storage.assignAll(to: .reclaimed)
         return reclaim
     }

@@ -5,11 +5,13 @@
 /// value, because the harness only needs to know what the host may do with the
 /// page and what the guest may ask for next.
 public enum PageState: String, Sendable, CaseIterable, Codable {
-    /// Host-owned: not guest memory yet, or given back (pKVM: host `OWNED`).
+    /// Host-owned: not guest memory yet, or given back by the guest while it
+    /// runs (pKVM: host `OWNED`, guest `NOPAGE`).
     ///
-    /// The ledger does not store this state itself: guest memory enters it
-    /// private and leaves it reclaimed. The case exists so platforms and the
-    /// model can speak about host pages in the same vocabulary.
+    /// Guest memory enters the ledger private and leaves it reclaimed; the
+    /// ledger stores this state only for pages the guest relinquished
+    /// (Android pKVM's `MEM_RELINQUISH`). Platforms and the model also use
+    /// it to speak about host pages in the same vocabulary.
     case host
     /// The guest owns the page and the host must not touch it (pKVM: guest
     /// `OWNED`, host `NOPAGE`). A host access faults: SIGSEGV in userspace,

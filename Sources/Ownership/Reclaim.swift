@@ -12,11 +12,15 @@ public struct Reclaim: Equatable, Sendable, Codable {
     public var formerlyPrivate: [GFNRange]
     /// Ranges that were shared with the host, coalesced and sorted.
     public var formerlyShared: [GFNRange]
+    /// Ranges the guest had already given back (`MEM_RELINQUISH`): the
+    /// host's before teardown, so neither zeroed nor kept by it.
+    public var relinquished: [GFNRange]
 
     /// Creates a report.
-    public init(formerlyPrivate: [GFNRange] = [], formerlyShared: [GFNRange] = []) {
+    public init(formerlyPrivate: [GFNRange] = [], formerlyShared: [GFNRange] = [], relinquished: [GFNRange] = []) {
         self.formerlyPrivate = formerlyPrivate
         self.formerlyShared = formerlyShared
+        self.relinquished = relinquished
     }
 
     /// Whether teardown found nothing left to reclaim (a second reclaim, or an

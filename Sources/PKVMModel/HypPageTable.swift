@@ -123,6 +123,24 @@ public final class HypPageTable: @unchecked Sendable {
         hostStates[i] = .noPage
     }
 
+    /// Android's MEM_RELINQUISH: guest OWNED → NOPAGE, host NOPAGE → OWNED.
+    /// EL2 zeroes the page before the host owns it; the model's platform
+    /// does that (it holds the memory) before anyone else can look.
+    public func guestRelinquish(_ gfn: UInt64) throws(HypTransitionError) {
+        guard let i = index(of: gfn) else { throw HypTransitionError(gfn: gfn, host: .noPage, guest: .noPage, operation: "relinquish") }
+        guard guestStates[i] == .owned, hostStates[i] == .noPage else {
+            throw HypTransitionError(gfn: gfn, host: hostStates[i], guest: guestStates[i], operation: "relinquish")
+        }
+        guestStates[i] = .noPage
+        hostStates[i] = .owned
+    }
+
+    /// Whether the guest's stage-2 maps page `gfn` (false outside memory).
+    public func guestMaps(_ gfn: UInt64) -> Bool { index(of: gfn).map(guestMayAccess(index:)) ?? false }
+
+    /// Android's MMIO guard: the MMIO granules the guest's stage-2 annotates.
+    public let mmioGuard = MMIOGuard()
+
     /// What reclaiming one page at teardown did.
     public enum ReclaimOutcome: Sendable { case zeroed, kept, alreadyHost }
 

@@ -22,11 +22,15 @@ public struct ModelConfiguration: Sendable {
     /// harness doorbell the arm64 KVM platforms use without the SMCCC
     /// filter, so that path runs end to end on any host (EL2 answers either way).
     public var guestTransport: ARM64GuestProtocol.Transport
+    /// Whose pKVM the model's EL2 is: upstream's vendor calls, or Android's
+    /// (MEM_RELINQUISH and the MMIO guard as well).
+    public var flavour: PKVMFlavour
 
     public init(kernelOrder: KernelTeardownOrder = .correct, vendorCalls: Bool = true, sliceInstructions: Int = 200_000,
-                guestTransport: ARM64GuestProtocol.Transport = .hvc) {
+                guestTransport: ARM64GuestProtocol.Transport = .hvc, flavour: PKVMFlavour = .upstream) {
         self.kernelOrder = kernelOrder
         self.vendorCalls = vendorCalls
+        self.flavour = flavour
         self.sliceInstructions = sliceInstructions
         self.guestTransport = guestTransport
     }

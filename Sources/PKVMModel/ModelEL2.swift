@@ -4,16 +4,25 @@ import GuestImage
 public enum HypercallOutcome: Equatable, Sendable {
     /// Return to the guest with these X0…X3.
     case result([UInt64])
-    /// A MEM_SHARE/MEM_UNSHARE EL2 handled (result in X0); the VMM's ledger is
-    /// told so it can check its own answer against the hypervisor's.
+    /// A MEM_SHARE/MEM_UNSHARE/MEM_RELINQUISH EL2 handled (result in X0);
+    /// the VMM's ledger is told so it can check its own answer against the
+    /// hypervisor's.
     case memory(operation: MemoryOperation, ipa: UInt64, accepted: Bool, refusal: EL2Refusal?)
+    /// MEM_RELINQUISH of an IPA the guest's stage-2 does not map (given back
+    /// already, or not memory): android14-6.1 answers SUCCESS and changes
+    /// nothing, so the ledger hears nothing.
+    case relinquishedNothing(ipa: UInt64)
+    /// An MMIO guard call EL2 handled (X0 = 0, or -3 with `refusal`); the
+    /// VMM never hears of these on real pKVM.
+    case mmioGuard(MMIOGuardCall, ipa: UInt64, refusal: MMIOGuard.Refusal?)
     case systemOff
     case systemReset
     case cpuOff
     /// PSCI CPU_ON for `target` (an MPIDR affinity) at `entry` with X0 = `context`.
     case cpuOn(target: UInt64, entry: UInt64, context: UInt64)
 
-    public enum MemoryOperation: String, Sendable { case share, unshare }
+    public enum MemoryOperation: String, Sendable { case share, unshare, relinquish }
+    public enum MMIOGuardCall: String, Sendable { case enroll, map, unmap }
 }
 
 /// Why EL2 refused a MEM_SHARE/MEM_UNSHARE (the guest gets INVALID_PARAMETER
@@ -39,16 +48,21 @@ public enum EL2Refusal: Equatable, Sendable, CustomStringConvertible {
 
 /// The model's EL2: pKVM's hypercall handling for a protected VM
 /// (arch/arm64/kvm/hyp/nvhe/pkvm.c) on top of `HypPageTable`, plus PSCI as
-/// host KVM answers it. Pure over its inputs, so it is tested call by call.
+/// host KVM answers it; upstream's vendor calls, or Android's as well
+/// (Docs/kvm-abi.md, "Android's protected-VM ABI"). Pure over its inputs
+/// (the page table and its MMIO guard), so it is tested call by call.
 public struct ModelEL2: Sendable {
     public var granule: UInt64 = 4096
     /// False models a hypervisor without the pKVM vendor calls (a
     /// non-protected VM, or QEMU): FEATURES/MEMINFO/SHARE/UNSHARE answer
     /// NOT_SUPPORTED, as host KVM does.
     public var vendorCalls: Bool = true
+    /// Whose pKVM: which vendor calls exist and what FEATURES says.
+    public var flavour: PKVMFlavour = .upstream
 
-    public init(vendorCalls: Bool = true) {
+    public init(vendorCalls: Bool = true, flavour: PKVMFlavour = .upstream) {
         self.vendorCalls = vendorCalls
+        self.flavour = flavour
     }
 
     static func word(_ value: Int64) -> UInt64 { UInt64(bitPattern: value) }
@@ -58,16 +72,53 @@ public struct ModelEL2: Sendable {
     /// Handles function `x[0]` with arguments `x[1...]`.
     public func handle(_ x: [UInt64], table: HypPageTable) -> HypercallOutcome {
         let function = x[0] & 0xFFFF_FFFF
+        if (function >> 24) & 0x3F == 6, !(vendorCalls && flavour.offers(function)) {
+            return .result([Self.notSupported, 0, 0, 0])
+        }
         switch function {
         case SMCCCFunction.kvmFeatures:
-            return .result([vendorCalls ? SMCCCFunction.protectedVMFeatures : Self.notSupported, 0, 0, 0])
-        case SMCCCFunction.hypMeminfo:
-            guard vendorCalls else { return .result([Self.notSupported, 0, 0, 0]) }
-            // pkvm_meminfo_call: any non-zero argument is a guest error.
+            return .result([vendorCalls ? flavour.features : Self.notSupported, 0, 0, 0])
+        case SMCCCFunction.hypMeminfo, SMCCCFunction.mmioGuardInfo:
+            // pkvm_meminfo_call (MMIO_GUARD_INFO shares it): any non-zero
+            // argument is a guest error.
             guard x[1] == 0, x[2] == 0, x[3] == 0 else { return .result([Self.invalid, 0, 0, 0]) }
             return .result([granule, 0, 0, 0])
+        case SMCCCFunction.mmioGuardEnroll:
+            table.mmioGuard.enroll()
+            return .mmioGuard(.enroll, ipa: 0, refusal: nil)
+        case SMCCCFunction.mmioGuardMap:
+            // X1 = IPA; android14-6.1 never reads X2 (documented as a MAIR index).
+            do {
+                try table.mmioGuard.map(ipa: x[1], isMemory: table.index(of: x[1] / granule) != nil)
+                return .mmioGuard(.map, ipa: x[1], refusal: nil)
+            } catch {
+                return .mmioGuard(.map, ipa: x[1], refusal: error)
+            }
+        case SMCCCFunction.mmioGuardUnmap:
+            do {
+                try table.mmioGuard.unmap(ipa: x[1])
+                return .mmioGuard(.unmap, ipa: x[1], refusal: nil)
+            } catch {
+                return .mmioGuard(.unmap, ipa: x[1], refusal: error)
+            }
+        case SMCCCFunction.memRelinquish:
+            // pkvm_memrelinquish_call: X2/X3 zero and the IPA aligned, then
+            // the guest's stage-2 is walked; nothing mapped there is SUCCESS.
+            let ipa = x[1]
+            guard x[2] == 0, x[3] == 0 else {
+                return .memory(operation: .relinquish, ipa: ipa, accepted: false, refusal: .malformedArguments)
+            }
+            guard ipa % granule == 0 else {
+                return .memory(operation: .relinquish, ipa: ipa, accepted: false, refusal: .unaligned(ipa: ipa))
+            }
+            guard table.guestMaps(ipa / granule) else { return .relinquishedNothing(ipa: ipa) }
+            do {
+                try table.guestRelinquish(ipa / granule)
+                return .memory(operation: .relinquish, ipa: ipa, accepted: true, refusal: nil)
+            } catch {
+                return .memory(operation: .relinquish, ipa: ipa, accepted: false, refusal: .ownership(error.description))
+            }
         case SMCCCFunction.memShare, SMCCCFunction.memUnshare:
-            guard vendorCalls else { return .result([Self.notSupported, 0, 0, 0]) }
             let operation: HypercallOutcome.MemoryOperation = function == SMCCCFunction.memShare ? .share : .unshare
             let ipa = x[1]
             guard x[2] == 0, x[3] == 0 else {

@@ -45,7 +45,7 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
 
     public init(configuration: ModelConfiguration = ModelConfiguration()) {
         self.configuration = configuration
-        el2 = ModelEL2(vendorCalls: configuration.vendorCalls)
+        el2 = ModelEL2(vendorCalls: configuration.vendorCalls, flavour: configuration.flavour)
         pthread_mutex_init(&lock, nil)
         pthread_cond_init(&wake, nil)
     }
@@ -57,9 +57,11 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
 
     public var description: PlatformDescription {
         PlatformDescription(
-            id: "model", name: "pKVM model (software EL2 + A64 interpreter)",
+            id: "model", name: configuration.flavour == .upstream ? "pKVM model (software EL2 + A64 interpreter)"
+                : "pKVM model, \(configuration.flavour) (software EL2 + A64 interpreter)",
             privateMemory: "donated to the guest at the model's EL2 on creation",
-            transport: "HVC to the model's EL2 (pKVM's MEM_SHARE/MEM_UNSHARE ids)",
+            transport: configuration.flavour == .upstream ? "HVC to the model's EL2 (pKVM's MEM_SHARE/MEM_UNSHARE ids)"
+                : "HVC to the model's EL2 (pKVM's MEM_SHARE/MEM_UNSHARE, Android's MEM_RELINQUISH and MMIO guard ids)",
             enforcement: "the model: every host access is checked against the EL2 owner table (kernel teardown order: \(configuration.kernelOrder.rawValue))",
             traits: Self.traits)
     }
@@ -97,7 +99,7 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
         table = HypPageTable(baseGFN: ram.base / ram.pageSize, pageCount: Int(ram.size / ram.pageSize))
         vmExists = true
         journal.record("create.vm", [("type", "pKVM model protected VM"), ("kernel_order", .string(configuration.kernelOrder.rawValue)),
-                                     ("vendor_calls", .bool(configuration.vendorCalls))])
+                                     ("vendor_calls", .bool(configuration.vendorCalls)), ("pkvm", .string(configuration.flavour.rawValue))])
         journal.record("create.memory", [("bytes", .uint(ram.size)), ("gpa", .uint(ram.base)), ("backing", "model guest_memfd")])
     }
 
@@ -236,9 +238,17 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
         case .memory(let operation, let ipa, let accepted, let refusal):
             cpu[x: 0] = accepted ? 0 : ModelEL2.invalid
             for n in 1...3 { cpu[x: n] = 0 }
-            // The VMM's ledger hears of it and must agree with EL2.
-            return .memoryNotice(MemoryRequest(operation: operation == .share ? .share : .unshare, gpa: ipa, pages: 1, transport: "hvc"),
-                                 hypervisor: accepted ? .accepted : .refused(refusal?.description ?? "refused"))
+            return memoryNotice(operation, ipa: ipa, accepted: accepted, refusal: refusal, vcpu: vcpu, transport: "hvc")
+        case .relinquishedNothing(let ipa):
+            cpu[x: 0] = 0
+            for n in 1...3 { cpu[x: n] = 0 }
+            journal?.record("model.relinquish-unmapped", [("vcpu", .int(Int64(vcpu.index))), ("ipa", .uint(ipa))])
+            return nil
+        case .mmioGuard(let call, let ipa, let refusal):
+            cpu[x: 0] = refusal == nil ? 0 : ModelEL2.invalid
+            for n in 1...3 { cpu[x: n] = 0 }
+            journalMMIOGuard(call.rawValue, ipa: ipa, refusal: refusal?.description, vcpu: vcpu)
+            return nil
         case .systemOff, .systemReset:
             pthread_mutex_lock(&lock)
             if systemOff == nil { systemOff = outcome == .systemOff ? .poweredOff : .reset }
@@ -270,6 +280,35 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
         }
     }
 
+    /// The VMM's ledger hears of a memory transition EL2 decided and must
+    /// agree with it. A relinquished page is zeroed here, as EL2 zeroes it
+    /// (`hyp_poison_page`), before the lifecycle can read it.
+    private func memoryNotice(_ operation: HypercallOutcome.MemoryOperation, ipa: UInt64, accepted: Bool, refusal: EL2Refusal?,
+                              vcpu: ModelVCPU, transport: String) -> GuestEvent {
+        let request: MemoryRequest.Operation = switch operation {
+        case .share: .share
+        case .unshare: .unshare
+        case .relinquish: .relinquish
+        }
+        if operation == .relinquish, accepted, let memory, let table, let index = table.index(of: ipa / ram.pageSize) {
+            memory.zeroPage(index)
+        }
+        return .memoryNotice(MemoryRequest(operation: request, gpa: ipa, pages: 1, transport: transport),
+                             hypervisor: accepted ? .accepted : .refused(refusal?.description ?? "refused"))
+    }
+
+    /// Journals an MMIO guard decision EL2 made (the VMM of a real pKVM
+    /// never hears of these), the first `journaledBadHypercalls` refusals.
+    private func journalMMIOGuard(_ what: String, ipa: UInt64, refusal: String?, vcpu: ModelVCPU) {
+        let fields: [(String, JSONValue)] = [("vcpu", .int(Int64(vcpu.index))), ("call", .string(what)), ("ipa", .uint(ipa)),
+                                             ("result", .string(refusal == nil ? "ok" : "refused"))]
+        if let refusal {
+            journalBadHypercall("model.mmio-guard", fields + [("reason", .string(refusal))])
+        } else {
+            journal?.record("model.mmio-guard", fields)
+        }
+    }
+
     private func handleMMIO(_ access: A64MMIOAccess, vcpu: ModelVCPU, table: HypPageTable) -> GuestEvent? {
         let cpu = vcpu.cpu
         let address = access.address
@@ -277,6 +316,18 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
             let i = table.index(of: address / ram.pageSize)!
             let (host, guest) = table.states(index: i)
             return .stopped(.failed(VCPUFailure(.stage2Fault(gpa: address), "stage-2 fault: the guest's \(access.isWrite ? "write" : "read") of gpa 0x\(String(address, radix: 16)) at pc 0x\(String(access.pc, radix: 16)) hit a page it cannot access (guest \(guest), host \(host)); KVM_RUN would fail with EFAULT")))
+        }
+        // Android's MMIO guard: once enrolled, an access to a granule the
+        // guest did not map never reaches the host; EL2 hands the guest a
+        // synchronous external abort instead.
+        if !table.mmioGuard.permits(address: address, size: access.size) {
+            journalMMIOGuard("access", ipa: address, refusal: "not guarded: external abort injected", vcpu: vcpu)
+            do {
+                try cpu.injectDataAbort(address: address, isWrite: access.isWrite)
+                return nil
+            } catch {
+                return .stopped(.failed(VCPUFailure(.unmappedAccess(gpa: address), "the guest touched MMIO gpa 0x\(String(address, radix: 16)) it did not map in the MMIO guard, and has no vector table for the abort pKVM gives it: \(error)")))
+            }
         }
         if !access.isWrite, let call = vcpu.devices.doorbellCall(at: address) {
             return doorbell(call.function, call.arguments, vcpu: vcpu, table: table)
@@ -333,8 +384,15 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
                                                           ("ipa", .uint(ipa)), ("reason", .string(EL2Refusal.malformedArguments.description))])
                 return nil
             }
-            return .memoryNotice(MemoryRequest(operation: operation == .share ? .share : .unshare, gpa: ipa, pages: 1, transport: "mmio doorbell"),
-                                 hypervisor: accepted ? .accepted : .refused(refusal?.description ?? "refused"))
+            return memoryNotice(operation, ipa: ipa, accepted: accepted, refusal: refusal, vcpu: vcpu, transport: "mmio doorbell")
+        case .relinquishedNothing(let ipa):
+            try? cpu.completeMMIORead(0)
+            journal?.record("model.relinquish-unmapped", [("vcpu", .int(Int64(vcpu.index))), ("ipa", .uint(ipa))])
+            return nil
+        case .mmioGuard(let call, let ipa, let refusal):
+            try? cpu.completeMMIORead(refusal == nil ? 0 : ModelEL2.invalid)
+            journalMMIOGuard(call.rawValue, ipa: ipa, refusal: refusal?.description, vcpu: vcpu)
+            return nil
         default:
             try? cpu.completeMMIORead(ModelEL2.notSupported)
             return nil
@@ -343,7 +401,11 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
 
     /// The guest's claim of a share/unshare; EL2 is the truth here, so check it agrees.
     private func verify(_ claim: ARM64OwnershipClaim, table: HypPageTable) {
-        let expected: PKVMPageState = claim.kind == .shared ? .sharedOwned : .owned
+        let expected: PKVMPageState = switch claim.kind {
+        case .shared: .sharedOwned
+        case .unshared: .owned
+        case .relinquished: .noPage
+        }
         let actual = table.guest(claim.ipa / ram.pageSize)
         if actual != expected {
             find(.claimContradictsHypervisor(claim, hypervisorState: actual?.description), [("ipa", .uint(claim.ipa))])

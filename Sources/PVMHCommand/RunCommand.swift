@@ -11,7 +11,7 @@ enum RunCommand {
     usage: pvmh run [GUEST] [--platform auto|kvm|model] [--memory-backend gmem|memfd] [--memory SIZE]
                     [--vcpus N] [--journal FILE] [--trace FILE] [--map FILE.svg] [--timeout SECONDS]
                     [--transport auto|vmcall|doorbell] [--kvm PATH] [--kernel-order correct|unbind-before-reclaim]
-                    [--flat ADDRESS] [--seed S] [--rounds N]
+                    [--model-pkvm upstream|android] [--flat ADDRESS] [--seed S] [--rounds N]
 
     Boots GUEST — a built-in guest name (see `pvmh guest list`; default: the
     demo guest for this architecture) or an ELF64 file — on the chosen
@@ -46,6 +46,9 @@ enum RunCommand {
       --kernel-order O the model's host-kernel teardown order: correct (default) or
                        unbind-before-reclaim (the guest_memfd v13 bug: the model must
                        report the host fault it causes)
+      --model-pkvm F   whose pKVM the model's EL2 is: upstream (default: MEM_SHARE and
+                       MEM_UNSHARE) or android (also MEM_RELINQUISH and the MMIO guard,
+                       which the demo guest then exercises; Docs/kvm-abi.md)
       --seed S         picks the private pages sampled by the host-isolation probe
                        before reclaim (plain VMs) and, for a stress guest, its secrets and
                        the runs of pages it shares (default 1886809448, so runs compare)
@@ -77,6 +80,7 @@ enum RunCommand {
         var backend: RAMBackend?
         var kvmPath = "/dev/kvm"
         var kernelOrder: KernelTeardownOrder = .correct
+        var modelFlavour: PKVMFlavour = .upstream
         var architecture: GuestArchitecture = .host
         /// Where a `--flat` binary was loaded; nil for ELF images.
         var flatAddress: UInt64?
@@ -119,6 +123,16 @@ enum RunCommand {
                 throw UsageError("--kernel-order applies to the model only; add --platform model")
             }
             kernelOrder = order
+        }
+        var modelFlavour = PKVMFlavour.upstream
+        if let flavourText = try arguments.option("--model-pkvm") {
+            guard let flavour = PKVMFlavour(rawValue: flavourText) else {
+                throw UsageError("--model-pkvm \(flavourText) is not a pKVM the model knows; use upstream or android")
+            }
+            guard platform == .model else {
+                throw UsageError("--model-pkvm applies to the model only (a real pKVM says which it is itself); add --platform model")
+            }
+            modelFlavour = flavour
         }
         let memoryText = try arguments.option("--memory")
         let vcpusText = try arguments.option("--vcpus")
@@ -252,7 +266,7 @@ enum RunCommand {
         let defaultTimeout = stress == nil ? 30 : StressParameters.timeoutSeconds(memory: memory)
         return Options(guestName: name, image: stressed, platform: resolved, autoNote: autoNote, memory: memory, vcpus: vcpus,
                        journalPath: journal, tracePath: trace, mapPath: map, timeout: timeout ?? defaultTimeout, transport: transport, backend: backend, kvmPath: kvmPath, kernelOrder: kernelOrder,
-                       architecture: architecture, flatAddress: flatAddress, seed: seed, stress: stress, probe: gathered)
+                       modelFlavour: modelFlavour, architecture: architecture, flatAddress: flatAddress, seed: seed, stress: stress, probe: gathered)
     }
 
     /// A stress guest gets the run's parameters written into its image; a
@@ -315,7 +329,7 @@ enum RunCommand {
         let platform: Platform
         if let note = options.autoNote { output.line("pvmh: \(note)") }
         if options.platform == .model {
-            platform = PKVMModelPlatform(configuration: ModelConfiguration(kernelOrder: options.kernelOrder))
+            platform = PKVMModelPlatform(configuration: ModelConfiguration(kernelOrder: options.kernelOrder, flavour: options.modelFlavour))
         } else {
             let probe = options.probe ?? HostProbe.gather(kvmPath: options.kvmPath, probeTransport: false)
             do {

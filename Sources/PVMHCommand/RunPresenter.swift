@@ -17,6 +17,8 @@ enum RunPresenter {
             case .failure(let why): "rejected: \(why)"
             }
             output.line("vmm  | \(request.operation.rawValue) gpa \(Format.hex(request.gpa)) (\(pages)) via \(request.transport) → \(answer)")
+        case .relinquishChecked(let range, let zero):
+            output.line("host | relinquished \(range): \(zero) of \(range.count) page\(range.count == 1 ? "" : "s") read back zero")
         case .check(let id, let passed, let value):
             output.line("vmm  | guest check \(id): \(passed ? "pass" : "FAIL") (got \(value))")
         default:
@@ -37,7 +39,7 @@ enum RunPresenter {
         let failures = report.failures
         if failures.isEmpty {
             let checks = report.checks.count
-            output.line("verdict: PASS — guest \(report.stopReasons[0]?.description ?? "stopped") with status \(report.guestStatus ?? 0), \(checks)/\(checks) guest checks passed, \(report.memoryRequests) memory requests (\(report.rejectedRequests) rejected as pKVM would), \(report.verifiedZeroPages) reclaimed pages verified zero, no fd left")
+            output.line("verdict: PASS — guest \(report.stopReasons[0]?.description ?? "stopped") with status \(report.guestStatus ?? 0), \(checks)/\(checks) guest checks passed, \(report.memoryRequests) memory requests (\(report.rejectedRequests) rejected as pKVM would), \(report.verifiedZeroPages) reclaimed pages verified zero\(report.relinquishedPages > 0 ? ", \(report.relinquishedZeroPages) of \(report.relinquishedPages) relinquished pages verified zero" : ""), no fd left")
         } else {
             output.line("verdict: FAIL")
             for failure in failures { output.line("  - \(failure)") }

@@ -147,13 +147,23 @@ final class TwoViewGuestRAM: @unchecked Sendable {
     }
 
     /// Shared pages become readable and writable in the host view; unshared
-    /// ones go back to PROT_NONE.
+    /// ones go back to PROT_NONE. A relinquished page is discarded first (a
+    /// punched hole, as reclaim does: the VMM stands in for EL2's zeroing),
+    /// then opened to the host.
     func reflect(_ operation: MemoryRequest.Operation, _ range: GFNRange) throws(LifecycleError) {
-        guard let hostView else { throw .invalidState("reflect before create") }
+        guard let hostView, let file else { throw .invalidState("reflect before create") }
         let offset = Int(range.start * ram.pageSize - ram.base)
         let length = Int(range.count * ram.pageSize)
         try lifecycleError { () throws(KVMError) in
-            try hostView.protect(offset: offset, length: length, operation == .share ? [.read, .write] : .none)
+            switch operation {
+            case .share:
+                try hostView.protect(offset: offset, length: length, [.read, .write])
+            case .unshare:
+                try hostView.protect(offset: offset, length: length, .none)
+            case .relinquish:
+                try file.punchHole(offset: UInt64(offset), length: UInt64(length))
+                try hostView.protect(offset: offset, length: length, [.read, .write])
+            }
         }
     }
 

@@ -46,7 +46,7 @@ public struct OwnershipMap {
         case .private: "private: the guest's alone"
         case .shared: "shared: lent to the host"
         case .reclaimed: "reclaimed: host-owned again"
-        case .host: "host: released, not guest RAM"
+        case .host: "host: relinquished by the guest, or not guest RAM"
         }
     }
 

@@ -128,11 +128,8 @@ public final class TraceRecorder: Sendable {
                 ("after", .int(Int64(after))), ("message", .string(event.warning ?? "")),
             ]))
         case .requestTally(let tally):
-            state.memory.append(TraceEvent("requests counted, not listed", .instant, tid: memory, time: now, args: [
-                ("requests", .int(Int64(tally.total))), ("share_ok", .int(Int64(tally.shareOK))),
-                ("share_rejected", .int(Int64(tally.shareRejected))), ("unshare_ok", .int(Int64(tally.unshareOK))),
-                ("unshare_rejected", .int(Int64(tally.unshareRejected))),
-            ]))
+            state.memory.append(TraceEvent("requests counted, not listed", .instant, tid: memory, time: now,
+                                           args: [("requests", .int(Int64(tally.total)))] + tally.fields.map { ($0.0, .int(Int64($0.1))) }))
         case .message(let gpa, let text):
             state.memory.append(TraceEvent("host read message", .instant, tid: memory, time: now, args: [
                 ("gpa", .string(hex(gpa))), ("text", .string(text)),
@@ -152,6 +149,10 @@ public final class TraceRecorder: Sendable {
         case .reclaimed(let discarded, let kept):
             state.memory.append(TraceEvent("reclaimed", .instant, tid: memory, time: now, args: [
                 ("private_discarded", .uint(discarded)), ("shared_kept", .uint(kept)),
+            ]))
+        case .relinquishChecked(let range, let zero):
+            state.memory.append(TraceEvent("relinquished page read back", .instant, tid: memory, time: now, args: [
+                ("gfn", .string(hex(range.start))), ("pages", .uint(range.count)), ("zero", .uint(zero)),
             ]))
         case .zeroCheck(let check):
             state.memory.append(TraceEvent("zero check", .instant, tid: memory, time: now, args: [

@@ -30,7 +30,7 @@ struct ModelEL2Tests {
         ([SMCCCFunction.psciFeatures, SMCCCFunction.psciSystemOff, 0, 0], [0, 0, 0, 0]),
         ([SMCCCFunction.psciFeatures, 0x8400_00FF, 0, 0], [notSupported, 0, 0, 0]),
         ([0xC600_0001, 0, 0, 0], [notSupported, 0, 0, 0]),
-        ([SMCCCFunction.mmioGuard, base, 0, 0], [notSupported, 0, 0, 0]),
+        ([SMCCCFunction.mmioGuardMap, base, 0, 0], [notSupported, 0, 0, 0]),
     ] as [([UInt64], [UInt64])])
     func simpleCalls(_ x: [UInt64], _ expected: [UInt64]) {
         #expect(ModelEL2().handle(x, table: Self.table()) == .result(expected))
@@ -101,5 +101,73 @@ struct ModelEL2Tests {
                 == .cpuOn(target: 1, entry: 0x4008_0000, context: 42))
         #expect(ModelEL2().handle([SMCCCFunction.psciSystemReset, 0, 0, 0], table: Self.table()) == .systemReset)
         #expect(ModelEL2().handle([SMCCCFunction.psciCPUOff, 0, 0, 0], table: Self.table()) == .cpuOff)
+    }
+}
+
+/// Android's vendor calls on the model's EL2 (Docs/kvm-abi.md, "Android's
+/// protected-VM ABI"), as android14-6.1's hyp/nvhe/pkvm.c answers them.
+@Suite("Model EL2: Android's MEM_RELINQUISH and MMIO guard")
+struct ModelEL2AndroidTests {
+    static let base = ModelEL2Tests.base
+    static let invalid = ModelEL2Tests.invalid
+    static let el2 = ModelEL2(flavour: .android)
+    static let uart = ARM64GuestProtocol.uartBase
+
+    @Test func featuresOfferRelinquishAndTheGuardOnlyOnAndroid() {
+        #expect(PKVMFlavour.upstream.features == 0x1d)
+        #expect(PKVMFlavour.android.features == 0x3fd)
+        #expect(Self.el2.handle([SMCCCFunction.kvmFeatures, 0, 0, 0], table: ModelEL2Tests.table()) == .result([0x3fd, 0, 0, 0]))
+        for function in [SMCCCFunction.mmioGuardInfo, SMCCCFunction.mmioGuardEnroll, SMCCCFunction.mmioGuardMap,
+                         SMCCCFunction.mmioGuardUnmap, SMCCCFunction.memRelinquish] {
+            #expect(ModelEL2().handle([function, 0, 0, 0], table: ModelEL2Tests.table()) == .result([ModelEL2Tests.notSupported, 0, 0, 0]),
+                    "upstream pKVM does not know 0x\(String(function, radix: 16))")
+        }
+        #expect(Self.el2.handle([SMCCCFunction.mmioGuardInfo, 0, 0, 0], table: ModelEL2Tests.table()) == .result([4096, 0, 0, 0]))
+        #expect(Self.el2.handle([SMCCCFunction.mmioGuardInfo, 1, 0, 0], table: ModelEL2Tests.table()) == .result([Self.invalid, 0, 0, 0]))
+    }
+
+    @Test func relinquishTakesOnlyAPrivatePageAndNothingMappedIsSuccess() throws {
+        let table = ModelEL2Tests.table()
+        let ipa = Self.base + 0x2000, gfn = ipa / 4096
+        #expect(Self.el2.handle([SMCCCFunction.memRelinquish, ipa, 0, 0], table: table) == .memory(operation: .relinquish, ipa: ipa, accepted: true, refusal: nil))
+        #expect(table.guest(gfn) == .noPage && table.host(gfn) == .owned && table.hostMayAccess(gfn))
+        // The guest's stage-2 maps nothing there now: SUCCESS, no change.
+        #expect(Self.el2.handle([SMCCCFunction.memRelinquish, ipa, 0, 0], table: table) == .relinquishedNothing(ipa: ipa))
+        #expect(Self.el2.handle([SMCCCFunction.memRelinquish, 0x10_0000_0000, 0, 0], table: table) == .relinquishedNothing(ipa: 0x10_0000_0000))
+        // Unaligned and malformed calls are refused before any page is looked at.
+        #expect(Self.el2.handle([SMCCCFunction.memRelinquish, ipa + 8, 0, 0], table: table)
+                == .memory(operation: .relinquish, ipa: ipa + 8, accepted: false, refusal: .unaligned(ipa: ipa + 8)))
+        #expect(Self.el2.handle([SMCCCFunction.memRelinquish, Self.base, 1, 0], table: table)
+                == .memory(operation: .relinquish, ipa: Self.base, accepted: false, refusal: .malformedArguments))
+        // A shared page is not the guest's alone to give.
+        let shared = Self.base + 0x3000
+        _ = Self.el2.handle([SMCCCFunction.memShare, shared, 0, 0], table: table)
+        guard case .memory(.relinquish, shared, false, .ownership?) = Self.el2.handle([SMCCCFunction.memRelinquish, shared, 0, 0], table: table) else {
+            Issue.record("relinquish of a shared page must be refused"); return
+        }
+        #expect(table.guest(shared / 4096) == .sharedOwned)
+    }
+
+    @Test func theGuardRefusesBeforeEnrolMemoryAndUnalignedAndForwardsOnlyGuardedPages() {
+        let table = ModelEL2Tests.table()
+        let guardTable = table.mmioGuard
+        #expect(guardTable.permits(address: Self.uart, size: 4), "before ENROLL every MMIO access reaches the host")
+        #expect(Self.el2.handle([SMCCCFunction.mmioGuardMap, Self.uart, 0, 0], table: table) == .mmioGuard(.map, ipa: Self.uart, refusal: .notEnrolled))
+        #expect(Self.el2.handle([SMCCCFunction.mmioGuardUnmap, Self.uart, 0, 0], table: table) == .mmioGuard(.unmap, ipa: Self.uart, refusal: .notEnrolled))
+        #expect(Self.el2.handle([SMCCCFunction.mmioGuardEnroll, 0, 0, 0], table: table) == .mmioGuard(.enroll, ipa: 0, refusal: nil))
+        #expect(!guardTable.permits(address: Self.uart, size: 4), "after ENROLL an unguarded page aborts")
+        #expect(Self.el2.handle([SMCCCFunction.mmioGuardMap, Self.uart, 0, 0], table: table) == .mmioGuard(.map, ipa: Self.uart, refusal: nil))
+        #expect(Self.el2.handle([SMCCCFunction.mmioGuardMap, Self.uart, 0, 0], table: table) == .mmioGuard(.map, ipa: Self.uart, refusal: nil),
+                "MAP of a guarded page is idempotent")
+        #expect(Self.el2.handle([SMCCCFunction.mmioGuardMap, Self.uart + 8, 0, 0], table: table)
+                == .mmioGuard(.map, ipa: Self.uart + 8, refusal: .unaligned(ipa: Self.uart + 8)))
+        #expect(Self.el2.handle([SMCCCFunction.mmioGuardMap, Self.base, 0, 0], table: table) == .mmioGuard(.map, ipa: Self.base, refusal: .memory(ipa: Self.base)))
+        #expect(guardTable.permits(address: Self.uart + 0x18, size: 4))
+        #expect(!guardTable.permits(address: Self.uart + 0xFFC, size: 8), "an access crossing into an unguarded page aborts")
+        #expect(guardTable.guardedIPAs == [Self.uart])
+        // UNMAP succeeds whether or not the page was guarded, and removes the guard.
+        #expect(Self.el2.handle([SMCCCFunction.mmioGuardUnmap, 0x0A00_1000, 0, 0], table: table) == .mmioGuard(.unmap, ipa: 0x0A00_1000, refusal: nil))
+        #expect(Self.el2.handle([SMCCCFunction.mmioGuardUnmap, Self.uart, 0, 0], table: table) == .mmioGuard(.unmap, ipa: Self.uart, refusal: nil))
+        #expect(!guardTable.permits(address: Self.uart, size: 4))
     }
 }

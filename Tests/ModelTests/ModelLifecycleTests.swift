@@ -1,4 +1,5 @@
 import GuestImage
+import Ownership
 import Lifecycle
 import PKVMModel
 import PVMHTestSupport
@@ -128,5 +129,33 @@ struct ModelDoorbellTests {
         #expect(doorbell.consoleLines == hvc.consoleLines)
         #expect(doorbell.messages == hvc.messages)
         #expect(hvcJournal.events(named: "share").allSatisfy { $0["transport"] == .string("hvc") })
+    }
+}
+
+/// The arm64 demo on the model as Android's pKVM: the guest sees the
+/// features bitmap 0x3fd and takes its relinquish and MMIO guard steps.
+@Suite("the arm64 demo on the model as Android's pKVM")
+struct ModelAndroidDemoTests {
+    @Test("22 checks pass; the relinquished page is the host's and read back zero; EL2's guard decisions are journaled")
+    func androidDemo() throws {
+        let demo = try #require(BuiltinGuest.named("arm64-demo"))
+        let platform = PKVMModelPlatform(configuration: ModelConfiguration(flavour: .android))
+        let journal = try Journal()
+        let lifecycle = ProtectedVMLifecycle(platform: platform, journal: journal,
+                                             options: RunOptions(ram: ModelLifecycleTests.ram, timeoutSeconds: 20, auditDescriptors: false),
+                                             guestName: demo.name)
+        let report = lifecycle.run(image: try demo.image())
+        #expect(report.passed, "\(report.failures)")
+        #expect(report.checks.map(\.id) == Array(1...22) && report.checks.allSatisfy(\.passed), "\(report.checks)")
+        #expect(report.consoleLines.contains("pKVM features: 0x3fd"))
+        #expect(journal.events(named: "relinquish").map { $0["result"] } == [.string("ok"), .string("rejected")])
+        #expect(journal.events(named: "verify.relinquished").map { $0["zero"] } == [.uint(1)])
+        #expect(report.relinquishedPages == 1 && report.relinquishedZeroPages == 1)
+        #expect(report.phases.first { $0.0 == "ran" }?.1 == PageCounts(host: 1, private: 1023))
+        let guardCalls = journal.events(named: "model.mmio-guard").map { "\($0["call"]?.serialized ?? "?") \($0["result"]?.serialized ?? "?")" }
+        #expect(guardCalls == ["\"map\" \"refused\"", "\"enroll\" \"ok\"", "\"map\" \"ok\"", "\"map\" \"ok\"", "\"map\" \"refused\"",
+                               "\"map\" \"refused\"", "\"access\" \"refused\"", "\"map\" \"ok\"", "\"unmap\" \"ok\""], "\(guardCalls)")
+        #expect(journal.events(named: "model.relinquish-unmapped").count == 1)
+        #expect(platform.findings.isEmpty)
     }
 }

@@ -14,6 +14,8 @@ struct LedgerErrorTests {
          "gfn 0x123 is host-owned, not private, so it cannot be shared"),
         (.notShared(gfn: 0x40, state: .private),
          "gfn 0x40 is private, not shared, so it cannot be unshared"),
+        (.notRelinquishable(gfn: 0x40, state: .shared),
+         "gfn 0x40 is shared, not private, so the guest cannot give it back to the host"),
         (.emptyRange,
          "the range has no pages, so there is nothing to change; pass a count of at least 1"),
         (.overlapsGuestMemory(GFNRange(start: 0x10, count: 0x10)),

@@ -242,6 +242,37 @@ struct OwnershipLedgerTests {
         }
     }
 
+    /// Android pKVM's MEM_RELINQUISH: private → host, while the VM runs.
+    @Test func relinquishGivesPrivatePagesToTheHostAndNothingElse() throws {
+        var ledger = try smallLedger()
+        try ledger.relinquish(GFNRange(start: 0x1010, count: 2))
+        #expect(ledger.state(of: 0x1010) == .host && ledger.state(of: 0x1011) == .host)
+        #expect(ledger.counts == PageCounts(host: 2, private: 0xfe))
+        try ledger.share(gfn: 0x1020)
+        expectRefused(.notRelinquishable(gfn: 0x1020, state: .shared), on: &ledger) { ledger throws(LedgerError) in
+            try ledger.relinquish(GFNRange(start: 0x1020, count: 1))
+        }
+        expectRefused(.notRelinquishable(gfn: 0x1010, state: .host), on: &ledger) { ledger throws(LedgerError) in
+            try ledger.relinquish(GFNRange(start: 0x100f, count: 3))
+        }
+        expectRefused(.notShared(gfn: 0x1010, state: .host), on: &ledger) { ledger throws(LedgerError) in
+            try ledger.unshare(gfn: 0x1010)
+        }
+        expectRefused(.notPrivate(gfn: 0x1010, state: .host), on: &ledger) { ledger throws(LedgerError) in
+            try ledger.share(gfn: 0x1010)
+        }
+        expectRefused(.outsideGuestMemory(gfn: 0x1100), on: &ledger) { ledger throws(LedgerError) in
+            try ledger.relinquish(GFNRange(start: 0x10ff, count: 2))
+        }
+        let reclaim = ledger.reclaimAll()
+        #expect(reclaim.relinquished == [GFNRange(start: 0x1010, count: 2)])
+        #expect(reclaim.formerlyShared == [GFNRange(start: 0x1020, count: 1)])
+        #expect(reclaim.formerlyPrivate == [GFNRange(start: 0x1000, count: 0x10), GFNRange(start: 0x1012, count: 0xe),
+                                            GFNRange(start: 0x1021, count: 0xdf)])
+        #expect(ledger.ranges(in: .reclaimed) == [GFNRange(start: 0x1000, count: 0x100)])
+        try ledger.checkInvariants()
+    }
+
     @Test func reclaimReportsFormerlyPrivateAndSharedExactly() throws {
         var ledger = OwnershipLedger()
         try ledger.addPrivateMemory(GFNRange(start: 0x1000, count: 0x100))
