@@ -10,7 +10,7 @@ import Timeline
 public enum CheckCatalogue {
     public static func scenarios(repeatCount: Int) -> [Scenario] {
         TeardownScenarios.all + ARM64Scenarios.all + ProcessScenarios.all + GuestMemfdScenarios.all + MemfdScenarios.all + ProtocolScenarios.all
-            + [SoakScenario.scenario(repeatCount: repeatCount)] + StressScenarios.all
+            + [SoakScenario.scenario(repeatCount: repeatCount)] + StressScenarios.all + AndroidScenarios.all
     }
 
     /// (scenario, target) pairs selected by --platform and --filter, in
