@@ -20,12 +20,17 @@ public struct Capability: RawRepresentable, Hashable, Sendable, CustomStringConv
     public static let guestMemfd = Capability(rawValue: 234)
     public static let vmTypes = Capability(rawValue: 235)
     public static let guestMemfdFlags = Capability(rawValue: 244)
+    /// Android common kernels only: `KVM_CAP_ARM_PROTECTED_VM` (0xffbadab1,
+    /// far outside upstream's numbering). Answers 1 on a protected VM's fd;
+    /// `KVM_ENABLE_CAP` with it sets the VM's firmware (Docs/kvm-abi.md,
+    /// "Android's protected-VM ABI").
+    public static let armProtectedVM = Capability(rawValue: Int32(bitPattern: 0xFFBA_DAB1))
 
     static let names: [Int32: String] = [
         3: "KVM_CAP_USER_MEMORY", 16: "KVM_CAP_SYNC_MMU", 66: "KVM_CAP_MAX_VCPUS", 74: "KVM_CAP_SYNC_REGS", 136: "KVM_CAP_IMMEDIATE_EXIT",
         165: "KVM_CAP_ARM_VM_IPA_SIZE", 201: "KVM_CAP_EXIT_HYPERCALL", 231: "KVM_CAP_USER_MEMORY2",
         232: "KVM_CAP_MEMORY_FAULT_INFO", 233: "KVM_CAP_MEMORY_ATTRIBUTES", 234: "KVM_CAP_GUEST_MEMFD",
-        235: "KVM_CAP_VM_TYPES", 244: "KVM_CAP_GUEST_MEMFD_FLAGS",
+        235: "KVM_CAP_VM_TYPES", 244: "KVM_CAP_GUEST_MEMFD_FLAGS", Int32(bitPattern: 0xFFBA_DAB1): "KVM_CAP_ARM_PROTECTED_VM",
     ]
 
     /// The capabilities `pvmh probe` reports, in order.
@@ -35,6 +40,9 @@ public struct Capability: RawRepresentable, Hashable, Sendable, CustomStringConv
     ]
 
     public var name: String { Capability.names[rawValue] ?? "KVM_CAP_\(rawValue)" }
+    /// The number as `KVM_CHECK_EXTENSION` takes it: a C `long` holding the
+    /// unsigned 32-bit value (0xffbadab1 must not sign-extend).
+    public var extensionArgument: UInt { UInt(UInt32(bitPattern: rawValue)) }
     public var description: String { name }
 }
 

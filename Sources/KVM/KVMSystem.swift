@@ -50,7 +50,7 @@ public final class KVMSystem: @unchecked Sendable {
     /// `KVM_CHECK_EXTENSION` on the system fd: 0 when absent, otherwise the
     /// capability's value (often a bitmap or a limit).
     public func check(_ capability: Capability) throws(KVMError) -> Int {
-        try Syscall.ioctl(fd.rawValue, CKVM_CHECK_EXTENSION, value: UInt(capability.rawValue), "KVM_CHECK_EXTENSION(\(capability.name))")
+        try Syscall.ioctl(fd.rawValue, CKVM_CHECK_EXTENSION, value: capability.extensionArgument, "KVM_CHECK_EXTENSION(\(capability.name))")
     }
 
     /// Size of the per-vCPU `kvm_run` mapping. The corresponding ioctl is `KVM_GET_VCPU_MMAP_SIZE`.

@@ -17,19 +17,22 @@ public final class VirtualMachine: @unchecked Sendable {
 
     /// `KVM_CHECK_EXTENSION` on the VM fd (answers for this VM's type).
     public func check(_ capability: Capability) throws(KVMError) -> Int {
-        try Syscall.ioctl(fd.rawValue, CKVM_CHECK_EXTENSION, value: UInt(capability.rawValue), "KVM_CHECK_EXTENSION(\(capability.name))")
+        try Syscall.ioctl(fd.rawValue, CKVM_CHECK_EXTENSION, value: capability.extensionArgument, "KVM_CHECK_EXTENSION(\(capability.name))")
     }
 
-    /// Enables a VM capability. The corresponding ioctl is `KVM_ENABLE_CAP`.
-    public func enable(_ capability: Capability, arguments: [UInt64] = []) throws(KVMError) {
+    /// Enables a VM capability. The corresponding ioctl is `KVM_ENABLE_CAP`;
+    /// `flags` is its `flags` field (a subcommand for some capabilities),
+    /// `name` what an error calls the call.
+    public func enable(_ capability: Capability, flags: UInt32 = 0, arguments: [UInt64] = [], name: String? = nil) throws(KVMError) {
         var request = ckvm_enable_cap()
-        request.cap = UInt32(capability.rawValue)
+        request.cap = UInt32(bitPattern: capability.rawValue)
+        request.flags = flags
         withUnsafeMutableBytes(of: &request.args) { raw in
             for (index, value) in arguments.prefix(4).enumerated() {
                 raw.storeBytes(of: value, toByteOffset: index * 8, as: UInt64.self)
             }
         }
-        _ = try Syscall.ioctl(fd.rawValue, CKVM_ENABLE_CAP, &request, "KVM_ENABLE_CAP(\(capability.name))")
+        _ = try Syscall.ioctl(fd.rawValue, CKVM_ENABLE_CAP, &request, name ?? "KVM_ENABLE_CAP(\(capability.name))")
     }
 
     /// Creates a guest_memfd file of `size` bytes (page aligned).

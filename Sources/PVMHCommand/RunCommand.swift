@@ -11,7 +11,8 @@ enum RunCommand {
     usage: pvmh run [GUEST] [--platform auto|kvm|model] [--memory-backend gmem|memfd] [--memory SIZE]
                     [--vcpus N] [--journal FILE] [--trace FILE] [--map FILE.svg] [--timeout SECONDS]
                     [--transport auto|vmcall|doorbell] [--kvm PATH] [--kernel-order correct|unbind-before-reclaim]
-                    [--model-pkvm upstream|android] [--flat ADDRESS] [--seed S] [--rounds N]
+                    [--model-pkvm upstream|android] [--firmware none|device|FILE] [--flat ADDRESS]
+                    [--seed S] [--rounds N]
 
     Boots GUEST — a built-in guest name (see `pvmh guest list`; default: the
     demo guest for this architecture) or an ELF64 file — on the chosen
@@ -49,6 +50,11 @@ enum RunCommand {
       --model-pkvm F   whose pKVM the model's EL2 is: upstream (default: MEM_SHARE and
                        MEM_UNSHARE) or android (also MEM_RELINQUISH and the MMIO guard,
                        which the demo guest then exercises; Docs/kvm-abi.md)
+      --firmware F     arm64 pKVM on Android only: none (default: boot the guest directly),
+                       device (the device's pvmfw, which boots only a payload it can verify:
+                       pvmh's guests are not signed), or FILE, a pvmfw-style flat image of at
+                       most 4 MiB that pvmh loads at the top 4 MiB of guest RAM and starts with
+                       X1 = the guest's entry, X2 = its size (Docs/running-on-arm64.md)
       --seed S         picks the private pages sampled by the host-isolation probe
                        before reclaim (plain VMs) and, for a stress guest, its secrets and
                        the runs of pages it shares (default 1886809448, so runs compare)
@@ -81,6 +87,7 @@ enum RunCommand {
         var kvmPath = "/dev/kvm"
         var kernelOrder: KernelTeardownOrder = .correct
         var modelFlavour: PKVMFlavour = .upstream
+        var firmware: FirmwareChoice = .none
         var architecture: GuestArchitecture = .host
         /// Where a `--flat` binary was loaded; nil for ELF images.
         var flatAddress: UInt64?
@@ -133,6 +140,21 @@ enum RunCommand {
                 throw UsageError("--model-pkvm applies to the model only (a real pKVM says which it is itself); add --platform model")
             }
             modelFlavour = flavour
+        }
+        var firmware = FirmwareChoice.none
+        if let firmwareText = try arguments.option("--firmware") {
+            switch FirmwareChoice.parse(firmwareText) {
+            case .success(let choice): firmware = choice
+            case .failure(let refusal): throw UsageError(refusal.description)
+            }
+            if firmware != .none {
+                guard platform != .model else {
+                    throw UsageError("--firmware applies to arm64 pKVM protected VMs, not the model; leave out --platform model")
+                }
+                #if !arch(arm64)
+                throw UsageError("--firmware applies to arm64 pKVM protected VMs; this host is not arm64")
+                #endif
+            }
         }
         let memoryText = try arguments.option("--memory")
         let vcpusText = try arguments.option("--vcpus")
@@ -266,7 +288,7 @@ enum RunCommand {
         let defaultTimeout = stress == nil ? 30 : StressParameters.timeoutSeconds(memory: memory)
         return Options(guestName: name, image: stressed, platform: resolved, autoNote: autoNote, memory: memory, vcpus: vcpus,
                        journalPath: journal, tracePath: trace, mapPath: map, timeout: timeout ?? defaultTimeout, transport: transport, backend: backend, kvmPath: kvmPath, kernelOrder: kernelOrder,
-                       modelFlavour: modelFlavour, architecture: architecture, flatAddress: flatAddress, seed: seed, stress: stress, probe: gathered)
+                       modelFlavour: modelFlavour, firmware: firmware, architecture: architecture, flatAddress: flatAddress, seed: seed, stress: stress, probe: gathered)
     }
 
     /// A stress guest gets the run's parameters written into its image; a
@@ -333,7 +355,7 @@ enum RunCommand {
         } else {
             let probe = options.probe ?? HostProbe.gather(kvmPath: options.kvmPath, probeTransport: false)
             do {
-                platform = try PlatformSelection.make(options.platform, probe: probe, kvmPath: options.kvmPath, transport: options.transport,
+                platform = try PlatformSelection.make(options.platform, probe: probe, kvmPath: options.kvmPath, transport: options.transport, firmware: options.firmware,
                                                       backend: options.backend)
             } catch {
                 output.error("pvmh: \(error.description)")

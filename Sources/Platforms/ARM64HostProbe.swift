@@ -1,3 +1,4 @@
+import GuestImage
 import Glibc
 import KVM
 
@@ -123,10 +124,14 @@ public struct ARM64HostFacts: Equatable, Sendable {
     /// `KVM_CAP_GUEST_MEMFD_FLAGS` asked on a default VM (nil: not asked).
     public var guestMemfdFlags: GuestMemfdFlags?
     public var memlock: MemlockBudget
+    /// What the protected VM the probe created said of Android's
+    /// `KVM_CAP_ARM_PROTECTED_VM` (nil: no protected VM).
+    public var pkvm: PKVMFacts?
 
     public init(mode: ARM64KVMMode, protectedVM: ProbeOutcome, smcccFilter: ProbeOutcome,
-                guestMemfdFlags: GuestMemfdFlags?, memlock: MemlockBudget) {
+                guestMemfdFlags: GuestMemfdFlags?, memlock: MemlockBudget, pkvm: PKVMFacts? = nil) {
         self.mode = mode
+        self.pkvm = pkvm
         self.protectedVM = protectedVM
         self.smcccFilter = smcccFilter
         self.guestMemfdFlags = guestMemfdFlags
@@ -149,8 +154,10 @@ public struct ARM64HostFacts: Equatable, Sendable {
     public static func gather(system: KVMSystem, mode: ARM64KVMMode = .current(),
                               memlock: MemlockBudget = .current()) -> ARM64HostFacts {
         let protectedVM: ProbeOutcome
+        var pkvm: PKVMFacts?
         do {
             let vm = try system.createVM(type: .armProtected)
+            pkvm = PKVMFacts.ask(vm)
             try? vm.fd.close()
             protectedVM = .accepted
         } catch {
@@ -171,7 +178,15 @@ public struct ARM64HostFacts: Equatable, Sendable {
         } catch {
             smccc = .notTried("a default VM could not be created (\(error))")
         }
-        return ARM64HostFacts(mode: mode, protectedVM: protectedVM, smcccFilter: smccc, guestMemfdFlags: flags, memlock: memlock)
+        return ARM64HostFacts(mode: mode, protectedVM: protectedVM, smcccFilter: smccc, guestMemfdFlags: flags, memlock: memlock, pkvm: pkvm)
+    }
+
+    /// The limit against the default guest: a protected guest's RAM is
+    /// pinned and charged to RLIMIT_MEMLOCK, byte for byte.
+    var memlockSentence: String {
+        if let refusal = memlock.refusal(forGuestRAM: Self.defaultGuestRAM) { return "\(memlock.description): \(refusal)" }
+        guard memlock.limit != nil, !memlock.hasIPCLock else { return memlock.description }
+        return "\(memlock.description): enough for the default \(MemlockBudget.format(Self.defaultGuestRAM)) protected guest (its RAM is pinned and charged to this limit)"
     }
 
     /// The facts as labelled lines, for `pvmh probe`.
@@ -185,8 +200,54 @@ public struct ARM64HostFacts: Equatable, Sendable {
             ("protected VMs", protectedText),
             ("SMCCC filter", smcccFilter.description),
             ("guest_memfd flags (VM)", guestMemfdFlags.map(\.description) ?? "not asked"),
-            ("memlock limit", memlock.description),
-        ]
+            ("memlock limit", memlockSentence),
+        ] + (pkvm?.lines ?? [])
+    }
+}
+
+/// Which pKVM a protected VM runs on, and its firmware, as
+/// `KVM_CAP_ARM_PROTECTED_VM` answers on the VM fd (Docs/kvm-abi.md,
+/// "Android's protected-VM ABI").
+public struct PKVMFacts: Equatable, Sendable {
+    public var flavour: PKVMFlavour
+    /// INFO's firmware size (Android only).
+    public var deviceFirmwareBytes: UInt64?
+    /// Why INFO failed, if it did.
+    public var infoError: String?
+
+    public init(flavour: PKVMFlavour, deviceFirmwareBytes: UInt64? = nil, infoError: String? = nil) {
+        self.flavour = flavour
+        self.deviceFirmwareBytes = deviceFirmwareBytes
+        self.infoError = infoError
+    }
+
+    /// Asks a fresh protected VM (before it has run).
+    public static func ask(_ vm: any AndroidProtectedVMControl) -> PKVMFacts {
+        do {
+            let firmware = try AndroidFirmware.begin(.none, vm: vm)
+            return PKVMFacts(flavour: firmware.flavour, deviceFirmwareBytes: firmware.info?.firmwareSize)
+        } catch {
+            return PKVMFacts(flavour: .android, infoError: error.description)
+        }
+    }
+
+    /// `pvmh probe`'s lines: the flavour, the device firmware, what a run does.
+    public var lines: [(name: String, value: String)] {
+        switch flavour {
+        case .upstream:
+            return [("pKVM", "upstream's (KVM_CAP_ARM_PROTECTED_VM is unknown: no Android ABI, no firmware); a run boots the guest directly")]
+        case .android:
+            let firmware: String
+            if let infoError {
+                firmware = "INFO failed: \(infoError)"
+            } else if let bytes = deviceFirmwareBytes, bytes > 0 {
+                firmware = "the device's pvmfw is \(bytes) bytes; `--firmware device` would start it (it boots only a payload it can verify, and pvmh's guests are not signed)"
+            } else {
+                firmware = "the device has no pvmfw (INFO: firmware_size 0)"
+            }
+            return [("pKVM", "Android's (KVM_CAP_ARM_PROTECTED_VM answers on a protected VM): guests may also use MEM_RELINQUISH and the MMIO guard"),
+                    ("pVM firmware", "\(firmware); a run boots the guest directly (--firmware none) unless --firmware says otherwise")]
+        }
     }
 }
 
@@ -200,8 +261,8 @@ public enum ARM64PlatformCatalogue {
             probe.arm64.map { $0.smcccFilter.isAccepted ? .smcccFilter : .mmioDoorbell }
         }
         return [
-            PlatformEntry(id: "arm64-pkvm", availability: { availability(probe: $0)[0] }) { system, _, _ in
-                ARM64ProtectedPlatform(system: system)
+            PlatformEntry(id: "arm64-pkvm", availability: { availability(probe: $0)[0] }) { system, _, options in
+                ARM64ProtectedPlatform(system: system, firmware: options.firmware)
             },
             PlatformEntry(id: "arm64-gmem", availability: { availability(probe: $0)[1] }) { system, probe, _ in
                 ARM64KVMPlatform(system: system, backend: .guestMemfd, transport: transport(probe))

@@ -155,7 +155,7 @@ public final class ARM64KVMPlatform: TwoViewKVMPlatform, Platform, @unchecked Se
         guard let vm else { throw .invalidState("createVCPUs before create") }
         try VMResources.checkVCPULimit(count, vm: vm)
         let guestTransport: ARM64GuestProtocol.Transport = transport == .mmioDoorbell ? .mmioDoorbell : .hvc
-        try lifecycleError { () throws(KVMError) in try cpus.create(on: vm, count: count, entry: entry, transport: guestTransport) }
+        try lifecycleError { () throws(KVMError) in try cpus.create(on: vm, count: count, boot: ARM64BootState(entry: entry), transport: guestTransport) }
         pending.reset(count: count)
     }
 

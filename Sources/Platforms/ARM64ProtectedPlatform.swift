@@ -24,6 +24,10 @@ public final class ARM64ProtectedPlatform: Platform, @unchecked Sendable {
 
     private let system: KVMSystem
     private let memlock: MemlockBudget
+    /// `--firmware`, and what the kernel said about it at creation.
+    private let firmwareChoice: FirmwareChoice
+    private var firmware: AndroidFirmware?
+    private var firmwareBoot: FirmwareBoot?
     private var vm: VirtualMachine?
     private var memory: ARM64GuestMemory?
     private let cpus = ARM64VCPUs()
@@ -47,9 +51,10 @@ public final class ARM64ProtectedPlatform: Platform, @unchecked Sendable {
     /// reclaim: pKVM donates lazily, so these were never the guest's.
     private var neverDonated = Set<UInt64>()
 
-    public init(system: KVMSystem, memlock: MemlockBudget = .current()) {
+    public init(system: KVMSystem, memlock: MemlockBudget = .current(), firmware: FirmwareChoice = .none) {
         self.system = system
         self.memlock = memlock
+        firmwareChoice = firmware
     }
 
     public var description: PlatformDescription {
@@ -87,6 +92,15 @@ public final class ARM64ProtectedPlatform: Platform, @unchecked Sendable {
         guard let vm else { return }
         journal.record("create.vm", [("type", "KVM_VM_TYPE_ARM_PROTECTED"), ("raw_type", .uint(UInt64(type.rawValue))),
                                      ("fd", .int(Int64(vm.fd.rawValue))), ("taints_kernel", .bool(true))])
+        // Android's capability answers on the VM fd (upstream's does not):
+        // which pKVM this is, and whether --firmware can be honoured.
+        do {
+            let firmware = try AndroidFirmware.begin(firmwareChoice, vm: vm)
+            self.firmware = firmware
+            journal.record("create.pkvm", firmware.fields)
+        } catch {
+            throw .platformUnavailable(error.description)
+        }
 
         let memory = try lifecycleError { () throws(KVMError) in try ARM64GuestMemory(size: ram.size, preallocate: preallocate) }
         self.memory = memory
@@ -131,12 +145,27 @@ public final class ARM64ProtectedPlatform: Platform, @unchecked Sendable {
             }
             memory.write(segment.fileBytes, at: offset)
         }
+        // The firmware region (top of RAM) is filled, or named to EL2, while
+        // the host still owns every page: before the first KVM_RUN.
+        guard let vm, let firmware else { return }
+        do {
+            firmwareBoot = try firmware.place(image, ram: ram, vm: vm)
+        } catch {
+            throw .badInput(error.description)
+        }
+        if let boot = firmwareBoot, let bytes = boot.image { memory.write(bytes, at: boot.regionIPA - ram.base) }
+        if let boot = firmwareBoot {
+            journal?.record("load.firmware", [("ipa", .uint(boot.regionIPA)), ("bytes", boot.image.map { .int(Int64($0.count)) } ?? .null),
+                                              ("loaded_by", .string(boot.image == nil ? "EL2 (SET_FW_IPA)" : "pvmh")),
+                                              ("payload_entry", .uint(boot.vcpu0.arguments[1])), ("payload_bytes", .uint(boot.vcpu0.arguments[2]))])
+        }
     }
 
     public func createVCPUs(count: Int, entry: UInt64) throws(LifecycleError) {
         guard let vm else { throw .invalidState("createVCPUs before create") }
         try VMResources.checkVCPULimit(count, vm: vm)
-        try lifecycleError { () throws(KVMError) in try cpus.create(on: vm, count: count, entry: entry) }
+        let boot = firmwareBoot?.vcpu0 ?? ARM64BootState(entry: entry)
+        try lifecycleError { () throws(KVMError) in try cpus.create(on: vm, count: count, boot: boot) }
         pendingClaims.reset(count: count)
     }
 

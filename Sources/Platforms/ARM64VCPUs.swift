@@ -76,9 +76,10 @@ final class ARM64VCPUs: @unchecked Sendable {
 
     var count: Int { vcpus.count }
 
-    /// Creates `count` vCPUs. vCPU 0 starts at `entry` in the bare-metal boot
-    /// state; the others start powered off and wait for PSCI CPU_ON.
-    func create(on vm: VirtualMachine, count: Int, entry: UInt64,
+    /// Creates `count` vCPUs. vCPU 0 starts in `boot` (the bare-metal boot
+    /// state at the entry, or a firmware's); the others start powered off and
+    /// wait for PSCI CPU_ON.
+    func create(on vm: VirtualMachine, count: Int, boot: ARM64BootState,
                 transport: ARM64GuestProtocol.Transport = .hvc) throws(KVMError) {
         let preferred = try vm.preferredTarget()
         for index in 0..<count {
@@ -89,7 +90,7 @@ final class ARM64VCPUs: @unchecked Sendable {
             var request = ARM64VCPUInit(target: preferred.target, features: [.psci02])
             if index > 0 { request.insert(.powerOff) }
             try vcpu.initialize(request)
-            if index == 0 { try vcpu.setBootState(ARM64BootState(entry: entry)) }
+            if index == 0 { try vcpu.setBootState(boot) }
         }
     }
 

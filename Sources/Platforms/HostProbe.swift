@@ -129,16 +129,29 @@ public struct HostProbe: Sendable {
 /// One platform pvmh knows: whether (and why) this host can run it, and how
 /// to make an instance. Each platform's file declares its entries; adding a
 /// platform is that file plus one line in `PlatformCatalogue.entries`.
+/// What `pvmh run` asked of a KVM platform beyond the platform itself.
+public struct PlatformOptions: Equatable, Sendable {
+    /// `--transport` (x86_64): nil lets the probe choose.
+    public var transport: HypercallTransport?
+    /// `--firmware` (arm64 pKVM on Android).
+    public var firmware: FirmwareChoice
+
+    public init(transport: HypercallTransport? = nil, firmware: FirmwareChoice = .none) {
+        self.transport = transport
+        self.firmware = firmware
+    }
+}
+
 public struct PlatformEntry: Sendable {
     public let id: String
     /// Whether and why this host can run it: pure over the probe.
     public let availability: @Sendable (HostProbe) -> HostProbe.PlatformAvailability
-    /// A new instance (no VM yet) on an open /dev/kvm; `transport` is what
-    /// `--transport` asked for, where the platform has a choice.
-    let make: @Sendable (KVMSystem, HostProbe, HypercallTransport?) throws(LifecycleError) -> Platform
+    /// A new instance (no VM yet) on an open /dev/kvm, with what the user
+    /// asked for where the platform has a choice.
+    let make: @Sendable (KVMSystem, HostProbe, PlatformOptions) throws(LifecycleError) -> Platform
 
     init(id: String, availability: @escaping @Sendable (HostProbe) -> HostProbe.PlatformAvailability,
-         make: @escaping @Sendable (KVMSystem, HostProbe, HypercallTransport?) throws(LifecycleError) -> Platform) {
+         make: @escaping @Sendable (KVMSystem, HostProbe, PlatformOptions) throws(LifecycleError) -> Platform) {
         self.id = id
         self.availability = availability
         self.make = make

@@ -38,9 +38,12 @@ public enum PlatformSelection {
     }
 
     public static func make(_ request: PlatformRequest, probe: HostProbe, kvmPath: String = "/dev/kvm",
-                            transport requested: HypercallTransport? = nil, backend: RAMBackend? = nil,
-                            platformID: String? = nil) throws(LifecycleError) -> Platform {
+                            transport requested: HypercallTransport? = nil, firmware: FirmwareChoice = .none,
+                            backend: RAMBackend? = nil, platformID: String? = nil) throws(LifecycleError) -> Platform {
         let row = try resolve(probe: probe, backend: backend, platformID: platformID)
+        if firmware != .none, row.id != "arm64-pkvm" {
+            throw .badInput("--firmware applies to protected VMs only (arm64 pKVM); this run's platform is \(row.id)")
+        }
         let system: KVMSystem
         do {
             system = try KVMSystem(path: kvmPath)
@@ -52,7 +55,7 @@ public enum PlatformSelection {
             throw .platformUnavailable("platform \(row.id) is not implemented")
         }
         do {
-            return try entry.make(system, probe, requested)
+            return try entry.make(system, probe, PlatformOptions(transport: requested, firmware: firmware))
         } catch {
             try? system.fd.close()
             throw error

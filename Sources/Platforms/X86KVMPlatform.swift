@@ -390,7 +390,8 @@ public final class X86KVMPlatform: TwoViewKVMPlatform, Platform, @unchecked Send
 extension X86KVMPlatform {
     /// The catalogue entry of x86_64 KVM with `backend` memory.
     static func entry(_ backend: RAMBackend) -> PlatformEntry {
-        PlatformEntry(id: "x86_64-\(backend.rawValue)", availability: { probe in availability(backend, probe) }) { system, probe, requested throws(LifecycleError) in
+        PlatformEntry(id: "x86_64-\(backend.rawValue)", availability: { probe in availability(backend, probe) }) { system, probe, options throws(LifecycleError) in
+            let requested = options.transport
             let transport: HypercallTransport
             let reason: String
             if let requested {

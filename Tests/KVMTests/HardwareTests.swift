@@ -30,6 +30,18 @@ struct HardwareTests {
         #expect(try system.check(Capability(rawValue: 0x7FFF_0000)) == 0)
     }
 
+    /// Upstream KVM does not know Android's 0xffbadab1: it answers 0, and
+    /// KVM_ENABLE_CAP refuses it with EINVAL, named with its subcommand. The
+    /// number travels unsigned (a sign-extended long would be another cap).
+    @Test("Android's KVM_CAP_ARM_PROTECTED_VM on an upstream VM: 0, and INFO/SET_FW_IPA refused with EINVAL, named")
+    func androidCapabilityOnUpstream() throws {
+        let vm = try system.createVM()
+        defer { try? vm.fd.close() }
+        #expect(try vm.checkProtectedVMCapability() == 0)
+        #expect(throws: KVMError(ProtectedVMCommand.info.operation, errno: EINVAL)) { try vm.protectedVMInfo() }
+        #expect(throws: KVMError(ProtectedVMCommand.setFirmwareIPA.operation, errno: EINVAL)) { try vm.setProtectedVMFirmwareIPA(0x7FC0_0000) }
+    }
+
     @Test("two mappings of one memfd see the same bytes; a punched page reads zero")
     func memfdTwoViewsAndPunchHole() throws {
         let file = try SharedMemoryFile(size: 4 * Self.page)
