@@ -115,10 +115,11 @@
  *
  * The guest touches shared_page only between the first share and the first
  * unshare: once a page is private again its contents mean nothing to the host.
- * Any exception other than the UNDEFINED HVC and the external abort of a
- * refused MEM_SHARE (both at an `hvc`, see current_el_sync) prints "demo
- * guest: unexpected exception ..." with the vector offset, ESR_EL1 and
- * ELR_EL1, reports DONE 1 and powers off.
+ * Any exception other than the UNDEFINED HVC, the external abort of a
+ * refused MEM_SHARE (both at an `hvc`) and the external abort of check 20's
+ * unguarded load (see current_el_sync) prints "demo guest: unexpected
+ * exception ..." with the vector offset, ESR_EL1 and ELR_EL1, reports DONE 1
+ * and powers off.
  *
  * Register use: X19 = number of failed checks, X20 = IPA of shared_page,
  * X21 = result of the last share/unshare that a claim depends on, X22 = the
@@ -378,6 +379,8 @@ _start:
     mov     x1, x20
     bl      claim
     mov     x26, x21                /* x26 = the share's result */
+    mov     x25, #0
+    cbnz    x26, 7f                 /* not shared: relinquishing it would give it away */
     mov     x1, x20
     bl      mem_relinquish
     mov     x25, x0                 /* x25 = the relinquish's */
@@ -388,14 +391,20 @@ _start:
     mov     x1, x20
     bl      claim
     orr     x26, x26, x21
-    mov     x0, x25
+7:  mov     x0, x25
     mov     x1, #12
     mov     x2, #SMCCC_INVALID_PARAMETER
     cmp     x26, #0
     csinv   x2, x2, x0, eq          /* share or unshare failed: expect ~x0, never met */
     bl      check
 
-5:  /* The MMIO guard travels over `hvc` only: its doorbell is MMIO itself. */
+    /*
+     * The MMIO guard needs all four of Android's calls (bits 5..8): upstream
+     * Linux defines function 7 alone, as a one-call MMIO_GUARD without
+     * ENROLL, so bit 7 by itself does not mean Android's guard. It travels
+     * over `hvc` only: the doorbell is MMIO itself.
+     */
+5:
     cmp     x22, #TRANSPORT_DOORBELL
     b.eq    6f
     and     x0, x23, #FEATURES_MMIO_GUARD
@@ -432,7 +441,15 @@ _start:
     mov32   x1, UART_DATA
     bl      mmio_guard_map
     mov     x27, x0
-    mov     x0, x25
+    /*
+     * Enrolled, but the harness window or the UART is not guarded: no
+     * report can reach the host any more (each would abort), so stop
+     * without one rather than fault in the exception handler.
+     */
+    cbnz    x25, 8f
+    orr     x0, x26, x27
+    cbnz    x0, power_off
+8:  mov     x0, x25
     mov     x1, #15
     mov     x2, #0
     bl      check
@@ -697,10 +714,11 @@ uart_put_decimal:
 
 /*
  * The vector table: 16 entries of 0x80 bytes, 2 KiB aligned. The guest runs
- * at EL1 on SP_EL1 with everything masked, so the only exception it expects
- * is a synchronous one from its own EL (offset 0x200) at an `hvc`: one that
+ * at EL1 on SP_EL1 with everything masked, so the only exceptions it expects
+ * are synchronous ones from its own EL (offset 0x200): at an `hvc`, one that
  * no EL2 answered, made UNDEFINED (EC 0) by a VMM without a hypervisor
- * behind it, or a MEM_SHARE real pKVM refused with an external abort.
+ * behind it, or a MEM_SHARE real pKVM refused with an external abort; and
+ * the external abort of check 20's load from an unguarded MMIO page.
  */
 .macro unexpected_vector offset
     .balign 0x80

@@ -42,7 +42,7 @@ public enum Finding: Equatable, Sendable, CustomStringConvertible {
         case .claimContradictsHypervisor(let claim, let state):
             "the guest claims it \(claim.kind.rawValue) IPA \(hex(claim.ipa)), but EL2 has the page as \(state ?? "outside guest memory")"
         case .claimContradictsHostView(let claim, let access):
-            "the guest claims it \(claim.kind.rawValue) IPA \(hex(claim.ipa)), but a host read of that page was \(access) instead of \(claim.kind == .shared ? "readable" : "faulted (SIGSEGV, si_code \(SEGV_ACCERR))"): the hypervisor and the guest's report disagree"
+            "the guest claims it \(claim.kind.rawValue) IPA \(hex(claim.ipa)), but a host read of that page was \(access) instead of \(claim.expects(.readable(0)) ? "readable" : "faulted (SIGSEGV, si_code \(SEGV_ACCERR))"): the hypervisor and the guest's report disagree"
         case .ledgerDisagreesWithHypervisor(let operation, let ipa, let hypervisorRefusal, let ledgerRefusal):
             "ledger and EL2 disagree on \(operation.rawValue) of IPA \(hex(ipa)): EL2 \(hypervisorRefusal.map { "refused (\($0))" } ?? "accepted"), the ledger \(ledgerRefusal.map { "refused (\($0))" } ?? "accepted")"
         }

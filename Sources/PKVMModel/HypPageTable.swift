@@ -124,13 +124,13 @@ public final class HypPageTable: @unchecked Sendable {
     }
 
     /// Android's MEM_RELINQUISH: guest OWNED → NOPAGE, host NOPAGE → OWNED.
-    /// EL2 zeroes the page before the host owns it; the model's platform
-    /// does that (it holds the memory) before anyone else can look.
-    public func guestRelinquish(_ gfn: UInt64) throws(HypTransitionError) {
+    /// EL2 zeroes the page (`zero`, by index) before the host owns it.
+    public func guestRelinquish(_ gfn: UInt64, zero: (Int) -> Void) throws(HypTransitionError) {
         guard let i = index(of: gfn) else { throw HypTransitionError(gfn: gfn, host: .noPage, guest: .noPage, operation: "relinquish") }
         guard guestStates[i] == .owned, hostStates[i] == .noPage else {
             throw HypTransitionError(gfn: gfn, host: hostStates[i], guest: guestStates[i], operation: "relinquish")
         }
+        zero(i)
         guestStates[i] = .noPage
         hostStates[i] = .owned
     }

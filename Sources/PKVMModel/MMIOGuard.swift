@@ -5,8 +5,9 @@ import Synchronization
 /// to the host only for granules the guest has mapped with MMIO_GUARD_MAP
 /// (an `MMIO_NOTE` annotation in its stage-2); any other access gets a
 /// synchronous external abort back, and the host never sees it. Modelled on
-/// android14-6.1: MAP is idempotent, refuses memory and unaligned IPAs and
-/// anything before ENROLL; UNMAP succeeds whenever the VM is enrolled.
+/// android14-6.1: MAP is idempotent, refuses IPAs where the guest's stage-2
+/// maps memory, unaligned IPAs and anything before ENROLL; UNMAP succeeds
+/// whenever the VM is enrolled (for the granule holding the IPA).
 public final class MMIOGuard: Sendable {
     private struct State {
         var enrolled = false
@@ -15,6 +16,9 @@ public final class MMIOGuard: Sendable {
 
     public let granule: UInt64
     private let state = Mutex(State())
+    /// Set once with `state.enrolled`, so every MMIO access of a guest that
+    /// never enrolls (upstream's, or Android's before ENROLL) costs one load.
+    private let enrolled = Atomic(false)
 
     public init(granule: UInt64 = 4096) {
         self.granule = granule
@@ -35,7 +39,7 @@ public final class MMIOGuard: Sendable {
         }
     }
 
-    public var isEnrolled: Bool { state.withLock { $0.enrolled } }
+    public var isEnrolled: Bool { enrolled.load(ordering: .acquiring) }
 
     /// The granules the guest has mapped, as IPAs, in order.
     public var guardedIPAs: [UInt64] { state.withLock { $0.guarded.sorted().map { $0 * granule } } }
@@ -43,10 +47,12 @@ public final class MMIOGuard: Sendable {
     /// MMIO_GUARD_ENROLL: from now on only guarded granules reach the host.
     public func enroll() {
         state.withLock { $0.enrolled = true }
+        enrolled.store(true, ordering: .releasing)
     }
 
     /// MMIO_GUARD_MAP of the granule at `ipa`; `isMemory` says whether the
-    /// guest's stage-2 maps memory there (EL2 refuses to annotate it).
+    /// guest's stage-2 maps memory there (EL2 refuses to annotate it; a page
+    /// the guest gave back maps nothing, and may be guarded).
     public func map(ipa: UInt64, isMemory: Bool) throws(Refusal) {
         let granule = self.granule
         let refusal: Refusal? = state.withLock { state in
@@ -76,6 +82,7 @@ public final class MMIOGuard: Sendable {
     /// is guarded.
     public func permits(address: UInt64, size: Int) -> Bool {
         let granule = self.granule
+        guard enrolled.load(ordering: .acquiring) else { return true }
         let last = address &+ UInt64(max(size, 1) - 1)
         return state.withLock { state in
             guard state.enrolled else { return true }

@@ -69,8 +69,9 @@ public struct ModelEL2: Sendable {
     static let notSupported = word(SMCCCReturn.notSupported)
     static let invalid = word(SMCCCReturn.invalidParameter)
 
-    /// Handles function `x[0]` with arguments `x[1...]`.
-    public func handle(_ x: [UInt64], table: HypPageTable) -> HypercallOutcome {
+    /// Handles function `x[0]` with arguments `x[1...]`. `scrub` zeroes
+    /// guest page `i` (of `table`), as EL2 does before it gives a page to the host.
+    public func handle(_ x: [UInt64], table: HypPageTable, scrub: (Int) -> Void = { _ in }) -> HypercallOutcome {
         let function = x[0] & 0xFFFF_FFFF
         if (function >> 24) & 0x3F == 6, !(vendorCalls && flavour.offers(function)) {
             return .result([Self.notSupported, 0, 0, 0])
@@ -89,7 +90,7 @@ public struct ModelEL2: Sendable {
         case SMCCCFunction.mmioGuardMap:
             // X1 = IPA; android14-6.1 never reads X2 (documented as a MAIR index).
             do {
-                try table.mmioGuard.map(ipa: x[1], isMemory: table.index(of: x[1] / granule) != nil)
+                try table.mmioGuard.map(ipa: x[1], isMemory: table.guestMaps(x[1] / granule))
                 return .mmioGuard(.map, ipa: x[1], refusal: nil)
             } catch {
                 return .mmioGuard(.map, ipa: x[1], refusal: error)
@@ -113,7 +114,7 @@ public struct ModelEL2: Sendable {
             }
             guard table.guestMaps(ipa / granule) else { return .relinquishedNothing(ipa: ipa) }
             do {
-                try table.guestRelinquish(ipa / granule)
+                try table.guestRelinquish(ipa / granule, zero: scrub)
                 return .memory(operation: .relinquish, ipa: ipa, accepted: true, refusal: nil)
             } catch {
                 return .memory(operation: .relinquish, ipa: ipa, accepted: false, refusal: .ownership(error.description))

@@ -195,7 +195,7 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
             }
             pthread_mutex_unlock(&lock)
             vcpu.hypercalls += 1
-            let outcome = el2.handle(registers, table: table)
+            let outcome = el2.handle(registers, table: table, scrub: scrub)
             switch outcome {
             case .result(let values) where values.first == ModelEL2.notSupported:
                 journalBadHypercall("hypercall.not-supported", [("vcpu", .int(Int64(vcpu.index))), ("function", .uint(registers[0])),
@@ -280,18 +280,14 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
         }
     }
 
-    /// The VMM's ledger hears of a memory transition EL2 decided and must
-    /// agree with it. A relinquished page is zeroed here, as EL2 zeroes it
-    /// (`hyp_poison_page`), before the lifecycle can read it.
+    /// The VMM's ledger hears of a memory transition EL2 decided (a
+    /// relinquished page zeroed by then) and must agree with it.
     private func memoryNotice(_ operation: HypercallOutcome.MemoryOperation, ipa: UInt64, accepted: Bool, refusal: EL2Refusal?,
                               vcpu: ModelVCPU, transport: String) -> GuestEvent {
         let request: MemoryRequest.Operation = switch operation {
         case .share: .share
         case .unshare: .unshare
         case .relinquish: .relinquish
-        }
-        if operation == .relinquish, accepted, let memory, let table, let index = table.index(of: ipa / ram.pageSize) {
-            memory.zeroPage(index)
         }
         return .memoryNotice(MemoryRequest(operation: request, gpa: ipa, pages: 1, transport: transport),
                              hypervisor: accepted ? .accepted : .refused(refusal?.description ?? "refused"))
@@ -307,6 +303,11 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
         } else {
             journal?.record("model.mmio-guard", fields)
         }
+    }
+
+    /// EL2's zeroing of guest page `index` (`hyp_poison_page`).
+    private func scrub(_ index: Int) {
+        memory?.zeroPage(index)
     }
 
     private func handleMMIO(_ access: A64MMIOAccess, vcpu: ModelVCPU, table: HypPageTable) -> GuestEvent? {
@@ -373,7 +374,7 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
         var registers = [UInt64](repeating: 0, count: 31)
         registers[0] = function
         for (n, value) in arguments.prefix(3).enumerated() { registers[n + 1] = value }
-        switch el2.handle(registers, table: table) {
+        switch el2.handle(registers, table: table, scrub: scrub) {
         case .result(let values):
             try? cpu.completeMMIORead(values.first ?? ModelEL2.notSupported)
             return nil

@@ -147,14 +147,9 @@ enum RunCommand {
             case .success(let choice): firmware = choice
             case .failure(let refusal): throw UsageError(refusal.description)
             }
-            if firmware != .none {
-                guard platform != .model else {
-                    throw UsageError("--firmware applies to arm64 pKVM protected VMs, not the model; leave out --platform model")
-                }
-                #if !arch(arm64)
-                throw UsageError("--firmware applies to arm64 pKVM protected VMs; this host is not arm64")
-                #endif
-            }
+            #if !arch(arm64)
+            if firmware != .none { throw UsageError("--firmware applies to arm64 pKVM protected VMs; this host is not arm64") }
+            #endif
         }
         let memoryText = try arguments.option("--memory")
         let vcpusText = try arguments.option("--vcpus")
@@ -239,6 +234,9 @@ enum RunCommand {
                     resolved = .kvm
                 }
             }
+        }
+        if firmware != .none, resolved == .model {
+            throw UsageError("--firmware applies to arm64 pKVM protected VMs, not the model\(platform == .model ? "; leave out --platform model" : " (which this run would use: no KVM platform is usable here)")")
         }
         if let backend, resolved == .kvm {
             // Refused here, before any VM exists, as bad usage for this host.

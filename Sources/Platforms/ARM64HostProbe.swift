@@ -225,7 +225,7 @@ public struct PKVMFacts: Equatable, Sendable {
     public static func ask(_ vm: any AndroidProtectedVMControl) -> PKVMFacts {
         do {
             let firmware = try AndroidFirmware.begin(.none, vm: vm)
-            return PKVMFacts(flavour: firmware.flavour, deviceFirmwareBytes: firmware.info?.firmwareSize)
+            return PKVMFacts(flavour: firmware.flavour, deviceFirmwareBytes: firmware.info?.firmwareSize, infoError: firmware.infoError)
         } catch {
             return PKVMFacts(flavour: .android, infoError: error.description)
         }
@@ -261,7 +261,7 @@ public enum ARM64PlatformCatalogue {
             probe.arm64.map { $0.smcccFilter.isAccepted ? .smcccFilter : .mmioDoorbell }
         }
         return [
-            PlatformEntry(id: "arm64-pkvm", availability: { availability(probe: $0)[0] }) { system, _, options in
+            PlatformEntry(id: ARM64ProtectedPlatform.platformID, availability: { availability(probe: $0)[0] }) { system, _, options in
                 ARM64ProtectedPlatform(system: system, firmware: options.firmware)
             },
             PlatformEntry(id: "arm64-gmem", availability: { availability(probe: $0)[1] }) { system, probe, _ in
@@ -277,7 +277,7 @@ public enum ARM64PlatformCatalogue {
         let noKVM = probe.kvmError.map { "/dev/kvm is not usable: \($0)" }
         guard let facts = probe.arm64 else {
             let reason = noKVM ?? "the arm64 facts were not gathered"
-            return [.init(id: "arm64-pkvm", name: "arm64 pKVM protected VM", available: false, reason: reason, backend: .memfd),
+            return [.init(id: ARM64ProtectedPlatform.platformID, name: "arm64 pKVM protected VM", available: false, reason: reason, backend: .memfd),
                     .init(id: "arm64-gmem", name: "arm64 KVM + guest_memfd", available: false, reason: reason, backend: .guestMemfd),
                     .init(id: "arm64-memfd", name: "arm64 KVM + memfd", available: false, reason: reason, backend: .memfd)]
         }
@@ -286,19 +286,19 @@ public enum ARM64PlatformCatalogue {
 
     static func protectedRow(_ facts: ARM64HostFacts, noKVM: String?) -> HostProbe.PlatformAvailability {
         let name = "arm64 pKVM protected VM"
-        if let noKVM { return .init(id: "arm64-pkvm", name: name, available: false, reason: noKVM, backend: .memfd) }
+        if let noKVM { return .init(id: ARM64ProtectedPlatform.platformID, name: name, available: false, reason: noKVM, backend: .memfd) }
         switch facts.protectedVM {
         case .accepted:
             var reason = "KVM_CREATE_VM(KVM_VM_TYPE_ARM_PROTECTED) works with kvm-arm.mode \(facts.mode); guest RAM is a MAP_SHARED memfd pKVM donates on first fault, and each share/unshare the guest reports is verified by probing host access"
             if let refusal = facts.memlock.refusal(forGuestRAM: ARM64HostFacts.defaultGuestRAM) {
                 reason += "; note: \(refusal)"
             }
-            return .init(id: "arm64-pkvm", name: name, available: true, reason: reason, backend: .memfd)
+            return .init(id: ARM64ProtectedPlatform.platformID, name: name, available: true, reason: reason, backend: .memfd)
         case .refused(_, let errno) where errno == EINVAL:
-            return .init(id: "arm64-pkvm", name: name, available: false,
+            return .init(id: ARM64ProtectedPlatform.platformID, name: name, available: false,
                          reason: "KVM_CREATE_VM(KVM_VM_TYPE_ARM_PROTECTED) fails with EINVAL: protected VMs need Linux 7.1+ booted with kvm-arm.mode=protected; kvm-arm.mode here is \(facts.mode)", backend: .memfd)
         case .refused, .notTried:
-            return .init(id: "arm64-pkvm", name: name, available: false, reason: "\(facts.protectedVM)", backend: .memfd)
+            return .init(id: ARM64ProtectedPlatform.platformID, name: name, available: false, reason: "\(facts.protectedVM)", backend: .memfd)
         }
     }
 

@@ -37,6 +37,10 @@ public final class ARM64ProtectedPlatform: Platform, @unchecked Sendable {
     private let pendingClaims = PerVCPU<ARM64OwnershipClaim?>(empty: nil)
     private let detected = FindingLog(event: "pkvm.finding")
 
+    /// The platform's id, as `pvmh probe` lists it: the one platform
+    /// `--firmware` applies to.
+    public static let platformID = "arm64-pkvm"
+
     /// How the journal names a claim that reached the ledger.
     static let transport = "harness report (EL2 handled the HVC)"
 
@@ -59,7 +63,7 @@ public final class ARM64ProtectedPlatform: Platform, @unchecked Sendable {
 
     public var description: PlatformDescription {
         PlatformDescription(
-            id: "arm64-pkvm", name: "arm64 pKVM protected VM",
+            id: Self.platformID, name: "arm64 pKVM protected VM",
             privateMemory: "MAP_SHARED memfd in an ordinary memslot, donated to the guest by pKVM on its first fault",
             transport: "none reaches the VMM (EL2 handles MEM_SHARE/MEM_UNSHARE); the guest reports each on the harness window and the VMM verifies it by probing host access",
             enforcement: "the hypervisor (pKVM's stage-2)",

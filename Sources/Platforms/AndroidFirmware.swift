@@ -121,8 +121,10 @@ public struct AndroidFirmware: Equatable, Sendable {
 
     public let choice: FirmwareChoice
     public let flavour: PKVMFlavour
-    /// INFO's answer; nil on upstream pKVM.
+    /// INFO's answer; nil on upstream pKVM, or where INFO failed.
     public let info: ProtectedVMInfo?
+    /// Why INFO failed, when a run without firmware went on regardless.
+    public var infoError: String?
 
     /// Where the firmware region is: the top 4 MiB of guest RAM, so it is
     /// part of the one memslot (donated, zeroed at reclaim, in the ledger).
@@ -138,7 +140,13 @@ public struct AndroidFirmware: Equatable, Sendable {
             return AndroidFirmware(choice: choice, flavour: .upstream, info: nil)
         }
         let info: ProtectedVMInfo
-        do { info = try vm.protectedVMInfo() } catch { throw .kernel(error) }
+        do {
+            info = try vm.protectedVMInfo()
+        } catch {
+            // A run without firmware does not need INFO: say so and go on.
+            guard choice == .none else { throw .kernel(error) }
+            return AndroidFirmware(choice: choice, flavour: .android, info: nil, infoError: FirmwareRefusal.kernel(error).description)
+        }
         if choice == .device {
             guard info.firmwareSize > 0 else { throw .noDeviceFirmware }
             guard info.firmwareSize <= regionSize else { throw .deviceFirmwareTooLarge(size: info.firmwareSize) }
@@ -170,6 +178,7 @@ public struct AndroidFirmware: Equatable, Sendable {
     /// The journal's account: the flavour, the device's firmware and the choice.
     public var fields: [(String, JSONValue)] {
         [("pkvm", .string(flavour.rawValue)), ("firmware", .string(choice.description)),
-         ("device_firmware_bytes", info.map { .uint($0.firmwareSize) } ?? .null)]
+         ("device_firmware_bytes", info.map { .uint($0.firmwareSize) } ?? .null),
+         ("info_error", infoError.map { .string($0) } ?? .null)]
     }
 }

@@ -126,9 +126,6 @@ public struct HostProbe: Sendable {
     }
 }
 
-/// One platform pvmh knows: whether (and why) this host can run it, and how
-/// to make an instance. Each platform's file declares its entries; adding a
-/// platform is that file plus one line in `PlatformCatalogue.entries`.
 /// What `pvmh run` asked of a KVM platform beyond the platform itself.
 public struct PlatformOptions: Equatable, Sendable {
     /// `--transport` (x86_64): nil lets the probe choose.
@@ -142,6 +139,9 @@ public struct PlatformOptions: Equatable, Sendable {
     }
 }
 
+/// One platform pvmh knows: whether (and why) this host can run it, and how
+/// to make an instance. Each platform's file declares its entries; adding a
+/// platform is that file plus one line in `PlatformCatalogue.entries`.
 public struct PlatformEntry: Sendable {
     public let id: String
     /// Whether and why this host can run it: pure over the probe.

@@ -41,7 +41,7 @@ public enum PlatformSelection {
                             transport requested: HypercallTransport? = nil, firmware: FirmwareChoice = .none,
                             backend: RAMBackend? = nil, platformID: String? = nil) throws(LifecycleError) -> Platform {
         let row = try resolve(probe: probe, backend: backend, platformID: platformID)
-        if firmware != .none, row.id != "arm64-pkvm" {
+        if firmware != .none, row.id != ARM64ProtectedPlatform.platformID {
             throw .badInput("--firmware applies to protected VMs only (arm64 pKVM); this run's platform is \(row.id)")
         }
         let system: KVMSystem

@@ -147,23 +147,22 @@ final class TwoViewGuestRAM: @unchecked Sendable {
     }
 
     /// Shared pages become readable and writable in the host view; unshared
-    /// ones go back to PROT_NONE. A relinquished page is discarded first (a
-    /// punched hole, as reclaim does: the VMM stands in for EL2's zeroing),
-    /// then opened to the host.
+    /// ones go back to PROT_NONE. No guest of these platforms can relinquish
+    /// a page (the VMM answers pKVM's calls as upstream does, without
+    /// MEM_RELINQUISH), so a relinquish reaching here is a VMM bug, refused:
+    /// zeroing the page here would only let the VMM check its own work.
     func reflect(_ operation: MemoryRequest.Operation, _ range: GFNRange) throws(LifecycleError) {
-        guard let hostView, let file else { throw .invalidState("reflect before create") }
+        guard let hostView else { throw .invalidState("reflect before create") }
         let offset = Int(range.start * ram.pageSize - ram.base)
         let length = Int(range.count * ram.pageSize)
+        let protection: HostMapping.Protection
+        switch operation {
+        case .share: protection = [.read, .write]
+        case .unshare: protection = .none
+        case .relinquish: throw .invalidState("\(label) has no hypervisor to relinquish \(range) to: only pKVM (Android's) hands pages back")
+        }
         try lifecycleError { () throws(KVMError) in
-            switch operation {
-            case .share:
-                try hostView.protect(offset: offset, length: length, [.read, .write])
-            case .unshare:
-                try hostView.protect(offset: offset, length: length, .none)
-            case .relinquish:
-                try file.punchHole(offset: UInt64(offset), length: UInt64(length))
-                try hostView.protect(offset: offset, length: length, [.read, .write])
-            }
+            try hostView.protect(offset: offset, length: length, protection)
         }
     }
 

@@ -18,6 +18,16 @@ struct ARM64GuestDevicesTests {
         return devices.write(address: harness + ARM64GuestProtocol.reportOffset, value: code)
     }
 
+    @Test("RELINQUISHED (7) is a claim of MEM_RELINQUISH: the page must be readable, and a fault contradicts it in those words")
+    func relinquishedClaim() {
+        let claim = ARM64OwnershipClaim(kind: .relinquished, ipa: 0x4008_7000)
+        #expect(ARM64GuestDevices.report(code: 7, arguments: [0x4008_7000, 0, 0]) == .claim(claim))
+        #expect(claim.operation == .relinquish)
+        #expect(claim.verify(.readable(0)) == nil)
+        let contradiction = claim.verify(.faulted(signal: SIGSEGV, code: Int32(SEGV_ACCERR)))
+        #expect(contradiction?.description.contains("instead of readable") == true, "\(String(describing: contradiction))")
+    }
+
     @Test("a store to the UART data register is one console byte; other UART registers absorb stores")
     func uartWrites() {
         var devices = ARM64GuestDevices()

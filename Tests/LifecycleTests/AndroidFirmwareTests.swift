@@ -17,6 +17,8 @@ final class AndroidKVMDouble: AndroidProtectedVMControl, @unchecked Sendable {
     enum Kernel { case upstream, android(firmwareSize: UInt64) }
     let kernel: Kernel
     var hasRun = false
+    /// INFO fails with this errno (EFAULT: the kernel could not copy out).
+    var infoErrno: Int32?
     private(set) var calls: [String] = []
     private(set) var firmwareIPA: UInt64?
 
@@ -31,6 +33,7 @@ final class AndroidKVMDouble: AndroidProtectedVMControl, @unchecked Sendable {
     func protectedVMInfo() throws(KVMError) -> ProtectedVMInfo {
         calls.append("INFO")
         guard case .android(let size) = kernel else { throw KVMError(ProtectedVMCommand.info.operation, errno: EINVAL) }
+        if let infoErrno { throw KVMError(ProtectedVMCommand.info.operation, errno: infoErrno) }
         return ProtectedVMInfo(firmwareSize: size)
     }
 
@@ -83,6 +86,18 @@ struct AndroidFirmwareTests {
         #expect(firmware.flavour == .android && firmware.info == ProtectedVMInfo(firmwareSize: 0x10_0000))
         #expect(try firmware.place(Self.demo(), ram: Self.ram, vm: vm) == nil)
         #expect(vm.calls == ["CHECK_EXTENSION", "INFO"])
+    }
+
+    @Test func aFailedINFOStopsOnlyARunThatNeedsFirmware() throws {
+        let vm = AndroidKVMDouble(.android(firmwareSize: 0x10_0000))
+        vm.infoErrno = EFAULT
+        let firmware = try AndroidFirmware.begin(.none, vm: vm)
+        #expect(firmware.flavour == .android && firmware.info == nil)
+        #expect(firmware.infoError?.contains("KVM_ENABLE_CAP(KVM_CAP_ARM_PROTECTED_VM, INFO) failed with EFAULT") == true)
+        #expect(throws: FirmwareRefusal.kernel(KVMError(ProtectedVMCommand.info.operation, errno: EFAULT))) {
+            try AndroidFirmware.begin(.device, vm: vm)
+        }
+        #expect(PKVMFacts.ask(vm).infoError?.contains("EFAULT") == true)
     }
 
     @Test func theDevicesFirmwareIsNamedToEL2AtTheTopOfRAMWithPvmfwBootRegisters() throws {

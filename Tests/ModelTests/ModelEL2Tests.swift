@@ -129,8 +129,16 @@ struct ModelEL2AndroidTests {
     @Test func relinquishTakesOnlyAPrivatePageAndNothingMappedIsSuccess() throws {
         let table = ModelEL2Tests.table()
         let ipa = Self.base + 0x2000, gfn = ipa / 4096
-        #expect(Self.el2.handle([SMCCCFunction.memRelinquish, ipa, 0, 0], table: table) == .memory(operation: .relinquish, ipa: ipa, accepted: true, refusal: nil))
+        var scrubbed: [(index: Int, guestState: PKVMPageState?)] = []
+        let outcome = Self.el2.handle([SMCCCFunction.memRelinquish, ipa, 0, 0], table: table) { index in
+            scrubbed.append((index, table.guest(gfn)))
+        }
+        #expect(outcome == .memory(operation: .relinquish, ipa: ipa, accepted: true, refusal: nil))
+        #expect(scrubbed.map(\.index) == [2] && scrubbed.first?.guestState == .owned, "EL2 zeroes the page while the guest still owns it")
         #expect(table.guest(gfn) == .noPage && table.host(gfn) == .owned && table.hostMayAccess(gfn))
+        // A page given back maps nothing: the guard may annotate it.
+        _ = Self.el2.handle([SMCCCFunction.mmioGuardEnroll, 0, 0, 0], table: table)
+        #expect(Self.el2.handle([SMCCCFunction.mmioGuardMap, ipa, 0, 0], table: table) == .mmioGuard(.map, ipa: ipa, refusal: nil))
         // The guest's stage-2 maps nothing there now: SUCCESS, no change.
         #expect(Self.el2.handle([SMCCCFunction.memRelinquish, ipa, 0, 0], table: table) == .relinquishedNothing(ipa: ipa))
         #expect(Self.el2.handle([SMCCCFunction.memRelinquish, 0x10_0000_0000, 0, 0], table: table) == .relinquishedNothing(ipa: 0x10_0000_0000))
