@@ -1,4 +1,5 @@
 import GuestImage
+import Lifecycle
 /// The order the model's host kernel runs VM destruction in. pKVM needs the
 /// hypervisor to reclaim (and scrub) every page before guest_memfd hands the
 /// pages back to the host allocator; the guest_memfd v13 review found a path
@@ -25,9 +26,13 @@ public struct ModelConfiguration: Sendable {
     /// Whose pKVM the model's EL2 is: upstream's vendor calls, or Android's
     /// (MEM_RELINQUISH and the MMIO guard as well).
     public var flavour: PKVMFlavour
+    /// What vCPU 0 runs first (Android's pKVM only): none, or a firmware
+    /// file placed and started as on the real platform (`FirmwareRegion`).
+    public var firmware: FirmwareChoice
 
     public init(kernelOrder: KernelTeardownOrder = .correct, vendorCalls: Bool = true, sliceInstructions: Int = 200_000,
-                guestTransport: ARM64GuestProtocol.Transport = .hvc, flavour: PKVMFlavour = .upstream) {
+                guestTransport: ARM64GuestProtocol.Transport = .hvc, flavour: PKVMFlavour = .upstream, firmware: FirmwareChoice = .none) {
+        self.firmware = firmware
         self.kernelOrder = kernelOrder
         self.vendorCalls = vendorCalls
         self.flavour = flavour

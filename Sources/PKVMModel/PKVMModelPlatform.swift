@@ -33,6 +33,8 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
     private var vcpus: [ModelVCPU] = []
     private var journal: Journal?
     private var ram = GuestRAM(size: 0)
+    /// Where vCPU 0 starts when a firmware file runs first.
+    private var firmwareBoot: FirmwareBoot?
     private var vmExists = false
     private var reclaimed = false
     private var unbound = false
@@ -89,6 +91,16 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
         guard ram.base % ram.pageSize == 0, ram.size % ram.pageSize == 0, ram.size > 0 else {
             throw .badInput("model guest RAM must be page aligned and non-empty")
         }
+        // The model as Android's pKVM takes a firmware file as the real
+        // platform does; it has no device pvmfw (INFO would say 0 bytes).
+        switch configuration.firmware {
+        case .none, .file where configuration.flavour == .android:
+            break
+        case .device where configuration.flavour == .android:
+            throw .platformUnavailable("--firmware device: the model has no device pvmfw (its INFO would report firmware_size 0); give a firmware file, or none")
+        case .device, .file:
+            throw .platformUnavailable("--firmware needs Android's pKVM, and the model is upstream's; add --model-pkvm android")
+        }
         self.ram = ram
         self.journal = journal
         do {
@@ -99,7 +111,8 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
         table = HypPageTable(baseGFN: ram.base / ram.pageSize, pageCount: Int(ram.size / ram.pageSize))
         vmExists = true
         journal.record("create.vm", [("type", "pKVM model protected VM"), ("kernel_order", .string(configuration.kernelOrder.rawValue)),
-                                     ("vendor_calls", .bool(configuration.vendorCalls)), ("pkvm", .string(configuration.flavour.rawValue))])
+                                     ("vendor_calls", .bool(configuration.vendorCalls)), ("pkvm", .string(configuration.flavour.rawValue)),
+                                     ("firmware", .string(configuration.firmware.description))])
         journal.record("create.memory", [("bytes", .uint(ram.size)), ("gpa", .uint(ram.base)), ("backing", "model guest_memfd")])
     }
 
@@ -119,6 +132,15 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
             }
             memory.write(segment.fileBytes, at: segment.guestPhysicalAddress)
         }
+        guard case .file(_, let bytes) = configuration.firmware else { return }
+        switch FirmwareRegion.boot(of: image, ram: ram, firmwareImage: bytes) {
+        case .success(let boot):
+            memory.write(bytes, at: boot.regionIPA)
+            firmwareBoot = boot
+            journal?.record("load.firmware", boot.journalFields(loadedBy: "pvmh"))
+        case .failure(let error):
+            throw .badInput(error.description)
+        }
     }
 
     public func createVCPUs(count: Int, entry: UInt64) throws(LifecycleError) {
@@ -129,6 +151,11 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
             let vcpu = ModelVCPU(index: index)
             vcpu.devices.transport = configuration.guestTransport
             vcpu.cpu.pc = entry
+            if index == 0, let boot = firmwareBoot {
+                // pvmfw's boot protocol: X0 device tree, X1 entry, X2 size.
+                vcpu.cpu.pc = boot.pc
+                for (n, value) in boot.registers.enumerated() { vcpu.cpu[x: n] = value }
+            }
             vcpu.poweredOn = index == 0
             vcpus.append(vcpu)
         }

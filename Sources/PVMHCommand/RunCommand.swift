@@ -50,11 +50,13 @@ enum RunCommand {
       --model-pkvm F   whose pKVM the model's EL2 is: upstream (default: MEM_SHARE and
                        MEM_UNSHARE) or android (also MEM_RELINQUISH and the MMIO guard,
                        which the demo guest then exercises; Docs/kvm-abi.md)
-      --firmware F     arm64 pKVM on Android only: none (default: boot the guest directly),
-                       device (the device's pvmfw, which boots only a payload it can verify:
-                       pvmh's guests are not signed), or FILE, a pvmfw-style flat image of at
-                       most 4 MiB that pvmh loads at the top 4 MiB of guest RAM and starts with
-                       X1 = the guest's entry, X2 = its size (Docs/running-on-arm64.md)
+      --firmware F     Android's pKVM only (arm64-pkvm on a device, or --model-pkvm android):
+                       none (default: boot the guest directly), device (the device's pvmfw,
+                       which boots only a payload it can verify: pvmh's guests are not
+                       signed), or FILE, a pvmfw-style flat image of at most 4 MiB that pvmh
+                       loads at the top 4 MiB of guest RAM and starts with X1 = the guest's
+                       entry, X2 = its size; give the guest --memory 8M or more
+                       (Docs/running-on-arm64.md)
       --seed S         picks the private pages sampled by the host-isolation probe
                        before reclaim (plain VMs) and, for a stress guest, its secrets and
                        the runs of pages it shares (default 1886809448, so runs compare)
@@ -147,9 +149,6 @@ enum RunCommand {
             case .success(let choice): firmware = choice
             case .failure(let refusal): throw UsageError(refusal.description)
             }
-            #if !arch(arm64)
-            if firmware != .none { throw UsageError("--firmware applies to arm64 pKVM protected VMs; this host is not arm64") }
-            #endif
         }
         let memoryText = try arguments.option("--memory")
         let vcpusText = try arguments.option("--vcpus")
@@ -235,8 +234,16 @@ enum RunCommand {
                 }
             }
         }
-        if firmware != .none, resolved == .model {
-            throw UsageError("--firmware applies to arm64 pKVM protected VMs, not the model\(platform == .model ? "; leave out --platform model" : " (which this run would use: no KVM platform is usable here)")")
+        if firmware != .none {
+            if resolved == .model {
+                guard modelFlavour == .android else {
+                    throw UsageError("--firmware needs Android's pKVM; on the model add --platform model --model-pkvm android")
+                }
+            } else {
+                #if !arch(arm64)
+                throw UsageError("--firmware applies to arm64 pKVM protected VMs on Android; this host is not arm64 (the model runs it as Android's pKVM: --platform model --model-pkvm android)")
+                #endif
+            }
         }
         if let backend, resolved == .kvm {
             // Refused here, before any VM exists, as bad usage for this host.
@@ -349,7 +356,8 @@ enum RunCommand {
         let platform: Platform
         if let note = options.autoNote { output.line("pvmh: \(note)") }
         if options.platform == .model {
-            platform = PKVMModelPlatform(configuration: ModelConfiguration(kernelOrder: options.kernelOrder, flavour: options.modelFlavour))
+            platform = PKVMModelPlatform(configuration: ModelConfiguration(kernelOrder: options.kernelOrder, flavour: options.modelFlavour,
+                                                                           firmware: options.firmware))
         } else {
             let probe = options.probe ?? HostProbe.gather(kvmPath: options.kvmPath, probeTransport: false)
             do {
@@ -371,6 +379,9 @@ enum RunCommand {
         }
         let kind = options.flatAddress.map { " (flat binary at \(Format.hex($0)))" } ?? ""
         output.line("pvmh: guest \(options.guestName)\(kind), \(Format.bytes(options.memory)) RAM, \(options.vcpus) vCPU\(options.vcpus == 1 ? "" : "s"), entry \(Format.hex(options.image.entry))")
+        if options.firmware != .none {
+            output.line("pvmh: firmware \(options.firmware): vCPU 0 starts in it at the top \(FirmwareRegion.size >> 20) MiB of RAM, with the guest's entry in X1 and size in X2")
+        }
 
         let ram = platform.guestABI.ram(size: options.memory)
         let runOptions = RunOptions(ram: ram, vcpus: options.vcpus, timeoutSeconds: options.timeout,

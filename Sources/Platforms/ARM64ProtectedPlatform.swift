@@ -51,6 +51,8 @@ public final class ARM64ProtectedPlatform: Platform, @unchecked Sendable {
     /// Memslot 0, for the one caller that must try to delete it (a
     /// regression check: the kernel must refuse once the VM has run).
     private var slot: MemorySlot?
+    /// Whether the kernel has `KVM_SET_USER_MEMORY_REGION2` (Linux 6.8+).
+    private var memslotsV2 = true
     /// Formerly private pages a host read still reached just before
     /// reclaim: pKVM donates lazily, so these were never the guest's.
     private var neverDonated = Set<UInt64>()
@@ -110,11 +112,17 @@ public final class ARM64ProtectedPlatform: Platform, @unchecked Sendable {
         self.memory = memory
         let slot = MemorySlot(slot: 0, flags: [], guestPhysicalAddress: ram.base, size: ram.size,
                               userspaceAddress: UInt64(UInt(bitPattern: memory.mapping.address())))
-        try lifecycleError { () throws(KVMError) in try vm.setMemoryRegion(slot) }
+        // Android's 6.1 and 6.6 kernels predate memslots v2 (Linux 6.8); the
+        // memfd needs nothing v2 adds, so such kernels get the original call.
+        let memslotsV2 = ((try? vm.check(.userMemory2)) ?? 0) > 0
+        self.memslotsV2 = memslotsV2
+        try lifecycleError { () throws(KVMError) in
+            if memslotsV2 { try vm.setMemoryRegion(slot) } else { try vm.setMemoryRegionV1(slot) }
+        }
         self.slot = slot
         journal.record("create.memory", [
             ("bytes", .uint(ram.size)), ("backing", .string(memory.backing)), ("map", "MAP_SHARED, MADV_DONTFORK"),
-            ("slot", .int(0)), ("gpa", .uint(ram.base)), ("memlock", .string(memlock.description)),
+            ("slot", .int(0)), ("memslots", .string(memslotsV2 ? "v2" : "v1")), ("gpa", .uint(ram.base)), ("memlock", .string(memlock.description)),
             ("preallocated", .bool(preallocate)),
         ])
     }
@@ -157,18 +165,15 @@ public final class ARM64ProtectedPlatform: Platform, @unchecked Sendable {
         } catch {
             throw .badInput(error.description)
         }
-        if let boot = firmwareBoot, let bytes = boot.image { memory.write(bytes, at: boot.regionIPA - ram.base) }
-        if let boot = firmwareBoot {
-            journal?.record("load.firmware", [("ipa", .uint(boot.regionIPA)), ("bytes", boot.image.map { .int(Int64($0.count)) } ?? .null),
-                                              ("loaded_by", .string(boot.image == nil ? "EL2 (SET_FW_IPA)" : "pvmh")),
-                                              ("payload_entry", .uint(boot.vcpu0.arguments[1])), ("payload_bytes", .uint(boot.vcpu0.arguments[2]))])
-        }
+        guard let boot = firmwareBoot else { return }
+        if let bytes = boot.image { memory.write(bytes, at: boot.regionIPA - ram.base) }
+        journal?.record("load.firmware", boot.journalFields(loadedBy: boot.image == nil ? "EL2 (SET_FW_IPA)" : "pvmh"))
     }
 
     public func createVCPUs(count: Int, entry: UInt64) throws(LifecycleError) {
         guard let vm else { throw .invalidState("createVCPUs before create") }
         try VMResources.checkVCPULimit(count, vm: vm)
-        let boot = firmwareBoot?.vcpu0 ?? ARM64BootState(entry: entry)
+        let boot = firmwareBoot.map { ARM64BootState(entry: $0.pc, arguments: $0.registers) } ?? ARM64BootState(entry: entry)
         try lifecycleError { () throws(KVMError) in try cpus.create(on: vm, count: count, boot: boot) }
         pendingClaims.reset(count: count)
     }
@@ -300,7 +305,7 @@ public final class ARM64ProtectedPlatform: Platform, @unchecked Sendable {
     public func deleteMemslotsNow() -> MemslotDeletion {
         guard let vm, vm.fd.isOpen, let slot else { return .refused(errno: EBADF) }
         do {
-            try vm.setMemoryRegion(slot.deletion)
+            if memslotsV2 { try vm.setMemoryRegion(slot.deletion) } else { try vm.setMemoryRegionV1(slot.deletion) }
             journal?.record("pkvm.memslot-deleted", [("slot", .int(0))])
             return .deleted
         } catch {

@@ -178,10 +178,20 @@ enum TestGuests {
         try! ELFImage(bytes: makeELF(machine: .x86_64, code: bytes, address: 0x100000))
     }
 
+    /// A pvmfw-style firmware (Guests/arm64-fwboot.S): prints
+    /// "pvmh test firmware: starting the payload", then `br x1`.
+    static let firmwareBoot: [UInt32] = [
+        0xaa0103f3, 0xaa0203f4, 0xd2a12009, 0x1000018a, 0x3840154b, 0x3400006b, 0xb900012b, 0x17fffffd,
+        0xb40000b4, 0xd2800000, 0xd2800001, 0xd2800002, 0xd61f0260, 0xd503207f, 0x17ffffff, 0x686d7670,
+        0x73657420, 0x69662074, 0x61776d72, 0x203a6572, 0x72617473, 0x676e6974, 0x65687420, 0x79617020,
+        0x64616f6c, 0x0000000a,
+    ]
+
     /// The arrays by the name of their source (Guests/NAME.S).
     static let bySource: [String: [UInt8]] = [
         "arm64-unknown": a64(unknownHypercalls), "arm64-unknown-storm": a64(unknownHypercallStorm), "arm64-badipa": a64(badRequests), "arm64-storm": a64(storm),
         "arm64-excloop": a64(exceptionLoop), "arm64-wild": a64(writeBelowRAM), "arm64-wildhigh": a64(writePastRAM),
+        "arm64-fwboot": a64(firmwareBoot),
         "x86_64-bad-requests": x86BadRequests, "x86_64-storm": x86Storm,
     ]
 }

@@ -61,7 +61,7 @@ struct AndroidFirmwareTests {
         var bytes = [UInt8](repeating: 0xEE, count: 64)
         bytes.replaceSubrange(0..<8, with: [0x00, 0x00, 0x20, 0x00, 0, 0, 0, 0])
         #expect(ProtectedVMInfo(bytes: bytes).firmwareSize == 0x20_0000, "firmware_size is the first little-endian u64; the rest is reserved")
-        #expect(AndroidFirmware.regionSize == 4 << 20)
+        #expect(FirmwareRegion.size == 4 << 20)
         #expect(SMCCCFunction.memRelinquish == 0xC600_0009 && SMCCCFunction.mmioGuardInfo == 0xC600_0005)
     }
 
@@ -107,8 +107,8 @@ struct AndroidFirmwareTests {
         #expect(vm.calls == ["CHECK_EXTENSION", "INFO", "SET_FW_IPA 0x40c00000"])
         #expect(vm.firmwareIPA == Self.region && boot.regionIPA == Self.region && boot.image == nil)
         let end = image.segments.map { $0.guestPhysicalAddress + $0.memorySize }.max()!
-        #expect(boot.vcpu0.pc == Self.region)
-        #expect(boot.vcpu0.arguments == [0, image.entry, end - ARM64GuestProtocol.imageBase, 0], "X0 no device tree, X1 entry, X2 size")
+        #expect(boot.pc == Self.region)
+        #expect(boot.registers == [0, image.entry, end - ARM64GuestProtocol.imageBase, 0], "X0 no device tree, X1 entry, X2 size")
     }
 
     @Test func aDeviceWithoutPvmfwIsRefusedBeforeSETFWIPA() {
@@ -140,14 +140,14 @@ struct AndroidFirmwareTests {
         let vm = AndroidKVMDouble(.android(firmwareSize: 0x10_0000))
         let bytes: [UInt8] = [0x1F, 0x20, 0x03, 0xD5]
         let boot = try #require(try AndroidFirmware.begin(.file(path: "fw.bin", bytes: bytes), vm: vm).place(Self.demo(), ram: Self.ram, vm: vm))
-        #expect(boot.image == bytes && boot.regionIPA == Self.region && boot.vcpu0.pc == Self.region)
+        #expect(boot.image == bytes && boot.regionIPA == Self.region && boot.pc == Self.region)
         #expect(!vm.calls.contains { $0.hasPrefix("SET_FW_IPA") }, "EL2 would copy the device's pvmfw over the VMM's image")
     }
 
     @Test func aPayloadReachingTheRegionNeedsMoreMemory() throws {
         let vm = AndroidKVMDouble(.android(firmwareSize: 0x10_0000))
         let small = GuestRAM(base: ARM64GuestProtocol.ramBase, size: 4 << 20)
-        #expect(throws: FirmwareRefusal.self) {
+        #expect(throws: FirmwareRefusal.placement(FirmwarePlacementError(payloadEnd: 0x4008_8000, region: 0x4000_0000))) {
             try AndroidFirmware.begin(.device, vm: vm).place(Self.demo(), ram: small, vm: vm)
         }
         #expect(!vm.calls.contains { $0.hasPrefix("SET_FW_IPA") })
@@ -159,7 +159,7 @@ struct AndroidFirmwareTests {
         defer { for path in [good, empty, large] { unlink(path) } }
         try Self.write(good, [1, 2, 3])
         try Self.write(empty, [])
-        try Self.write(large, [UInt8](repeating: 0, count: Int(AndroidFirmware.regionSize) + 1))
+        try Self.write(large, [UInt8](repeating: 0, count: Int(FirmwareRegion.size) + 1))
         #expect(FirmwareChoice.parse("none") == .success(.none))
         #expect(FirmwareChoice.parse("device") == .success(.device))
         #expect(FirmwareChoice.parse(good) == .success(.file(path: good, bytes: [1, 2, 3])))

@@ -34,7 +34,7 @@ struct BadOptionTests {
         (["--model-pkvm", "android"], "--model-pkvm applies to the model only"),
         (["--firmware", "/nonexistent/pvmfw.bin"], "--firmware /nonexistent/pvmfw.bin cannot be read (No such file or directory)"),
         (["--firmware", "/dev/null"], "--firmware /dev/null is empty; give a pvmfw-style flat image of at most 4 MiB, device or none"),
-        (["--firmware", "device", "--platform", "model"], "--firmware applies to arm64 pKVM protected VMs"),
+        (["--firmware", "device", "--platform", "model"], "--firmware needs Android's pKVM; on the model add --platform model --model-pkvm android"),
         (["no-such-guest"], "cannot read guest no-such-guest: no such file and no built-in guest of that name (built-in: \(BuiltinGuest.all.map(\.name).joined(separator: ", ")); `pvmh guest list`)"),
         (["arm64-demo", "--platform", "kvm"], "guest arm64-demo is for aarch64, but KVM on this host runs"),
         (["x86_64-demo", "--platform", "model"], "guest x86_64-demo is for x86_64, but the pKVM model runs aarch64 guests"),

@@ -1,0 +1,53 @@
+import GuestImage
+import Lifecycle
+import PKVMModel
+import PVMHTestSupport
+import Testing
+
+/// `--firmware FILE` end to end on the model as Android's pKVM: the file is
+/// placed at the top 4 MiB of guest RAM and vCPU 0 starts there with pvmfw's
+/// boot registers, exactly as the arm64-pkvm platform does on a device
+/// (`FirmwareRegion`), and the firmware hands over to the payload.
+@Suite("a firmware file on the model as Android's pKVM")
+struct ModelFirmwareTests {
+    static let firmware = FirmwareChoice.file(path: "arm64-fwboot.bin", bytes: a64(TestGuests.firmwareBoot))
+
+    func run(_ configuration: ModelConfiguration, memory: UInt64 = 8 << 20) throws -> (RunReport, Journal) {
+        let demo = try #require(BuiltinGuest.named("arm64-demo"))
+        let journal = try Journal()
+        let lifecycle = ProtectedVMLifecycle(platform: PKVMModelPlatform(configuration: configuration), journal: journal,
+                                             options: RunOptions(ram: GuestRAM(base: ARM64GuestProtocol.ramBase, size: memory), timeoutSeconds: 20,
+                                                                 auditDescriptors: false),
+                                             guestName: demo.name)
+        return (lifecycle.run(image: try demo.image()), journal)
+    }
+
+    @Test("the firmware runs first at the top of RAM, then the demo through X1, all 22 checks pass")
+    func firmwareThenDemo() throws {
+        let (report, journal) = try run(ModelConfiguration(flavour: .android, firmware: Self.firmware))
+        #expect(report.passed, "\(report.failures)")
+        #expect(report.consoleLines.first == "pvmh test firmware: starting the payload")
+        #expect(report.consoleLines.dropFirst().first == "pvmh arm64 demo guest: booted at EL1")
+        #expect(report.checks.count == 22 && report.checks.allSatisfy(\.passed))
+        let load = try #require(journal.events(named: "load.firmware").first)
+        #expect(load["ipa"] == .uint(0x4000_0000 + (8 << 20) - (4 << 20)))
+        #expect(load["payload_entry"] == .uint(ARM64GuestProtocol.imageBase))
+        #expect(load["bytes"] == .int(Int64(TestGuests.firmwareBoot.count * 4)))
+        // The firmware's pages are guest RAM: private, and zero after reclaim.
+        #expect(report.verifiedZeroPages == 2047, "all of RAM but the page the demo gave back")
+    }
+
+    @Test("a payload reaching into the firmware region, an upstream model, and the device's pvmfw are refused in one sentence")
+    func refusals() throws {
+        let (small, _) = try run(ModelConfiguration(flavour: .android, firmware: Self.firmware), memory: 4 << 20)
+        #expect(small.error?.description.contains("past the firmware region at 0x40000000") == true, "\(String(describing: small.error))")
+        let (upstream, _) = try run(ModelConfiguration(firmware: Self.firmware))
+        #expect(upstream.error?.description == "--firmware needs Android's pKVM, and the model is upstream's; add --model-pkvm android")
+        let (device, _) = try run(ModelConfiguration(flavour: .android, firmware: .device))
+        #expect(device.error?.description.contains("the model has no device pvmfw") == true)
+        for report in [small, upstream, device] {
+            #expect(!report.passed && report.leakedDescriptors.isEmpty)
+            #expect(report.teardown.allSatisfy { $0.error == nil }, "\(report.teardown)")
+        }
+    }
+}
