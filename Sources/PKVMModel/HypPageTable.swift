@@ -45,7 +45,8 @@ public struct HypTransitionError: Error, Equatable, Sendable, CustomStringConver
 /// and vmemmap, page by page. The VMM's range ledger is checked against it.
 /// Storage is raw memory so vCPU threads can read it without copy-on-write.
 // @unchecked: raw per-page state words; every transition happens under the model's
-// EL2 lock, and reads from vCPU threads are of single aligned words.
+// EL2 lock (PKVMModelPlatform.decide; teardown's while no vCPU runs), and reads
+// from vCPU threads are of single aligned words.
 public final class HypPageTable: @unchecked Sendable {
     public let baseGFN: UInt64
     public let pageCount: Int

@@ -41,6 +41,9 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
 
     private var lock = pthread_mutex_t()
     private var wake = pthread_cond_t()
+    /// EL2's own lock: one vCPU's hypercall is decided (and the page table
+    /// changed) at a time, as pKVM serialises a VM's page-state changes.
+    private var el2Lock = pthread_mutex_t()
     private var systemOff: VCPUStopReason?
     private let hostFindings = FindingLog(event: "model.fault")
     private var hypercallLog: [HypercallRecord] = []
@@ -50,11 +53,20 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
         el2 = ModelEL2(vendorCalls: configuration.vendorCalls, flavour: configuration.flavour)
         pthread_mutex_init(&lock, nil)
         pthread_cond_init(&wake, nil)
+        pthread_mutex_init(&el2Lock, nil)
     }
 
     deinit {
         pthread_cond_destroy(&wake)
         pthread_mutex_destroy(&lock)
+        pthread_mutex_destroy(&el2Lock)
+    }
+
+    /// EL2's decision on one call, under EL2's lock.
+    private func decide(_ registers: [UInt64], table: HypPageTable) -> HypercallOutcome {
+        pthread_mutex_lock(&el2Lock)
+        defer { pthread_mutex_unlock(&el2Lock) }
+        return el2.handle(registers, table: table, scrub: scrub)
     }
 
     public var description: PlatformDescription {
@@ -222,7 +234,7 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
             }
             pthread_mutex_unlock(&lock)
             vcpu.hypercalls += 1
-            let outcome = el2.handle(registers, table: table, scrub: scrub)
+            let outcome = decide(registers, table: table)
             switch outcome {
             case .result(let values) where values.first == ModelEL2.notSupported:
                 journalBadHypercall("hypercall.not-supported", [("vcpu", .int(Int64(vcpu.index))), ("function", .uint(registers[0])),
@@ -401,7 +413,7 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
         var registers = [UInt64](repeating: 0, count: 31)
         registers[0] = function
         for (n, value) in arguments.prefix(3).enumerated() { registers[n + 1] = value }
-        switch el2.handle(registers, table: table, scrub: scrub) {
+        switch decide(registers, table: table) {
         case .result(let values):
             try? cpu.completeMMIORead(values.first ?? ModelEL2.notSupported)
             return nil
