@@ -13,6 +13,9 @@ public struct MemoryRequest: Equatable, Sendable {
         /// private → host: the guest gives the page back for good (Android
         /// pKVM's MEM_RELINQUISH; EL2 zeroes it first).
         case relinquish
+        /// host → private: the guest touched a page it had given back, and
+        /// the hypervisor donated it again (a stage-2 fault, not a call).
+        case donate
     }
     public var operation: Operation
     public var gpa: UInt64

@@ -75,6 +75,8 @@ extension LifecycleEvent {
         case .agreement(let check):
             return [("verify.agreement", [("pages", .uint(check.pages)), ("disagreeing", .uint(check.disagreeing)),
                                           ("source", .string(check.source))])]
+        case .redonated(let gfns):
+            return [("verify.redonated", [("pages", .int(Int64(gfns.count))), ("gfns", .string(gfns.map { hex($0) }.joined(separator: ",")))])]
         case .relinquishChecked(let range, let zero):
             return [("verify.relinquished", [("gfn", .uint(range.start)), ("pages", .uint(range.count)), ("zero", .uint(zero))])]
         case .reclaimed(let discarded, let kept):

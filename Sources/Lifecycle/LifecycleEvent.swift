@@ -32,6 +32,11 @@ public enum LifecycleEvent: Sendable {
     /// The host read back pages the guest relinquished, just after the
     /// ledger gave them to the host: `zeroPages` of `range` were all zero.
     case relinquishChecked(GFNRange, zeroPages: UInt64)
+    /// Before reclaim, on a platform that hears of changes after the fact
+    /// (pKVM): pages the ledger had as the host's (relinquished) that fault
+    /// for the host, because the guest touched them again and the hypervisor
+    /// donated them back without a word. The ledger takes them as private.
+    case redonated(gfns: [UInt64])
     /// The ledger's runs at a point of the run (`OwnershipSnapshot` says which).
     case ownership(OwnershipSnapshot)
     /// The guest passed the number of requests that are listed one by one.
@@ -96,12 +101,12 @@ public enum LifecycleEvent: Sendable {
 /// Memory requests past the listed ones, counted by operation and answer.
 public struct RequestTally: Equatable, Sendable {
     public var shareOK = 0, shareRejected = 0, unshareOK = 0, unshareRejected = 0
-    public var relinquishOK = 0, relinquishRejected = 0
+    public var relinquishOK = 0, relinquishRejected = 0, donateOK = 0, donateRejected = 0
     public var firstRejection: String?
 
     public init() {}
 
-    public var total: Int { shareOK + shareRejected + unshareOK + unshareRejected + relinquishOK + relinquishRejected }
+    public var total: Int { shareOK + shareRejected + unshareOK + unshareRejected + relinquishOK + relinquishRejected + donateOK + donateRejected }
 
     mutating func count(_ request: MemoryRequest, _ outcome: Result<Void, MemoryRequestRejection>) {
         let accepted = (try? outcome.get()) != nil
@@ -109,6 +114,7 @@ public struct RequestTally: Equatable, Sendable {
         case .share: if accepted { shareOK += 1 } else { shareRejected += 1 }
         case .unshare: if accepted { unshareOK += 1 } else { unshareRejected += 1 }
         case .relinquish: if accepted { relinquishOK += 1 } else { relinquishRejected += 1 }
+        case .donate: if accepted { donateOK += 1 } else { donateRejected += 1 }
         }
         if case .failure(let why) = outcome, firstRejection == nil {
             firstRejection = "\(request.operation.rawValue) gpa 0x\(String(request.gpa, radix: 16)): \(why)"
@@ -118,6 +124,6 @@ public struct RequestTally: Equatable, Sendable {
     /// The counts as journal and trace fields.
     public var fields: [(String, Int)] {
         [("share_ok", shareOK), ("share_rejected", shareRejected), ("unshare_ok", unshareOK), ("unshare_rejected", unshareRejected),
-         ("relinquish_ok", relinquishOK), ("relinquish_rejected", relinquishRejected)]
+         ("relinquish_ok", relinquishOK), ("relinquish_rejected", relinquishRejected), ("donate_ok", donateOK), ("donate_rejected", donateRejected)]
     }
 }

@@ -13,6 +13,7 @@ public enum MemoryRequestPolicy {
             case .share: try ledger.share(range)
             case .unshare: try ledger.unshare(range)
             case .relinquish: try ledger.relinquish(range)
+            case .donate: try ledger.donate(range)
             }
             return .success(())
         } catch {

@@ -74,6 +74,8 @@ public struct RunReport: Sendable {
     /// Pages the guest relinquished, and how many of them the host read back as zero.
     public var relinquishedPages: UInt64 = 0
     public var relinquishedZeroPages: UInt64 = 0
+    /// Relinquished pages found donated back to the guest before reclaim (pKVM).
+    public var redonatedPages: [UInt64] = []
     /// The ledger against the platform's view of host access, before reclaim.
     public var agreement: HostAccessAgreement?
     /// Pages excused as calls in flight when their vCPU was stopped (pKVM).
@@ -137,6 +139,7 @@ public struct RunReport: Sendable {
             verifiedZeroPages = Int(check.verifiedPages)
             zeroCheck = check
         case .reclaimed(let discarded, let kept): reclaimed = (discarded, kept)
+        case .redonated(let gfns): redonatedPages = gfns
         case .relinquishChecked(let range, let zero):
             relinquishedPages += range.count
             relinquishedZeroPages += zero

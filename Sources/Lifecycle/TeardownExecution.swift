@@ -38,6 +38,7 @@ struct TeardownExecution {
                                         running: { index in run.shared.withLock { $0.report.stopReasons[index] == nil } })
         case .reclaim:
             var inFlight = InFlightAllowance(run)
+            let redonated = findRedonated()
             let isolated = verifyIsolationBeforeReclaim(session, inFlight: &inFlight)
             let agreement = verifyAgreementBeforeReclaim(probedPrivate: isolated.probes, inFlight: &inFlight)
             let reclaimed = run.shared.withLock { $0.ledger.reclaimAll() }
@@ -45,7 +46,8 @@ struct TeardownExecution {
             let privatePages = reclaimed.formerlyPrivate.reduce(0) { $0 + $1.count }
             let sharedPages = reclaimed.formerlyShared.reduce(0) { $0 + $1.count }
             let relinquishedPages = reclaimed.relinquished.reduce(0) { $0 + $1.count }
-            let relinquished = relinquishedPages > 0 ? ", \(relinquishedPages) relinquished by the guest earlier (the host's already)" : ""
+            let relinquished = (relinquishedPages > 0 ? ", \(relinquishedPages) relinquished by the guest earlier (the host's already)" : "")
+                + (redonated > 0 ? " (\(redonated) relinquished page\(redonated == 1 ? " was" : "s were") the guest's again: pKVM donated \(redonated == 1 ? "it" : "them") back on a touch)" : "")
             run.emit(.reclaimed(discardedPrivate: UInt64(privatePages), keptShared: UInt64(sharedPages)))
             let zero = verifyDiscarded(reclaimed)
             run.recordPhase("reclaimed")
@@ -92,6 +94,31 @@ struct TeardownExecution {
             run.emit(.isolationProbe(gfn: gfn, access))
         }
         return check
+    }
+
+    /// On a platform that hears of changes after the fact (pKVM), a guest
+    /// that touches a page it relinquished takes a stage-2 fault and gets it
+    /// donated again, and the VMM hears nothing: the ledger still has it as
+    /// the host's. Every such page is read by the host once; one that faults
+    /// is the guest's again, so the ledger takes it as private, and from
+    /// there the isolation, agreement and zero checks cover it like any
+    /// other. Returns how many were found.
+    func findRedonated() -> Int {
+        guard run.platform.description.traits.learnsAfterTheFact else { return 0 }
+        let pageSize = run.options.ram.pageSize
+        let host = run.shared.withLock { $0.ledger.ranges(in: .host) }.flatMap { $0.start..<$0.end }
+        guard !host.isEmpty else { return 0 }
+        let accesses = run.platform.probeHostReads(gpas: host.map { $0 * pageSize })
+        let taken = zip(host, accesses).compactMap { gfn, access -> UInt64? in
+            if case .faulted = access { return gfn }
+            return nil
+        }
+        guard !taken.isEmpty else { return 0 }
+        run.shared.withLock { state in
+            for gfn in taken { try? state.ledger.donate(GFNRange(start: gfn, count: 1)) }
+        }
+        run.emit(.redonated(gfns: taken))
+        return taken.count
     }
 
     /// With the vCPUs stopped, the ledger must agree with what the platform

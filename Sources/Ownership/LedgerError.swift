@@ -16,6 +16,9 @@ public enum LedgerError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A relinquish asked for a page that is not guest-private (a shared
     /// page, or one the host owns already).
     case notRelinquishable(gfn: UInt64, state: PageState)
+    /// A donation asked for a page that is not the host's (one the guest
+    /// still owns, or shares).
+    case notHostOwned(gfn: UInt64, state: PageState)
     /// The range has no pages.
     case emptyRange
     /// Memory being added overlaps memory the ledger already covers.
@@ -48,6 +51,8 @@ public enum LedgerError: Error, Equatable, Sendable, CustomStringConvertible {
             return "gfn \(hex(gfn)) is \(state.phrase), not shared, so it cannot be unshared"
         case .notRelinquishable(let gfn, let state):
             return "gfn \(hex(gfn)) is \(state.phrase), not private, so the guest cannot give it back to the host"
+        case .notHostOwned(let gfn, let state):
+            return "gfn \(hex(gfn)) is \(state.phrase), not host-owned, so the hypervisor cannot donate it to the guest again"
         case .emptyRange:
             return "the range has no pages, so there is nothing to change; pass a count of at least 1"
         case .overlapsGuestMemory(let range):

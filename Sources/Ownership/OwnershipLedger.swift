@@ -103,6 +103,24 @@ public struct OwnershipLedger: Sendable {
         }
     }
 
+    /// Gives pages the guest relinquished back to it: host → private.
+    ///
+    /// Not a call: a guest that touches a page it gave back takes a stage-2
+    /// fault, and pKVM donates the page to it again (host `OWNED → NOPAGE`,
+    /// guest `NOPAGE → OWNED`), as it donates every page on first touch.
+    /// Only the host's pages can be donated; anything else is an error, and
+    /// nothing changes.
+    ///
+    /// Throws ``LedgerError/tornDown``, ``LedgerError/emptyRange``, or for the
+    /// first offending page in ascending order
+    /// ``LedgerError/outsideGuestMemory(gfn:)`` or
+    /// ``LedgerError/notHostOwned(gfn:state:)``.
+    public mutating func donate(_ range: GFNRange) throws(LedgerError) {
+        try transition(range, from: .host, to: .private) { gfn, state in
+            .notHostOwned(gfn: gfn, state: state)
+        }
+    }
+
     /// Shares one page; see ``share(_:)``.
     public mutating func share(gfn: UInt64) throws(LedgerError) {
         try share(GFNRange(start: gfn, count: 1))

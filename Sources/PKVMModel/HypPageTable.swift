@@ -136,6 +136,17 @@ public final class HypPageTable: @unchecked Sendable {
         hostStates[i] = .owned
     }
 
+    /// A guest access to a page the host owns (one the guest relinquished):
+    /// pKVM's stage-2 fault handling donates it again, host OWNED → NOPAGE,
+    /// guest NOPAGE → OWNED, contents as the host left them. False (nothing
+    /// changes) for any other page.
+    public func donateOnFault(_ gfn: UInt64) -> Bool {
+        guard let i = index(of: gfn), bound[i], hostStates[i] == .owned, guestStates[i] == .noPage else { return false }
+        hostStates[i] = .noPage
+        guestStates[i] = .owned
+        return true
+    }
+
     /// Whether the guest's stage-2 maps page `gfn` (false outside memory).
     public func guestMaps(_ gfn: UInt64) -> Bool { index(of: gfn).map(guestMayAccess(index:)) ?? false }
 

@@ -258,6 +258,9 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
             // No interrupt sources are modelled: WFI idles until the VMM stops the vCPU.
             return waitForWork(vcpu, idle: true)
         case .busFault(let address, let pc, let kind):
+            if memory?.contains(address) == true, let event = donateOnFault(gfn: address / ram.pageSize, table: table, vcpu: vcpu) {
+                return event
+            }
             if memory?.contains(address) == true, let i = table.index(of: address / ram.pageSize) {
                 let (host, guest) = table.states(index: i)
                 return .stopped(.failed(VCPUFailure(.stage2Fault(gpa: address), "stage-2 fault: the guest's \(kind) of gpa 0x\(String(address, radix: 16)) at pc 0x\(String(pc, radix: 16)) hit a page it cannot access (guest \(guest), host \(host)); KVM_RUN would fail with EFAULT")))
@@ -344,6 +347,18 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
         }
     }
 
+    /// A guest touching a page it gave back (MEM_RELINQUISH) faults, and
+    /// pKVM donates the page to it again, as on any first touch; the ledger
+    /// hears of it, and the access is retried when the vCPU runs on.
+    private func donateOnFault(gfn: UInt64, table: HypPageTable, vcpu: ModelVCPU) -> GuestEvent? {
+        pthread_mutex_lock(&el2Lock)
+        let donated = table.donateOnFault(gfn)
+        pthread_mutex_unlock(&el2Lock)
+        guard donated else { return nil }
+        journal?.record("model.donated", [("vcpu", .int(Int64(vcpu.index))), ("gfn", .uint(gfn))])
+        return .memoryNotice(MemoryRequest(operation: .donate, gpa: gfn * ram.pageSize, pages: 1, transport: "stage-2 fault"), hypervisor: .accepted)
+    }
+
     /// EL2's zeroing of guest page `index` (`hyp_poison_page`).
     private func scrub(_ index: Int) {
         memory?.zeroPage(index)
@@ -353,6 +368,8 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
         let cpu = vcpu.cpu
         let address = access.address
         if memory?.contains(address) == true {
+            // A page the guest gave back: donated again, the access retried.
+            if let event = donateOnFault(gfn: address / ram.pageSize, table: table, vcpu: vcpu) { return event }
             let i = table.index(of: address / ram.pageSize)!
             let (host, guest) = table.states(index: i)
             return .stopped(.failed(VCPUFailure(.stage2Fault(gpa: address), "stage-2 fault: the guest's \(access.isWrite ? "write" : "read") of gpa 0x\(String(address, radix: 16)) at pc 0x\(String(access.pc, radix: 16)) hit a page it cannot access (guest \(guest), host \(host)); KVM_RUN would fail with EFAULT")))

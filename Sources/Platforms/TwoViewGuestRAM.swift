@@ -159,7 +159,7 @@ final class TwoViewGuestRAM: @unchecked Sendable {
         switch operation {
         case .share: protection = [.read, .write]
         case .unshare: protection = .none
-        case .relinquish: throw .invalidState("\(label) has no hypervisor to relinquish \(range) to: only pKVM (Android's) hands pages back")
+        case .relinquish, .donate: throw .invalidState("\(label) has no hypervisor to \(operation.rawValue) \(range): only pKVM (Android's) hands pages back and forth")
         }
         try lifecycleError { () throws(KVMError) in
             try hostView.protect(offset: offset, length: length, protection)

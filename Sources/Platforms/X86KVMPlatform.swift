@@ -337,7 +337,7 @@ public final class X86KVMPlatform: TwoViewKVMPlatform, Platform, @unchecked Send
         if useAttributes {
             try lifecycleError { () throws(KVMError) in
                 try vm.setMemoryAttributes(address: range.start * ram.pageSize, size: range.count * ram.pageSize,
-                                           attributes: operation == .unshare ? .private : [])
+                                           attributes: operation == .unshare || operation == .donate ? .private : [])
             }
         }
         try memory.reflect(operation, range)

@@ -150,6 +150,10 @@ public final class TraceRecorder: Sendable {
             state.memory.append(TraceEvent("reclaimed", .instant, tid: memory, time: now, args: [
                 ("private_discarded", .uint(discarded)), ("shared_kept", .uint(kept)),
             ]))
+        case .redonated(let gfns):
+            state.memory.append(TraceEvent("relinquished pages donated again", .instant, tid: memory, time: now, args: [
+                ("pages", .int(Int64(gfns.count))), ("gfns", .string(gfns.map { hex($0) }.joined(separator: ","))),
+            ]))
         case .relinquishChecked(let range, let zero):
             state.memory.append(TraceEvent("relinquished page read back", .instant, tid: memory, time: now, args: [
                 ("gfn", .string(hex(range.start))), ("pages", .uint(range.count)), ("zero", .uint(zero)),

@@ -51,3 +51,30 @@ struct ModelFirmwareTests {
         }
     }
 }
+
+/// Android's balloon pattern on the model: a page given back and touched
+/// again is donated back by EL2 on the fault, and the ledger follows.
+@Suite("a relinquished page touched again, on the model as Android's pKVM")
+struct ModelRedonationTests {
+    @Test("the write faults, EL2 donates the page back, the word reads back, the ledger and the zero check follow")
+    func relinquishThenTouch() throws {
+        let image = try ELFImage(bytes: makeELF(machine: .aarch64, code: a64(TestGuests.relinquishThenTouch), address: ARM64GuestProtocol.imageBase))
+        let journal = try Journal()
+        let platform = PKVMModelPlatform(configuration: ModelConfiguration(flavour: .android))
+        let lifecycle = ProtectedVMLifecycle(platform: platform, journal: journal,
+                                             options: RunOptions(ram: GuestRAM(base: ARM64GuestProtocol.ramBase, size: 4 << 20), timeoutSeconds: 20,
+                                                                 auditDescriptors: false),
+                                             guestName: "arm64-retouch")
+        let report = lifecycle.run(image: image)
+        #expect(report.passed, "\(report.failures)")
+        #expect(report.checks.map(\.id) == [1, 2] && report.checks.allSatisfy(\.passed), "\(report.checks)")
+        #expect(journal.events(named: "relinquish").map { $0["result"] } == [.string("ok")])
+        #expect(journal.events(named: "donate").map { $0["gfn"] } == [.uint(0x40100)])
+        #expect(journal.events(named: "donate").first?["transport"] == .string("stage-2 fault"))
+        #expect(journal.events(named: "model.donated").count == 1)
+        #expect(report.relinquishedZeroPages == 1, "the secret was gone when the host read the page")
+        #expect(report.phases.first { $0.0 == "ran" }?.1.host == 0, "the page is the guest's again")
+        #expect(report.verifiedZeroPages == 1024, "and reclaim's zero check covers it with the rest")
+        #expect(platform.findings.isEmpty)
+    }
+}

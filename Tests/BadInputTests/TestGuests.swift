@@ -187,11 +187,20 @@ enum TestGuests {
         0x64616f6c, 0x0000000a,
     ]
 
+    /// Relinquish a written page, then write it again (Guests/arm64-retouch.S).
+    static let relinquishThenTouch: [UInt32] = [
+        0xd287c014, 0xf2a14014, 0xd2a80215, 0xd28bd856, 0xf90002b6, 0xaa1503e1, 0xd2800120, 0xf2b8c000,
+        0xd2800002, 0xd2800003, 0xd4000002, 0xaa0003e9, 0xd280000a, 0xd280002b, 0xf900068b, 0xeb0a013f,
+        0x9a9f17ec, 0xf9000a8c, 0xf9000e89, 0xd280004b, 0xf900028b, 0xd2975896, 0xf90002b6, 0xf94002a9,
+        0xaa1603ea, 0xd280004b, 0xf900068b, 0xeb0a013f, 0x9a9f17ec, 0xf9000a8c, 0xf9000e89, 0xd280004b,
+        0xf900028b, 0xf900069f, 0xd280006b, 0xf900028b, 0xd2800100, 0xf2b08000, 0xd4000002, 0x14000000,
+    ]
+
     /// The arrays by the name of their source (Guests/NAME.S).
     static let bySource: [String: [UInt8]] = [
         "arm64-unknown": a64(unknownHypercalls), "arm64-unknown-storm": a64(unknownHypercallStorm), "arm64-badipa": a64(badRequests), "arm64-storm": a64(storm),
         "arm64-excloop": a64(exceptionLoop), "arm64-wild": a64(writeBelowRAM), "arm64-wildhigh": a64(writePastRAM),
-        "arm64-fwboot": a64(firmwareBoot),
+        "arm64-fwboot": a64(firmwareBoot), "arm64-retouch": a64(relinquishThenTouch),
         "x86_64-bad-requests": x86BadRequests, "x86_64-storm": x86Storm,
     ]
 }

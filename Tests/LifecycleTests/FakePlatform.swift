@@ -31,6 +31,11 @@ final class FakePlatform: Platform, @unchecked Sendable {
     /// Pages "EL2" made private again without the guest's claim reaching
     /// the ledger (a vCPU stopped mid-call): host reads fault.
     var takenBackByHypervisor = Set<UInt64>()
+    /// Pages the guest relinquished (host-readable) …
+    private var relinquished = Set<UInt64>()
+    /// … and those of them it touched again, so "EL2" donated them back
+    /// without telling the VMM: host reads fault.
+    var retouchedAfterRelinquish = Set<UInt64>()
 
     init(script: [GuestEvent], failure: Failure = .none) {
         self.script = script
@@ -82,7 +87,12 @@ final class FakePlatform: Platform, @unchecked Sendable {
     func reflect(_ operation: MemoryRequest.Operation, _ range: GFNRange) throws(LifecycleError) {
         note("reflect.\(operation.rawValue)")
         for gfn in range.start..<range.end {
-            if operation == .share { shared.insert(gfn) } else { shared.remove(gfn) }
+            switch operation {
+            case .share: shared.insert(gfn)
+            case .unshare: shared.remove(gfn)
+            case .relinquish: relinquished.insert(gfn)
+            case .donate: relinquished.remove(gfn)
+            }
         }
     }
 
@@ -98,7 +108,9 @@ final class FakePlatform: Platform, @unchecked Sendable {
     }
 
     func probeHostRead(gpa: UInt64) -> HostAccess {
-        shared.contains(gpa / 4096) && !takenBackByHypervisor.contains(gpa / 4096) ? .readable(0x66) : .faulted(signal: SIGSEGV, code: 2)
+        let gfn = gpa / 4096
+        if relinquished.contains(gfn) { return retouchedAfterRelinquish.contains(gfn) ? .faulted(signal: SIGSEGV, code: 2) : .readable(0) }
+        return shared.contains(gfn) && !takenBackByHypervisor.contains(gfn) ? .readable(0x66) : .faulted(signal: SIGSEGV, code: 2)
     }
 
     func reclaim(_ reclaim: Reclaim) throws(LifecycleError) {

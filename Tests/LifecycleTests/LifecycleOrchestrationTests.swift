@@ -202,6 +202,30 @@ struct LifecycleOrchestrationTests {
         #expect(strict.ledgerLagPages.isEmpty)
     }
 
+    @Test("pKVM: a relinquished page the guest touched again is found private before reclaim, then zero-checked; elsewhere it is a disagreement")
+    func relinquishedPageTouchedAgain() throws {
+        let relinquish = GuestEvent.memoryNotice(MemoryRequest(operation: .relinquish, gpa: 0x300 * 4096, pages: 1, transport: "claim"),
+                                                 hypervisor: .accepted)
+        let script: [GuestEvent] = [relinquish, .report(.done(status: 0)), .stopped(.poweredOff)]
+        let protected = FakePlatform(script: script)
+        protected.flavour = .protectedVM
+        protected.retouchedAfterRelinquish = [0x300]
+        let (report, journal) = try run(protected)
+        #expect(report.passed, "\(report.failures)")
+        #expect(report.relinquishedPages == 1 && report.relinquishedZeroPages == 1)
+        #expect(report.redonatedPages == [0x300])
+        #expect(journal.events(named: "verify.redonated").first?["gfns"] == .string("0x300"))
+        #expect(report.phases.first { $0.0 == "reclaimed" }?.1.reclaimed == report.phases.first { $0.0 == "created" }?.1.private)
+        #expect(report.zeroCheck?.pages == report.phases.first { $0.0 == "created" }?.1.private, "the page taken back is zero-checked with the rest")
+        // A platform that hears of every change has no such excuse.
+        let plain = FakePlatform(script: [.memoryRequest(MemoryRequest(operation: .relinquish, gpa: 0x300 * 4096, pages: 1, transport: "script")),
+                                          .report(.done(status: 0)), .stopped(.poweredOff)])
+        plain.retouchedAfterRelinquish = [0x300]
+        let (strict, _) = try run(plain)
+        #expect(strict.redonatedPages.isEmpty)
+        #expect(strict.violations.contains { if case .platformDisagrees(_, .host, false, _) = $0 { true } else { false } }, "\(strict.violations)")
+    }
+
     @Test func vCPUFailureEndsTheRunWithItsReason() throws {
         let platform = FakePlatform(script: [.stopped(.failed(VCPUFailure(.internalError, "KVM_EXIT_INTERNAL_ERROR suberror 1")))])
         let (report, _) = try run(platform)
