@@ -181,18 +181,7 @@
 #define ESR_DFSC_MASK           0x3f
 #define ESR_DFSC_SEA            0x10            /* synchronous external abort */
 
-/*
- * SCTLR_EL1 with the MMU, caches and alignment checks off, little-endian at
- * EL0 and EL1, and the RES1 bits of ARMv8.0 (29, 28, 23, 22, 20, 11) set:
- * what Linux writes before it enables the MMU (INIT_SCTLR_EL1_MMU_OFF).
- */
-#define SCTLR_EL1_MMU_OFF       0x30d00800
-
-/* Load a 32-bit constant into a W or X register. */
-.macro mov32 reg, value
-    movz    \reg, #((\value) & 0xffff)
-    movk    \reg, #(((\value) >> 16) & 0xffff), lsl #16
-.endm
+#include "el1.h"                /* mov32, el1_enter */
 
 /* ------------------------------------------------------------------------ */
 /* Entry: own every piece of EL1 state the rest relies on.                  */
@@ -200,14 +189,7 @@
     .section .text.boot, "ax"
     .globl  _start
 _start:
-    msr     daifset, #0xf           /* no interrupts: the guest polls nothing */
-    msr     spsel, #1               /* EL1h: run on SP_EL1 */
-    msr     nzcv, xzr               /* flags are UNKNOWN at reset (QEMU starts with Z set):
-                                       clear them so every CPU runs from the same state */
-    mov32   x0, SCTLR_EL1_MMU_OFF
-    msr     sctlr_el1, x0
-    adr     x0, vectors
-    msr     vbar_el1, x0
+    el1_enter vectors
     isb
     adr     x0, stack_top
     mov     sp, x0

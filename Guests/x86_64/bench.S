@@ -43,18 +43,7 @@
 
 #define EVENT_DONE      3
 
-#define SEL_CODE64      0x08
-#define SEL_DATA        0x10
-
-#define CR0_PE          (1 << 0)
-#define CR0_PG          (1 << 31)
-#define CR4_PAE         (1 << 5)
-#define MSR_EFER        0xc0000080
-#define EFER_LME        (1 << 8)
-
-#define PTE_PRESENT     (1 << 0)
-#define PTE_WRITABLE    (1 << 1)
-#define PTE_LARGE       (1 << 7)
+#include "long_mode.h"          /* enter_long_mode, long_mode_gdt, identity_page_tables */
 
     .section .text.boot, "ax"
     .code32
@@ -62,20 +51,7 @@
 _start:
     cli
     movl    %edi, transport
-    lgdt    gdt_pointer
-    movl    $pml4, %eax
-    movl    %eax, %cr3
-    movl    %cr4, %eax
-    orl     $CR4_PAE, %eax
-    movl    %eax, %cr4
-    movl    $MSR_EFER, %ecx
-    rdmsr
-    orl     $EFER_LME, %eax
-    wrmsr
-    movl    %cr0, %eax
-    orl     $(CR0_PG | CR0_PE), %eax
-    movl    %eax, %cr0
-    ljmp    $SEL_CODE64, $long_mode_entry
+    enter_long_mode long_mode_entry
 
     .text
     .code64
@@ -152,30 +128,9 @@ map_gpa_range:
     ret
 
     .section .rodata, "a"
-    .balign 8
-gdt:
-    .quad   0
-    .quad   0x00af9a000000ffff
-    .quad   0x00cf92000000ffff
-gdt_end:
-gdt_pointer:
-    .word   gdt_end - gdt - 1
-    .quad   gdt
+    long_mode_gdt
 
-    .section .data.page_tables, "aw"
-    .balign 4096
-pml4:
-    .quad   pdpt + (PTE_PRESENT | PTE_WRITABLE)
-    .fill   511, 8, 0
-pdpt:
-    .quad   page_directory + (PTE_PRESENT | PTE_WRITABLE)
-    .fill   511, 8, 0
-page_directory:
-    .set    pd_address, 0
-    .rept   512
-    .quad   pd_address + (PTE_PRESENT | PTE_WRITABLE | PTE_LARGE)
-    .set    pd_address, pd_address + 0x200000
-    .endr
+    identity_page_tables 1
 
     .section .data, "aw"
     .balign 8

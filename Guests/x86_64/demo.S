@@ -72,18 +72,7 @@
 #define EVENT_CHECK     2
 #define EVENT_DONE      3
 
-#define SEL_CODE64      0x08
-#define SEL_DATA        0x10
-
-#define CR0_PE          (1 << 0)
-#define CR0_PG          (1 << 31)
-#define CR4_PAE         (1 << 5)
-#define MSR_EFER        0xc0000080
-#define EFER_LME        (1 << 8)
-
-#define PTE_PRESENT     (1 << 0)
-#define PTE_WRITABLE    (1 << 1)
-#define PTE_LARGE       (1 << 7)        /* 2 MiB page in a page-directory entry */
+#include "long_mode.h"          /* enter_long_mode, long_mode_gdt, identity_page_tables */
 
 /* ------------------------------------------------------------------------ */
 /* 32-bit entry: switch to long mode. Only EDI and ESI carry information.   */
@@ -96,25 +85,7 @@ _start:
     movl    %edi, transport
     movl    %esi, ram_size          /* the high half stays 0: RAM < 4 GiB here */
 
-    lgdt    gdt_pointer
-
-    movl    $pml4, %eax
-    movl    %eax, %cr3
-
-    movl    %cr4, %eax
-    orl     $CR4_PAE, %eax
-    movl    %eax, %cr4
-
-    movl    $MSR_EFER, %ecx
-    rdmsr
-    orl     $EFER_LME, %eax
-    wrmsr
-
-    movl    %cr0, %eax
-    orl     $(CR0_PG | CR0_PE), %eax
-    movl    %eax, %cr0              /* EFER.LMA is set now: compatibility mode */
-
-    ljmp    $SEL_CODE64, $long_mode_entry
+    enter_long_mode long_mode_entry
 
 /* ------------------------------------------------------------------------ */
 /* 64-bit code.                                                             */
@@ -351,41 +322,13 @@ hello:
     .ascii  "hello from the protected guest via a shared page"
     .set    hello_len, . - hello
 
-/*
- * GDT for long mode: null, 64-bit code (L=1, D=0), flat data. The VMM's
- * 32-bit segments are replaced by the far jump and the reloads above.
- */
-    .balign 8
-gdt:
-    .quad   0
-    .quad   0x00af9a000000ffff      /* 0x08: code, present, DPL 0, L */
-    .quad   0x00cf92000000ffff      /* 0x10: data, present, writable, 4 GiB */
-gdt_end:
-gdt_pointer:
-    .word   gdt_end - gdt - 1
-    .quad   gdt
+    long_mode_gdt
 
 /* ------------------------------------------------------------------------ */
 /* Writable data: page tables, scalars, then zero-filled (bss) pages.       */
 
-/*
- * Identity map of the first 1 GiB with 2 MiB pages: PML4[0] -> PDPT[0] -> PD,
- * PD[i] = i * 2 MiB. Static, so no code runs before paging that could fault.
- */
-    .section .data.page_tables, "aw"
-    .balign 4096
-pml4:
-    .quad   pdpt + (PTE_PRESENT | PTE_WRITABLE)
-    .fill   511, 8, 0
-pdpt:
-    .quad   page_directory + (PTE_PRESENT | PTE_WRITABLE)
-    .fill   511, 8, 0
-page_directory:
-    .set    pd_address, 0
-    .rept   512
-    .quad   pd_address + (PTE_PRESENT | PTE_WRITABLE | PTE_LARGE)
-    .set    pd_address, pd_address + 0x200000
-    .endr
+/* Identity map of the first 1 GiB with 2 MiB pages. */
+    identity_page_tables 1
 
     .section .data, "aw"
     .balign 8

@@ -9,25 +9,15 @@
  * prints it and reports DONE 1) and then to the same power-off.
  */
 
-#define PSCI_SYSTEM_OFF     0x84000008
-#define SCTLR_EL1_MMU_OFF   0x30d00800      /* as in demo.S */
-#define STACK_SIZE          16384
+#include "../el1.h"             /* mov32, el1_enter */
 
-.macro mov32 reg, value
-    movz    \reg, #((\value) & 0xffff)
-    movk    \reg, #(((\value) >> 16) & 0xffff), lsl #16
-.endm
+#define PSCI_SYSTEM_OFF     0x84000008
+#define STACK_SIZE          16384
 
     .section .text.boot, "ax"
     .globl  _start
 _start:
-    msr     daifset, #0xf
-    msr     spsel, #1
-    msr     nzcv, xzr               /* flags are UNKNOWN at reset: start every CPU from the same state */
-    mov32   x0, SCTLR_EL1_MMU_OFF
-    msr     sctlr_el1, x0
-    adr     x0, vectors
-    msr     vbar_el1, x0
+    el1_enter vectors
     isb
     adr     x0, stack_top
     mov     sp, x0

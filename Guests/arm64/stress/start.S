@@ -10,16 +10,12 @@
  * exception goes to stress_exception() and then to SYSTEM_OFF.
  */
 
+#include "../el1.h"             /* mov32, el1_enter */
+
 #define PSCI_CPU_OFF        0x84000002
 #define PSCI_SYSTEM_OFF     0x84000008
-#define SCTLR_EL1_MMU_OFF   0x30d00800      /* as in demo.S */
 #define STACK_SIZE          16384
 #define MAX_VCPUS           8               /* as in Guests/stress/core.h */
-
-.macro mov32 reg, value
-    movz    \reg, #((\value) & 0xffff)
-    movk    \reg, #(((\value) >> 16) & 0xffff), lsl #16
-.endm
 
 /* A PSCI call that does not return (SYSTEM_OFF, CPU_OFF); should it, wait for good. */
 .macro psci_final function
@@ -34,13 +30,7 @@
 
 /* EL1 set-up, then SP = the top of stack number x19 (x19 < MAX_VCPUS). */
 .macro el1_setup
-    msr     daifset, #0xf
-    msr     spsel, #1
-    msr     nzcv, xzr
-    mov32   x0, SCTLR_EL1_MMU_OFF
-    msr     sctlr_el1, x0
-    adr     x0, vectors
-    msr     vbar_el1, x0
+    el1_enter vectors
     msr     tpidr_el1, x19              /* the index, for the exception handler */
     isb
     adr     x0, stacks
