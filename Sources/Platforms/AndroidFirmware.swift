@@ -3,7 +3,8 @@ import GuestImage
 import KVM
 import Lifecycle
 
-/// Why `--firmware` or the firmware set-up was refused, in one sentence.
+/// Why the kernel cannot give a run the firmware `--firmware` asked for, in
+/// one sentence (a bad `--firmware` value is a `FirmwareFileError`, earlier).
 public enum FirmwareRefusal: Error, Equatable, Sendable, CustomStringConvertible {
     /// The kernel's pKVM is upstream's: no `KVM_CAP_ARM_PROTECTED_VM`.
     case notAndroid
@@ -46,7 +47,6 @@ public enum FirmwareRefusal: Error, Equatable, Sendable, CustomStringConvertible
 /// before the first run. Pure over `AndroidProtectedVMControl`, so the flow
 /// is tested against a double with the kernel's rules.
 public struct AndroidFirmware: Equatable, Sendable {
-
     public let choice: FirmwareChoice
     public let flavour: PKVMFlavour
     /// INFO's answer; nil on upstream pKVM, or where INFO failed.
