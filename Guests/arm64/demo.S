@@ -183,6 +183,19 @@
 
 #include "el1.h"                /* mov32, el1_enter */
 
+/*
+ * claimed ROUTINE, EVENT: ROUTINE (mem_share or mem_unshare) of shared_page,
+ * its result kept in X21, then the claim EVENT if it returned 0.
+ */
+.macro claimed routine, event
+    mov     x1, x20
+    bl      \routine
+    mov     x21, x0
+    mov     x0, #\event
+    mov     x1, x20
+    bl      claim
+.endm
+
 /* ------------------------------------------------------------------------ */
 /* Entry: own every piece of EL1 state the rest relies on.                  */
 
@@ -289,12 +302,7 @@ _start:
      * the first share worked, so that result is folded into the check instead
      * of being a check of its own.
      */
-    mov     x1, x20
-    bl      mem_share
-    mov     x21, x0
-    mov     x0, #EVENT_SHARED
-    mov     x1, x20
-    bl      claim
+    claimed mem_share, EVENT_SHARED
     mov     x1, x20
     bl      mem_share
     mov     x1, #7
@@ -354,24 +362,14 @@ _start:
      * Check 12: a shared page cannot be given back. Only meaningful between
      * a share and an unshare that both worked, so those are folded in.
      */
-    mov     x1, x20
-    bl      mem_share
-    mov     x21, x0
-    mov     x0, #EVENT_SHARED
-    mov     x1, x20
-    bl      claim
+    claimed mem_share, EVENT_SHARED
     mov     x26, x21                /* x26 = the share's result */
     mov     x25, #0
     cbnz    x26, 7f                 /* not shared: relinquishing it would give it away */
     mov     x1, x20
     bl      mem_relinquish
     mov     x25, x0                 /* x25 = the relinquish's */
-    mov     x1, x20
-    bl      mem_unshare
-    mov     x21, x0
-    mov     x0, #EVENT_UNSHARED
-    mov     x1, x20
-    bl      claim
+    claimed mem_unshare, EVENT_UNSHARED
     orr     x26, x26, x21
 7:  mov     x0, x25
     mov     x1, #12

@@ -38,3 +38,29 @@
     adr     x0, \vectors
     msr     vbar_el1, x0
 .endm
+
+/* A PSCI call over `hvc` that does not return (SYSTEM_OFF, CPU_OFF); should it, wait for good. */
+.macro psci_final function
+    mov32   x0, \function
+    mov     x1, #0
+    mov     x2, #0
+    mov     x3, #0
+    hvc     #0
+1:  wfi
+    b       1b
+.endm
+
+/*
+ * The vector table `vectors` (2 KiB aligned, in the current section) of a
+ * guest that treats every exception alike: each of the 16 entries puts its
+ * offset in X0 and branches to `handler`.
+ */
+.macro vectors_to handler
+    .balign 0x800
+vectors:
+    .irp    offset, 0x000, 0x080, 0x100, 0x180, 0x200, 0x280, 0x300, 0x380, 0x400, 0x480, 0x500, 0x580, 0x600, 0x680, 0x700, 0x780
+    .balign 0x80
+    mov     x0, #\offset
+    b       \handler
+    .endr
+.endm

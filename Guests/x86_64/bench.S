@@ -43,7 +43,7 @@
 
 #define EVENT_DONE      3
 
-#include "long_mode.h"          /* enter_long_mode, long_mode_gdt, identity_page_tables */
+#include "long_mode.h"          /* enter_long_mode, load_data_segments, long_mode_gdt, identity_page_tables */
 
     .section .text.boot, "ax"
     .code32
@@ -56,12 +56,7 @@ _start:
     .text
     .code64
 long_mode_entry:
-    movw    $SEL_DATA, %ax
-    movw    %ax, %ds
-    movw    %ax, %es
-    movw    %ax, %ss
-    movw    %ax, %fs
-    movw    %ax, %gs
+    load_data_segments
     leaq    stack_top(%rip), %rsp
 
     xorl    %r15d, %r15d                /* r15 = calls that did not return 0 */

@@ -72,7 +72,7 @@
 #define EVENT_CHECK     2
 #define EVENT_DONE      3
 
-#include "long_mode.h"          /* enter_long_mode, long_mode_gdt, identity_page_tables */
+#include "long_mode.h"          /* enter_long_mode, load_data_segments, long_mode_gdt, identity_page_tables */
 
 /* ------------------------------------------------------------------------ */
 /* 32-bit entry: switch to long mode. Only EDI and ESI carry information.   */
@@ -93,12 +93,7 @@ _start:
     .text
     .code64
 long_mode_entry:
-    movw    $SEL_DATA, %ax
-    movw    %ax, %ds
-    movw    %ax, %es
-    movw    %ax, %ss
-    movw    %ax, %fs
-    movw    %ax, %gs
+    load_data_segments
     leaq    stack_top(%rip), %rsp
 
     xorl    %r15d, %r15d            /* r15 = number of failed checks */

@@ -41,6 +41,16 @@
     ljmp    $SEL_CODE64, $\target
 .endm
 
+/* In 64-bit code, first thing: every data segment register to the flat data segment. Clobbers AX. */
+.macro load_data_segments
+    movw    $SEL_DATA, %ax
+    movw    %ax, %ds
+    movw    %ax, %es
+    movw    %ax, %ss
+    movw    %ax, %fs
+    movw    %ax, %gs
+.endm
+
 /*
  * The GDT for long mode (in a read-only section): null, 64-bit code (L=1,
  * D=0), flat data. The VMM's 32-bit segments are replaced by the far jump

@@ -9,7 +9,7 @@
  * prints it and reports DONE 1) and then to the same power-off.
  */
 
-#include "../el1.h"             /* mov32, el1_enter */
+#include "../el1.h"             /* mov32, el1_enter, psci_final, vectors_to */
 
 #define PSCI_SYSTEM_OFF     0x84000008
 #define STACK_SIZE          16384
@@ -26,43 +26,14 @@ _start:
     bl      cdemo_main
 
 power_off:
-    mov32   x0, PSCI_SYSTEM_OFF
-    mov     x1, #0
-    mov     x2, #0
-    mov     x3, #0
-    hvc     #0
-1:  wfi                             /* SYSTEM_OFF returned: nothing else to do */
-    b       1b
+    psci_final PSCI_SYSTEM_OFF
 
 /*
  * Every vector: X0 = the vector's offset, then to the C handler on a fresh
  * stack. A second exception while handling one stops in a `wfi` loop.
  */
-.macro vector offset
-    .balign 0x80
-    mov     x0, #\offset
-    b       exception
-.endm
-
     .text
-    .balign 0x800
-vectors:
-    vector  0x000
-    vector  0x080
-    vector  0x100
-    vector  0x180
-    vector  0x200
-    vector  0x280
-    vector  0x300
-    vector  0x380
-    vector  0x400
-    vector  0x480
-    vector  0x500
-    vector  0x580
-    vector  0x600
-    vector  0x680
-    vector  0x700
-    vector  0x780
+    vectors_to exception
 
 exception:
     adr     x1, exception_taken

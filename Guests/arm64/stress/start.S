@@ -10,23 +10,12 @@
  * exception goes to stress_exception() and then to SYSTEM_OFF.
  */
 
-#include "../el1.h"             /* mov32, el1_enter */
+#include "../el1.h"             /* mov32, el1_enter, psci_final, vectors_to */
 
 #define PSCI_CPU_OFF        0x84000002
 #define PSCI_SYSTEM_OFF     0x84000008
 #define STACK_SIZE          16384
 #define MAX_VCPUS           8               /* as in Guests/stress/core.h */
-
-/* A PSCI call that does not return (SYSTEM_OFF, CPU_OFF); should it, wait for good. */
-.macro psci_final function
-    mov32   x0, \function
-    mov     x1, #0
-    mov     x2, #0
-    mov     x3, #0
-    hvc     #0
-1:  wfi
-    b       1b
-.endm
 
 /* EL1 set-up, then SP = the top of stack number x19 (x19 < MAX_VCPUS). */
 .macro el1_setup
@@ -61,31 +50,8 @@ secondary_entry:
     bl      stress_main
     psci_final PSCI_CPU_OFF
 
-.macro vector offset
-    .balign 0x80
-    mov     x0, #\offset
-    b       exception
-.endm
-
     .text
-    .balign 0x800
-vectors:
-    vector  0x000
-    vector  0x080
-    vector  0x100
-    vector  0x180
-    vector  0x200
-    vector  0x280
-    vector  0x300
-    vector  0x380
-    vector  0x400
-    vector  0x480
-    vector  0x500
-    vector  0x580
-    vector  0x600
-    vector  0x680
-    vector  0x700
-    vector  0x780
+    vectors_to exception
 
 /* On the faulting vCPU's own stack (its index is in TPIDR_EL1); a nested exception parks it. */
 exception:

@@ -11,7 +11,7 @@
  * more (more vCPUs than the guest has stacks) halts at once.
  */
 
-#include "../long_mode.h"       /* enter_long_mode, long_mode_gdt, identity_page_tables */
+#include "../long_mode.h"       /* enter_long_mode, load_data_segments, long_mode_gdt, identity_page_tables */
 
 #define STACK_SIZE      16384
 #define MAX_VCPUS       8               /* as in Guests/stress/core.h */
@@ -36,12 +36,7 @@ halt32:
     .text
     .code64
 long_mode_entry:
-    movw    $SEL_DATA, %ax
-    movw    %ax, %ds
-    movw    %ax, %es
-    movw    %ax, %ss
-    movw    %ax, %fs
-    movw    %ax, %gs
+    load_data_segments
     movl    %ebp, %edi              /* stress_main's argument: the index */
     leal    1(%rbp), %eax
     shlq    $14, %rax               /* (index + 1) * STACK_SIZE */
