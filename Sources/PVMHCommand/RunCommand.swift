@@ -115,6 +115,17 @@ enum RunCommand {
         platform == .model ? .arm64Model : .hostKVM
     }
 
+    /// An option only the model takes (`--kernel-order`, `--model-pkvm`):
+    /// nil when absent; refused with `unknown(value)` for a value `T` does
+    /// not name, and with `elsewhere` on any platform but the model.
+    static func modelOption<T: RawRepresentable>(_ name: String, in arguments: inout Arguments, platform: PlatformRequest,
+                                                  unknown: (String) -> String, elsewhere: String) throws(UsageError) -> T? where T.RawValue == String {
+        guard let text = try arguments.option(name) else { return nil }
+        guard let value = T(rawValue: text) else { throw UsageError(unknown(text)) }
+        guard platform == .model else { throw UsageError(elsewhere) }
+        return value
+    }
+
     /// Everything the user typed, validated before any VM exists.
     static func parse(_ args: [String]) throws(UsageError) -> Options {
         var arguments = Arguments(args, command: "run")
@@ -122,27 +133,14 @@ enum RunCommand {
         guard let platform = PlatformRequest(rawValue: platformText) else {
             throw UsageError("--platform \(platformText) is not a platform; use auto, kvm or model (`pvmh probe` lists what this host supports)")
         }
-        let orderText = try arguments.option("--kernel-order")
-        var kernelOrder = KernelTeardownOrder.correct
-        if let orderText {
-            guard let order = KernelTeardownOrder(rawValue: orderText) else {
-                throw UsageError("--kernel-order \(orderText) is not an order; use correct or unbind-before-reclaim")
-            }
-            guard platform == .model else {
-                throw UsageError("--kernel-order applies to the model only; add --platform model")
-            }
-            kernelOrder = order
-        }
-        var modelFlavour = PKVMFlavour.upstream
-        if let flavourText = try arguments.option("--model-pkvm") {
-            guard let flavour = PKVMFlavour(rawValue: flavourText) else {
-                throw UsageError("--model-pkvm \(flavourText) is not a pKVM the model knows; use upstream or android")
-            }
-            guard platform == .model else {
-                throw UsageError("--model-pkvm applies to the model only (a real pKVM says which it is itself); add --platform model")
-            }
-            modelFlavour = flavour
-        }
+        let kernelOrder: KernelTeardownOrder = try modelOption(
+            "--kernel-order", in: &arguments, platform: platform,
+            unknown: { "--kernel-order \($0) is not an order; use correct or unbind-before-reclaim" },
+            elsewhere: "--kernel-order applies to the model only; add --platform model") ?? .correct
+        let modelFlavour: PKVMFlavour = try modelOption(
+            "--model-pkvm", in: &arguments, platform: platform,
+            unknown: { "--model-pkvm \($0) is not a pKVM the model knows; use upstream or android" },
+            elsewhere: "--model-pkvm applies to the model only (a real pKVM says which it is itself); add --platform model") ?? .upstream
         var firmware = FirmwareChoice.none
         if let firmwareText = try arguments.option("--firmware") {
             switch FirmwareChoice.parse(firmwareText) {
