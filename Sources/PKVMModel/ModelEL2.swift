@@ -22,6 +22,14 @@ public enum HypercallOutcome: Equatable, Sendable {
     case cpuOn(target: UInt64, entry: UInt64, context: UInt64)
 
     public enum MemoryOperation: String, Sendable { case share, unshare, relinquish }
+
+    /// A PSCI decision (host KVM's, not a vendor call's).
+    public var isPSCI: Bool {
+        switch self {
+        case .systemOff, .systemReset, .cpuOff, .cpuOn: true
+        case .result, .memory, .relinquishedNothing, .mmioGuard: false
+        }
+    }
     public enum MMIOGuardCall: String, Sendable { case enroll, map, unmap }
 }
 

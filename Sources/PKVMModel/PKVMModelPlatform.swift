@@ -239,19 +239,10 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
             case .result(let values) where values.first == ModelEL2.notSupported:
                 journalBadHypercall("hypercall.not-supported", [("vcpu", .int(Int64(vcpu.index))), ("function", .uint(registers[0])),
                                                                 ("pc", .uint(cpu.pc &- 4))])
-            case .memory(let operation, let ipa, false, .malformedArguments?):
-                // pKVM refuses a malformed MEM_SHARE/MEM_UNSHARE before it looks
-                // at any page, so there is no ownership change for the VMM's
-                // ledger to agree with: answer the guest, journal it, resume.
-                cpu[x: 0] = ModelEL2.invalid
-                for n in 1...3 { cpu[x: n] = 0 }
-                journalBadHypercall("hypercall.refused", [("vcpu", .int(Int64(vcpu.index))), ("operation", .string(operation.rawValue)),
-                                                          ("ipa", .uint(ipa)), ("reason", .string(EL2Refusal.malformedArguments.description))])
-                return nil
             default:
                 break
             }
-            return handle(outcome, vcpu: vcpu)
+            return handle(outcome, vcpu: vcpu, path: .hvc)
         case .mmio(let access):
             return handleMMIO(access, vcpu: vcpu, table: table)
         case .wfi:
@@ -271,24 +262,54 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
         }
     }
 
-    private func handle(_ outcome: HypercallOutcome, vcpu: ModelVCPU) -> GuestEvent? {
+    /// How a call reached EL2, and so how its answer goes back: X0…X3
+    /// after an `hvc`, or X0 as the value of the guest's load of the
+    /// harness doorbell's CALL register (vendor calls only).
+    private enum CallPath {
+        case hvc, doorbell
+
+        var transport: String { self == .hvc ? "hvc" : "mmio doorbell" }
+    }
+
+    /// Gives the guest EL2's answer (`values`: X0…X3) the way its call came.
+    private func answer(_ values: [UInt64], to cpu: A64CPU, via path: CallPath) {
+        switch path {
+        case .hvc:
+            for n in 0...3 { cpu[x: n] = n < values.count ? values[n] : 0 }
+        case .doorbell:
+            try? cpu.completeMMIORead(values.first ?? ModelEL2.notSupported)
+        }
+    }
+
+    /// What EL2's decision on one call means for the guest and the VMM,
+    /// whichever way the call came (PSCI only ever comes by `hvc`).
+    private func handle(_ outcome: HypercallOutcome, vcpu: ModelVCPU, path: CallPath) -> GuestEvent? {
         let cpu = vcpu.cpu
+        if outcome.isPSCI, path != .hvc {
+            answer([ModelEL2.notSupported], to: cpu, via: path)
+            return nil
+        }
         switch outcome {
         case .result(let values):
-            for (n, value) in values.enumerated() { cpu[x: n] = value }
+            answer(values, to: cpu, via: path)
             return nil
         case .memory(let operation, let ipa, let accepted, let refusal):
-            cpu[x: 0] = accepted ? 0 : ModelEL2.invalid
-            for n in 1...3 { cpu[x: n] = 0 }
-            return memoryNotice(operation, ipa: ipa, accepted: accepted, refusal: refusal, vcpu: vcpu, transport: "hvc")
+            answer([accepted ? 0 : ModelEL2.invalid], to: cpu, via: path)
+            if !accepted, refusal == .malformedArguments {
+                // pKVM refuses a malformed call before it looks at any page,
+                // so there is no ownership change for the VMM's ledger to
+                // agree with: answer the guest, journal it, resume.
+                journalBadHypercall("hypercall.refused", [("vcpu", .int(Int64(vcpu.index))), ("operation", .string(operation.rawValue)),
+                                                          ("ipa", .uint(ipa)), ("reason", .string(EL2Refusal.malformedArguments.description))])
+                return nil
+            }
+            return memoryNotice(operation, ipa: ipa, accepted: accepted, refusal: refusal, vcpu: vcpu, transport: path.transport)
         case .relinquishedNothing(let ipa):
-            cpu[x: 0] = 0
-            for n in 1...3 { cpu[x: n] = 0 }
+            answer([0], to: cpu, via: path)
             journal?.record("model.relinquish-unmapped", [("vcpu", .int(Int64(vcpu.index))), ("ipa", .uint(ipa))])
             return nil
         case .mmioGuard(let call, let ipa, let refusal):
-            cpu[x: 0] = refusal == nil ? 0 : ModelEL2.invalid
-            for n in 1...3 { cpu[x: n] = 0 }
+            answer([refusal == nil ? 0 : ModelEL2.invalid], to: cpu, via: path)
             journalMMIOGuard(call.rawValue, ipa: ipa, refusal: refusal?.description, vcpu: vcpu)
             return nil
         case .systemOff, .systemReset:
@@ -430,30 +451,7 @@ public final class PKVMModelPlatform: Platform, @unchecked Sendable {
         var registers = [UInt64](repeating: 0, count: 31)
         registers[0] = function
         for (n, value) in arguments.prefix(3).enumerated() { registers[n + 1] = value }
-        switch decide(registers, table: table) {
-        case .result(let values):
-            try? cpu.completeMMIORead(values.first ?? ModelEL2.notSupported)
-            return nil
-        case .memory(let operation, let ipa, let accepted, let refusal):
-            try? cpu.completeMMIORead(accepted ? 0 : ModelEL2.invalid)
-            if !accepted, refusal == .malformedArguments {
-                journalBadHypercall("hypercall.refused", [("vcpu", .int(Int64(vcpu.index))), ("operation", .string(operation.rawValue)),
-                                                          ("ipa", .uint(ipa)), ("reason", .string(EL2Refusal.malformedArguments.description))])
-                return nil
-            }
-            return memoryNotice(operation, ipa: ipa, accepted: accepted, refusal: refusal, vcpu: vcpu, transport: "mmio doorbell")
-        case .relinquishedNothing(let ipa):
-            try? cpu.completeMMIORead(0)
-            journal?.record("model.relinquish-unmapped", [("vcpu", .int(Int64(vcpu.index))), ("ipa", .uint(ipa))])
-            return nil
-        case .mmioGuard(let call, let ipa, let refusal):
-            try? cpu.completeMMIORead(refusal == nil ? 0 : ModelEL2.invalid)
-            journalMMIOGuard(call.rawValue, ipa: ipa, refusal: refusal?.description, vcpu: vcpu)
-            return nil
-        default:
-            try? cpu.completeMMIORead(ModelEL2.notSupported)
-            return nil
-        }
+        return handle(decide(registers, table: table), vcpu: vcpu, path: .doorbell)
     }
 
     /// The guest's claim of a share/unshare; EL2 is the truth here, so check it agrees.
