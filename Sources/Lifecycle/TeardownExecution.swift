@@ -38,9 +38,11 @@ struct TeardownExecution {
                                         running: { index in run.shared.withLock { $0.report.stopReasons[index] == nil } })
         case .reclaim:
             var inFlight = InFlightAllowance(run)
-            let redonated = findRedonated()
+            let relinquishedProbe = probeRelinquished()
+            let redonated = relinquishedProbe?.redonated.count ?? 0
             let isolated = verifyIsolationBeforeReclaim(session, inFlight: &inFlight)
-            let agreement = verifyAgreementBeforeReclaim(probedPrivate: isolated.probes, inFlight: &inFlight)
+            let agreement = verifyAgreementBeforeReclaim(probedPrivate: isolated.probes, probedHost: relinquishedProbe?.stillHost,
+                                                         inFlight: &inFlight)
             let reclaimed = run.shared.withLock { $0.ledger.reclaimAll() }
             try run.platform.reclaim(reclaimed)
             let privatePages = reclaimed.formerlyPrivate.reduce(0) { $0 + $1.count }
@@ -96,38 +98,48 @@ struct TeardownExecution {
         return check
     }
 
+    /// What one host read of every relinquished page found (pKVM).
+    struct RelinquishedProbe {
+        /// Pages that faulted: the guest's again, now private in the ledger.
+        var redonated: [UInt64] = []
+        /// The reads of the pages still the host's, for the agreement.
+        var stillHost: [(UInt64, HostAccess)] = []
+    }
+
     /// On a platform that hears of changes after the fact (pKVM), a guest
     /// that touches a page it relinquished takes a stage-2 fault and gets it
     /// donated again, and the VMM hears nothing: the ledger still has it as
     /// the host's. Every such page is read by the host once; one that faults
     /// is the guest's again, so the ledger takes it as private, and from
     /// there the isolation, agreement and zero checks cover it like any
-    /// other. Returns how many were found.
-    func findRedonated() -> Int {
-        guard run.platform.description.traits.learnsAfterTheFact else { return 0 }
+    /// other. nil where the platform hears of every change (nothing read).
+    func probeRelinquished() -> RelinquishedProbe? {
+        guard run.platform.description.traits.learnsAfterTheFact else { return nil }
         let pageSize = run.options.ram.pageSize
         let host = run.shared.withLock { $0.ledger.ranges(in: .host) }.flatMap { $0.start..<$0.end }
-        guard !host.isEmpty else { return 0 }
-        let accesses = run.platform.probeHostReads(gpas: host.map { $0 * pageSize })
-        let taken = zip(host, accesses).compactMap { gfn, access -> UInt64? in
-            if case .faulted = access { return gfn }
-            return nil
+        var probe = RelinquishedProbe()
+        guard !host.isEmpty else { return probe }
+        for (gfn, access) in zip(host, run.platform.probeHostReads(gpas: host.map { $0 * pageSize })) {
+            if case .faulted = access { probe.redonated.append(gfn) } else { probe.stillHost.append((gfn, access)) }
         }
-        guard !taken.isEmpty else { return 0 }
+        guard !probe.redonated.isEmpty else { return probe }
         run.shared.withLock { state in
-            for gfn in taken { try? state.ledger.donate(GFNRange(start: gfn, count: 1)) }
+            for gfn in probe.redonated { try? state.ledger.donate(GFNRange(start: gfn, count: 1)) }
         }
-        run.emit(.redonated(gfns: taken))
-        return taken.count
+        run.emit(.redonated(gfns: probe.redonated))
+        return probe
     }
 
     /// With the vCPUs stopped, the ledger must agree with what the platform
     /// itself records about host access to every page it can observe (the
     /// host view's protections, the model's owner table). Where only probes
-    /// can tell (pKVM), every shared page is probed and must be readable;
-    /// the private pages are the isolation probe's (`probedPrivate`, whose
-    /// readable pages it has already reported).
-    func verifyAgreementBeforeReclaim(probedPrivate: [(UInt64, HostAccess)], inFlight: inout InFlightAllowance) -> HostAccessAgreement {
+    /// can tell (pKVM), every shared page is probed and must be readable,
+    /// as must every relinquished page (read already by
+    /// `probeRelinquished`: `probedHost`); the private pages are the
+    /// isolation probe's (`probedPrivate`, whose readable pages it has
+    /// already reported).
+    func verifyAgreementBeforeReclaim(probedPrivate: [(UInt64, HostAccess)], probedHost: [(UInt64, HostAccess)]?,
+                                      inFlight: inout InFlightAllowance) -> HostAccessAgreement {
         // Observed under the ledger's lock: a vCPU still running (a plan that
         // reclaims before stopping them) cannot change either in between.
         var agreement: HostAccessAgreement
@@ -143,11 +155,14 @@ struct TeardownExecution {
             let (shared, relinquished) = run.shared.withLock { state in
                 (state.ledger.ranges(in: .shared).flatMap { $0.start..<$0.end }, state.ledger.ranges(in: .host).flatMap { $0.start..<$0.end })
             }
-            let open = shared.map { ($0, PageState.shared) } + relinquished.map { ($0, PageState.host) }
-            let accesses = run.platform.probeHostReads(gpas: open.map { $0.0 * run.options.ram.pageSize })
-            for ((gfn, state), access) in zip(open, accesses) {
-                if case .readable = access {} else if state == .shared, inFlight.excuse(gfn) { continue }
-                agreement.count(gfn: gfn, state: state, access)
+            let pageSize = run.options.ram.pageSize
+            for (gfn, access) in zip(shared, run.platform.probeHostReads(gpas: shared.map { $0 * pageSize })) {
+                if case .readable = access {} else if inFlight.excuse(gfn) { continue }
+                agreement.count(gfn: gfn, state: .shared, access)
+            }
+            let hostReads = probedHost ?? Array(zip(relinquished, run.platform.probeHostReads(gpas: relinquished.map { $0 * pageSize })))
+            for (gfn, access) in hostReads {
+                agreement.count(gfn: gfn, state: .host, access)
             }
         }
         for violation in agreement.violations { run.emit(.violation(violation)) }
