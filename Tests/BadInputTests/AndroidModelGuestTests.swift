@@ -13,13 +13,18 @@ struct ModelFirmwareTests {
     static let firmware = FirmwareChoice.file(path: "arm64-fwboot.bin", bytes: a64(TestGuests.firmwareBoot))
 
     func run(_ configuration: ModelConfiguration, memory: UInt64 = 8 << 20) throws -> (RunReport, Journal) {
+        try runKeepingPlatform(configuration, memory: memory).0
+    }
+
+    func runKeepingPlatform(_ configuration: ModelConfiguration, memory: UInt64 = 8 << 20) throws -> ((RunReport, Journal), PKVMModelPlatform) {
         let demo = try #require(BuiltinGuest.named("arm64-demo"))
         let journal = try Journal()
-        let lifecycle = ProtectedVMLifecycle(platform: PKVMModelPlatform(configuration: configuration), journal: journal,
+        let platform = PKVMModelPlatform(configuration: configuration)
+        let lifecycle = ProtectedVMLifecycle(platform: platform, journal: journal,
                                              options: RunOptions(ram: GuestRAM(base: ARM64GuestProtocol.ramBase, size: memory), timeoutSeconds: 20,
                                                                  auditDescriptors: false),
                                              guestName: demo.name)
-        return (lifecycle.run(image: try demo.image()), journal)
+        return ((lifecycle.run(image: try demo.image()), journal), platform)
     }
 
     @Test("the firmware runs first at the top of RAM, then the demo through X1, all 22 checks pass")
@@ -39,14 +44,15 @@ struct ModelFirmwareTests {
 
     @Test("a payload reaching into the firmware region, an upstream model, and the device's pvmfw are refused in one sentence")
     func refusals() throws {
-        let (small, _) = try run(ModelConfiguration(flavour: .android, firmware: Self.firmware), memory: 4 << 20)
+        let ((small, _), smallPlatform) = try runKeepingPlatform(ModelConfiguration(flavour: .android, firmware: Self.firmware), memory: 4 << 20)
         #expect(small.error?.description.contains("past the firmware region at 0x40000000") == true, "\(String(describing: small.error))")
-        let (upstream, _) = try run(ModelConfiguration(firmware: Self.firmware))
+        let ((upstream, _), upstreamPlatform) = try runKeepingPlatform(ModelConfiguration(firmware: Self.firmware))
         #expect(upstream.error?.description == "--firmware needs Android's pKVM, and the model is upstream's; add --model-pkvm android")
-        let (device, _) = try run(ModelConfiguration(flavour: .android, firmware: .device))
+        let ((device, _), devicePlatform) = try runKeepingPlatform(ModelConfiguration(flavour: .android, firmware: .device))
         #expect(device.error?.description.contains("the model has no device pvmfw") == true)
-        for report in [small, upstream, device] {
-            #expect(!report.passed && report.leakedDescriptors.isEmpty)
+        for (report, platform) in [(small, smallPlatform), (upstream, upstreamPlatform), (device, devicePlatform)] {
+            #expect(!report.passed)
+            #expect(platform.openResources.isEmpty, "nothing left after the refusal: \(platform.openResources)")
             #expect(report.teardown.allSatisfy { $0.error == nil }, "\(report.teardown)")
         }
     }
